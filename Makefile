@@ -1,0 +1,39 @@
+# Set-up and entry points. `make run` and `make test` work on a fresh machine with Python 3.11:
+# each creates the virtual environment in .venv on first use and installs the project into it.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test bench clean venv
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(STAMP)
+
+venv: $(STAMP)
+
+## run: backtest the default strategy (SMA crossover) on the built-in synthetic market
+run: $(STAMP)
+	$(BIN)/raytrader backtest --output runs/default
+
+## test: install the test extras and run the whole suite
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest
+
+## bench: single-process throughput benchmark
+bench: $(STAMP)
+	$(BIN)/python benchmarks/single_process.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,466 @@
+"""The single-process backtest: market events in event-time order through the simulated
+venue, the portfolio and the strategies' hooks.
+
+For each event, in this order:
+
+1. the venue matches working orders of the event's symbol (orders decided on earlier events
+   only: no look-ahead), fills are booked and ``on_fill`` runs;
+2. the clock moves to the event's time and the symbol's mark price updates;
+3. the strategies of that symbol see the event (``on_bar`` / ``on_trade`` / ``on_quote``) and
+   may submit orders, which can fill no earlier than the next event plus latency.
+
+Events of several feeds are merged by ``ts_event`` (a bar's close time), ties broken by the
+feed order (symbols as configured), so a run is deterministic. The equity curve is computed
+after the run from the booked fills and the events' mark prices: one point per event time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from engine.clock import SimulatedClock, perf_seconds
+from engine.data.schema import BAR, QUOTE, TRADE
+from engine.errors import ConfigError, NoDataError
+from engine.messages import (
+    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderAccepted, OrderCanceled, OrderFilled,
+    OrderRejected, Quote, SubmitOrder, Trade,
+)
+from engine.portfolio import Portfolio
+from engine.strategy import Strategy
+from engine.venue import Order, SimulatedVenue, VenueConfig
+
+_new = tuple.__new__
+
+
+def _ignore(event: Any) -> None:
+    """Stands in for a faulted strategy's hook."""
+
+
+@dataclasses.dataclass
+class Feed:
+    """One instrument's market data of one kind, as columns (see ``engine.data.schema``)."""
+
+    symbol: str
+    kind: str
+    frame: pd.DataFrame
+    interval_ns: int = 0
+    venue: str = "SIM"
+
+    def __post_init__(self) -> None:
+        if self.kind not in (BAR, TRADE, QUOTE):
+            raise ConfigError(f"feed kind must be bar, trade or quote, got {self.kind!r}")
+        if self.kind == BAR and self.interval_ns <= 0:
+            raise ConfigError(f"bar feed {self.symbol!r} needs a positive interval_ns")
+        if len(self.frame) == 0:
+            raise NoDataError(f"feed {self.symbol!r} ({self.kind}) has no rows")
+
+    def event_times(self) -> np.ndarray:
+        """When each row becomes known: bar close time, or the trade/quote time."""
+        ts = self.frame["ts"].to_numpy(dtype=np.int64)
+        return ts + self.interval_ns if self.kind == BAR else ts
+
+    def mark_prices(self) -> np.ndarray:
+        """The price positions are marked at after each row: close, trade price, or mid."""
+        f = self.frame
+        if self.kind == BAR:
+            return f["close"].to_numpy(dtype=np.float64)
+        if self.kind == TRADE:
+            return f["price"].to_numpy(dtype=np.float64)
+        return (f["bid"].to_numpy(dtype=np.float64) + f["ask"].to_numpy(dtype=np.float64)) / 2
+
+
+@dataclasses.dataclass
+class StrategyFault:
+    """A strategy that raised: it stopped receiving events; its orders were canceled."""
+
+    strategy_id: str
+    symbol: str
+    hook: str
+    error: str
+    traceback: str
+    ts_event: int
+
+
+class BacktestContext:
+    """The ``StrategyContext`` a strategy gets in a backtest."""
+
+    __slots__ = ("strategy_id", "venue", "symbol", "position", "avg_price", "_engine",
+                 "_next_id", "strategy")
+
+    def __init__(self, engine: "BacktestEngine", strategy: Strategy, strategy_id: str,
+                 symbol: str, venue: str) -> None:
+        self._engine = engine
+        self.strategy = strategy
+        self.strategy_id = strategy_id
+        self.symbol = symbol
+        self.venue = venue
+        self.position = 0.0
+        self.avg_price = 0.0
+        self._next_id = 0
+
+    def now_ns(self) -> int:
+        """Event time: the time of the event being processed."""
+        return self._engine.clock.ts
+
+    @property
+    def cash(self) -> float:
+        return self._engine.portfolio.cash
+
+    @property
+    def equity(self) -> float:
+        return self._engine.portfolio.equity()
+
+    @property
+    def last_price(self) -> float:
+        return self._engine.portfolio.last_price.get(self.symbol, float("nan"))
+
+    def submit_order(self, side: str, quantity: float, order_type: str = MARKET, *,
+                     limit_price: float | None = None, stop_price: float | None = None,
+                     time_in_force: str = GTC) -> str:
+        """Submit an order; returns its client order id (deterministic: ``<strategy>-<n>``)."""
+        self._next_id += 1
+        coid = f"{self.strategy_id}-{self._next_id}"
+        ts = self._engine.clock.ts
+        cmd = _new(SubmitOrder, (self.strategy_id, self.venue, self.symbol, coid, side,
+                                 order_type, quantity, limit_price, stop_price, time_in_force,
+                                 ts, ts))
+        self._engine.submit(cmd)
+        return coid
+
+    def buy(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+            time_in_force: str = GTC) -> str:
+        """Buy ``quantity``: a market order, or limit / stop when a price is given."""
+        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
+        return self.submit_order(BUY, quantity, kind, limit_price=limit, stop_price=stop,
+                                 time_in_force=time_in_force)
+
+    def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+             time_in_force: str = GTC) -> str:
+        """Sell (or sell short) ``quantity``: market, or limit / stop when a price is given."""
+        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
+        return self.submit_order(SELL, quantity, kind, limit_price=limit, stop_price=stop,
+                                 time_in_force=time_in_force)
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel a working order (takes effect after the venue latency)."""
+        self._engine.venue.cancel(self.strategy_id, client_order_id, self._engine.clock.ts)
+
+    def cancel_all(self) -> None:
+        """Cancel every working order of this strategy."""
+        for order in self.open_orders():
+            if order.cancel_ns is None:
+                self.cancel(order.client_order_id)
+
+    def open_orders(self) -> list[Order]:
+        """This strategy's working orders, oldest first."""
+        return [o for o in self._engine.venue.working.get(self.symbol, ())
+                if o.strategy_id == self.strategy_id]
+
+    @property
+    def pending_quantity(self) -> float:
+        """Signed quantity still to fill on this strategy's working orders."""
+        return sum(o.sign * o.leaves_qty for o in self.open_orders())
+
+
+class BacktestEngine:
+    """Runs strategies over feeds in one process. Add feeds and strategies, then ``run()``."""
+
+    def __init__(self, *, capital: float, venue_config: VenueConfig | None = None) -> None:
+        self.clock = SimulatedClock()
+        self.portfolio = Portfolio(capital)
+        self.venue_config = venue_config or VenueConfig()
+        self.venue = SimulatedVenue(self.venue_config, self._on_venue_event)
+        self.feeds: list[Feed] = []
+        self.contexts: list[BacktestContext] = []
+        self._by_id: dict[str, BacktestContext] = {}
+        self.faults: list[StrategyFault] = []
+        self._faulted: set[str] = set()
+        self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None]]]] = {}
+        self.fills: list[OrderFilled] = []
+        self.order_events: list[Any] = []
+        self._fill_event_seq: list[int] = []
+        self._fill_cash: list[float] = []
+        self._fill_net_qty: list[float] = []
+        self._event_seq = -1
+        self.events_processed = 0
+        self.elapsed_seconds = 0.0
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def add_feed(self, feed: Feed) -> None:
+        if any(f.symbol == feed.symbol for f in self.feeds):
+            raise ConfigError(f"symbol {feed.symbol!r} already has a feed")
+        self.feeds.append(feed)
+        self.venue.add_symbol(feed.symbol)
+
+    def add_strategy(self, strategy: Strategy, symbol: str,
+                     strategy_id: str | None = None) -> BacktestContext:
+        """Run ``strategy`` on ``symbol``; its id defaults to ``<name>:<symbol>``."""
+        if symbol not in self.venue.working:
+            raise NoDataError(f"strategy {strategy.name!r} is set on symbol {symbol!r}, which "
+                              f"has no data; symbols with data: "
+                              f"{', '.join(f.symbol for f in self.feeds) or '(none)'}")
+        sid = strategy_id or f"{strategy.name}:{symbol}"
+        if sid in self._by_id:
+            raise ConfigError(f"strategy id {sid!r} is used twice")
+        ctx = BacktestContext(self, strategy, sid, symbol, self.venue_config.venue)
+        strategy.ctx = ctx
+        self.contexts.append(ctx)
+        self._by_id[sid] = ctx
+        return ctx
+
+    # --- order flow -----------------------------------------------------------------------
+
+    def submit(self, cmd: SubmitOrder) -> None:
+        """Route a strategy's order to the venue (risk checks will sit here)."""
+        if cmd.strategy_id in self._faulted:
+            return
+        self.venue.submit(cmd)
+
+    def _on_venue_event(self, event: Any) -> None:
+        ctx = self._by_id[event.strategy_id]
+        cls = type(event)
+        if cls is OrderFilled:
+            pos = self.portfolio.apply_fill(event)
+            ctx.position = pos.qty
+            ctx.avg_price = pos.avg_price
+            self.fills.append(event)
+            self._fill_event_seq.append(self._event_seq)
+            self._fill_cash.append(self.portfolio.cash)
+            self._fill_net_qty.append(self.portfolio.net_qty[event.symbol])
+            self._call(ctx, "on_fill", event)
+        else:
+            self.order_events.append(event)
+            if cls is OrderRejected:
+                self._call(ctx, "on_order_rejected", event)
+            elif cls is OrderCanceled:
+                self._call(ctx, "on_order_canceled", event)
+
+    def _call(self, ctx: BacktestContext, hook: str, arg: Any) -> None:
+        if ctx.strategy_id in self._faulted or not ctx.strategy.overrides(hook):
+            return
+        try:
+            getattr(ctx.strategy, hook)(arg)
+        except Exception as exc:  # the guard around user code
+            self._fault(ctx, hook, exc)
+
+    def _fault(self, ctx: BacktestContext, hook: str, exc: BaseException) -> None:
+        if ctx.strategy_id in self._faulted:
+            return
+        self._faulted.add(ctx.strategy_id)
+        self.faults.append(StrategyFault(
+            strategy_id=ctx.strategy_id, symbol=ctx.symbol, hook=hook,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            ts_event=self.clock.ts))
+        # Swap the hook for a no-op in place: the list may be mid-iteration in the event loop.
+        handlers = self._handlers.get(ctx.symbol, [])
+        for i, (owner, _) in enumerate(handlers):
+            if owner is ctx:
+                handlers[i] = (owner, _ignore)
+        for order in ctx.open_orders():
+            order.cancel_ns = self.clock.ts  # removed before the venue's next match
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Process every event. ``progress(done, total)`` is called every ~64k events."""
+        if not self.feeds:
+            raise NoDataError("backtest has no data feeds")
+        if not self.contexts:
+            raise ConfigError("backtest has no strategies")
+        hook_of = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
+        for feed in self.feeds:
+            hook = hook_of[feed.kind]
+            self._handlers[feed.symbol] = [
+                (ctx, getattr(ctx.strategy, hook)) for ctx in self.contexts
+                if ctx.symbol == feed.symbol and ctx.strategy.overrides(hook)]
+        started = perf_seconds()
+        first_ts = min(int(f.frame["ts"].iloc[0]) for f in self.feeds)
+        self.clock.set(first_ts)
+        for ctx in self.contexts:
+            self._start(ctx)
+        if len(self.feeds) == 1 and self.feeds[0].kind == BAR:
+            self._run_single_bar_feed(self.feeds[0], progress)
+        else:
+            self._run_merged(progress)
+        for ctx in self.contexts:
+            if ctx.strategy_id not in self._faulted:
+                try:
+                    ctx.strategy.on_stop()
+                except Exception as exc:
+                    self._fault(ctx, "on_stop", exc)
+        self.elapsed_seconds = perf_seconds() - started
+
+    def _start(self, ctx: BacktestContext) -> None:
+        try:
+            ctx.strategy.on_start()
+        except Exception as exc:
+            self._fault(ctx, "on_start", exc)
+
+    def _run_single_bar_feed(self, feed: Feed,
+                             progress: Callable[[int, int], None] | None) -> None:
+        # The hot path: one bar feed. Kept flat on purpose; each line here runs per event.
+        f = feed.frame
+        ts_l = f["ts"].to_numpy(dtype=np.int64).tolist()
+        o_l = f["open"].to_numpy(dtype=np.float64).tolist()
+        h_l = f["high"].to_numpy(dtype=np.float64).tolist()
+        l_l = f["low"].to_numpy(dtype=np.float64).tolist()
+        c_l = f["close"].to_numpy(dtype=np.float64).tolist()
+        v_l = f["volume"].to_numpy(dtype=np.float64).tolist()
+        n = len(ts_l)
+        symbol, venue_name, interval = feed.symbol, self.venue_config.venue, feed.interval_ns
+        book = self.venue.working[symbol]
+        on_bar = self.venue.on_bar
+        handlers = self._handlers[symbol]
+        last = self.portfolio.last_price
+        clock = self.clock
+        fault = self._fault
+        step = 1 << 16
+        for i in range(n):
+            self._event_seq = i
+            ts_open = ts_l[i]
+            ts_close = ts_open + interval
+            c = c_l[i]
+            if book:
+                on_bar(symbol, o_l[i], h_l[i], l_l[i], c, v_l[i], ts_open, ts_close)
+            last[symbol] = c
+            clock.ts = ts_close
+            bar = _new(Bar, (venue_name, symbol, interval, o_l[i], h_l[i], l_l[i], c, v_l[i],
+                             ts_close, ts_close))
+            for ctx, hook in handlers:
+                try:
+                    hook(bar)
+                except Exception as exc:
+                    fault(ctx, "on_bar", exc)
+            if progress is not None and not (i & (step - 1)):
+                progress(i, n)
+        self.events_processed = n
+        if progress is not None:
+            progress(n, n)
+
+    def _run_merged(self, progress: Callable[[int, int], None] | None) -> None:
+        feed_ids, rows = merged_order(self.feeds)
+        columns = []
+        for feed in self.feeds:
+            f = feed.frame
+            cols = {name: f[name].to_numpy().tolist() for name in f.columns}
+            columns.append(cols)
+        venue_name = self.venue_config.venue
+        last = self.portfolio.last_price
+        clock = self.clock
+        fault = self._fault
+        venue = self.venue
+        kinds = [feed.kind for feed in self.feeds]
+        symbols = [feed.symbol for feed in self.feeds]
+        intervals = [feed.interval_ns for feed in self.feeds]
+        books = [venue.working[s] for s in symbols]
+        handlers = [self._handlers[s] for s in symbols]
+        n = len(rows)
+        step = 1 << 16
+        for k, (fi, r) in enumerate(zip(feed_ids.tolist(), rows.tolist())):
+            self._event_seq = k
+            cols = columns[fi]
+            symbol = symbols[fi]
+            kind = kinds[fi]
+            if kind == BAR:
+                interval = intervals[fi]
+                ts_open = cols["ts"][r]
+                ts = ts_open + interval
+                o, h, lo, c, v = (cols["open"][r], cols["high"][r], cols["low"][r],
+                                  cols["close"][r], cols["volume"][r])
+                if books[fi]:
+                    venue.on_bar(symbol, o, h, lo, c, v, ts_open, ts)
+                last[symbol] = c
+                event = _new(Bar, (venue_name, symbol, interval, o, h, lo, c, v, ts, ts))
+            elif kind == TRADE:
+                ts = cols["ts"][r]
+                price, size = cols["price"][r], cols["size"][r]
+                if books[fi]:
+                    venue.on_trade(symbol, price, size, ts)
+                last[symbol] = price
+                event = _new(Trade, (venue_name, symbol, price, size, cols["side"][r],
+                                     str(cols["trade_id"][r]), ts, ts))
+            else:
+                ts = cols["ts"][r]
+                bid, ask = cols["bid"][r], cols["ask"][r]
+                bs, az = cols["bid_size"][r], cols["ask_size"][r]
+                if books[fi]:
+                    venue.on_quote(symbol, bid, ask, bs, az, ts)
+                last[symbol] = (bid + ask) / 2
+                event = _new(Quote, (venue_name, symbol, bid, ask, bs, az, ts, ts))
+            if ts > clock.ts:
+                clock.ts = ts
+            hook_name = "on_" + kind
+            for ctx, hook in handlers[fi]:
+                try:
+                    hook(event)
+                except Exception as exc:
+                    fault(ctx, hook_name, exc)
+            if progress is not None and not (k & (step - 1)):
+                progress(k, n)
+        self.events_processed = n
+        if progress is not None:
+            progress(n, n)
+
+    # --- outputs --------------------------------------------------------------------------
+
+    def equity_curve(self) -> pd.DataFrame:
+        """Equity, cash and gross exposure after each event time (one row per timestamp).
+
+        Built from the fills booked during the run and the events' mark prices, so the hot
+        loop records nothing per event.
+        """
+        feed_ids, rows = merged_order(self.feeds)
+        n = len(rows)
+        ts = np.empty(n, dtype=np.int64)
+        mark = np.empty(n, dtype=np.float64)
+        for fi, feed in enumerate(self.feeds):
+            sel = feed_ids == fi
+            ts[sel] = feed.event_times()[rows[sel]]
+            mark[sel] = feed.mark_prices()[rows[sel]]
+        fill_seq = np.asarray(self._fill_event_seq, dtype=np.int64)
+        events = np.arange(n)
+        # index of the last fill booked at or before each event (-1: none yet)
+        last_fill = np.searchsorted(fill_seq, events, side="right") - 1
+        cash_after = np.asarray(self._fill_cash, dtype=np.float64)
+        cash = np.where(last_fill >= 0, cash_after[np.maximum(last_fill, 0)],
+                        self.portfolio.initial_cash)
+        value = np.zeros(n)
+        gross = np.zeros(n)
+        fill_symbols = np.array([f.symbol for f in self.fills], dtype=object)
+        net_after = np.asarray(self._fill_net_qty, dtype=np.float64)
+        for fi, feed in enumerate(self.feeds):
+            mine = np.flatnonzero(fill_symbols == feed.symbol) if len(self.fills) else []
+            if len(mine) == 0:
+                continue
+            # net quantity of this symbol after each event
+            k = np.searchsorted(fill_seq[mine], events, side="right") - 1
+            qty = np.where(k >= 0, net_after[mine][np.maximum(k, 0)], 0.0)
+            # this symbol's latest mark price at each event
+            idx = np.where(feed_ids == fi, events, -1)
+            idx = np.maximum.accumulate(idx)
+            px = np.where(idx >= 0, mark[np.maximum(idx, 0)], 0.0)
+            value += qty * px
+            gross += np.abs(qty * px)
+        equity = cash + value
+        # keep the state after the last event of each timestamp
+        keep = np.ones(n, dtype=bool)
+        keep[:-1] = ts[1:] != ts[:-1]
+        return pd.DataFrame({"ts": ts[keep], "equity": equity[keep], "cash": cash[keep],
+                             "gross_exposure": gross[keep]})
+
+
+def merged_order(feeds: list[Feed]) -> tuple[np.ndarray, np.ndarray]:
+    """Event-time order of all feeds' rows: (feed index, row) sorted by (ts_event, feed index)."""
+    times = [f.event_times() for f in feeds]
+    feed_ids = np.concatenate([np.full(len(t), i, dtype=np.int64) for i, t in enumerate(times)])
+    rows = np.concatenate([np.arange(len(t), dtype=np.int64) for t in times])
+    ts = np.concatenate(times)
+    order = np.lexsort((rows, feed_ids, ts))
+    return feed_ids[order], rows[order]

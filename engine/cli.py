@@ -1,0 +1,185 @@
+"""The ``raytrader`` command line.
+
+    raytrader backtest [--strategy NAME|module:Class] [--param NAME=VALUE ...] [--data ...]
+                       [--symbols A,B] [--start D] [--end D] [--timeframe TF] [--capital X]
+                       [--fee-bps X] [--slippage-bps X] [--seed N] [--output DIR]
+    raytrader data import FILE... [--catalog DIR]
+    raytrader data list [--catalog DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from engine.errors import RaytraderError
+
+EXIT_OK = 0
+EXIT_FAULT = 1
+EXIT_USAGE = 2
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--param expects NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _split_symbols(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out: list[str] = []
+    for value in values:
+        out.extend(s.strip() for s in value.split(",") if s.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raytrader",
+                                     description="raytrader: backtest and trade crypto strategies")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bt = sub.add_parser("backtest", help="run a backtest in this process",
+                        description="Backtest a strategy. Defaults: SMA crossover on the "
+                                    "built-in synthetic market, 1h bars, one year.")
+    bt.add_argument("--config", help="JSON config file; flags given here override its values")
+    bt.add_argument("--strategy", help="built-in name (sma_cross, momentum) or module:Class")
+    bt.add_argument("--param", action="append", type=_parse_param, default=[],
+                    metavar="NAME=VALUE", help="strategy parameter (repeatable)")
+    bt.add_argument("--data", help="'synthetic' (default), 'synthetic:trades', a CSV path "
+                                   "(format detected), or 'catalog[:DIR]'")
+    bt.add_argument("--symbols", action="append", metavar="A,B",
+                    help="symbols (comma-separated or repeated); any names for synthetic data")
+    bt.add_argument("--start", help="first bar open time, e.g. 2021-01-01 (inclusive)")
+    bt.add_argument("--end", help="end time, e.g. 2021-06-01 (exclusive)")
+    bt.add_argument("--timeframe", help="bar timeframe, e.g. 1m, 15m, 1h, 1d")
+    bt.add_argument("--capital", type=float, help="initial capital in quote currency")
+    bt.add_argument("--fee-bps", type=float, help="maker and taker fee, bps of notional")
+    bt.add_argument("--maker-fee-bps", type=float, help="maker fee, bps (overrides --fee-bps)")
+    bt.add_argument("--taker-fee-bps", type=float, help="taker fee, bps (overrides --fee-bps)")
+    bt.add_argument("--slippage-model", choices=["fixed", "sqrt"])
+    bt.add_argument("--slippage-bps", type=float, help="fixed slippage on taker fills, bps")
+    bt.add_argument("--impact-base-bps", type=float, help="sqrt model: base, bps")
+    bt.add_argument("--impact-k-bps", type=float, help="sqrt model: k in k*sqrt(size/volume), bps")
+    bt.add_argument("--latency-ms", type=float, help="order latency, ms")
+    bt.add_argument("--max-volume-share", type=float,
+                    help="largest share of one event's volume fills may take (0..1]")
+    bt.add_argument("--limit-fill", choices=["through", "touch"])
+    bt.add_argument("--seed", type=int, help="seed of the synthetic market")
+    bt.add_argument("--venue", help="venue name (catalog reads, reports)")
+    bt.add_argument("--catalog", help="catalog folder for --data catalog")
+    bt.add_argument("--skip-bad", action="store_true", default=None,
+                    help="skip malformed CSV rows (counted in the report) instead of failing")
+    bt.add_argument("--output", help="write result.json, trades.csv and fills.csv here")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    bt.set_defaults(func=cmd_backtest)
+
+    from engine.data.cli import add_data_commands
+    add_data_commands(sub)
+    return parser
+
+
+_FLAG_TO_KEY = {
+    "strategy": "strategy", "data": "data", "start": "start", "end": "end",
+    "timeframe": "timeframe", "capital": "capital", "maker_fee_bps": "maker_fee_bps",
+    "taker_fee_bps": "taker_fee_bps", "slippage_model": "slippage_model",
+    "slippage_bps": "slippage_bps", "impact_base_bps": "impact_base_bps",
+    "impact_k_bps": "impact_k_bps", "latency_ms": "latency_ms",
+    "max_volume_share": "max_volume_share", "limit_fill": "limit_fill", "seed": "seed",
+    "venue": "venue", "catalog": "catalog", "skip_bad": "skip_bad",
+}
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The BacktestConfig described by the config file (if any) and the flags."""
+    from engine.config import BacktestConfig
+
+    base = BacktestConfig.from_file(args.config) if args.config else BacktestConfig()
+    values = base.to_dict()
+    if args.fee_bps is not None:
+        values["maker_fee_bps"] = values["taker_fee_bps"] = args.fee_bps
+    for flag, key in _FLAG_TO_KEY.items():
+        value = getattr(args, flag)
+        if value is not None:
+            values[key] = value
+    symbols = _split_symbols(args.symbols)
+    if symbols:
+        values["symbols"] = symbols
+    elif not args.config:
+        values["symbols"] = None  # derived from the data: the file's symbol, or BTC/USDT
+    if args.param:
+        params = dict(values.get("params") or {})
+        params.update(dict(args.param))
+        values["params"] = params
+    return BacktestConfig.from_dict(values)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from engine.run import run_config
+
+    config = config_from_args(args)
+    console = Console(stderr=True)
+    show_progress = not args.quiet and console.is_terminal
+    if show_progress:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+        with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("events", total=None)
+            result = run_config(config, progress=lambda done, total: bar.update(
+                task, completed=done, total=total))
+    else:
+        result = run_config(config)
+    if not args.quiet:
+        print_summary(result)
+    if args.output:
+        out = result.write(args.output)
+        print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'fills.csv'}")
+    for fault in result.faults:
+        print(f"strategy {fault.strategy_id} faulted in {fault.hook}: {fault.error}",
+              file=sys.stderr)
+    return EXIT_FAULT if result.faults else EXIT_OK
+
+
+def print_summary(result: Any) -> None:
+    """A readable summary table of a result on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    cfg = result.config
+    feeds = result.data["feeds"]
+    title = (f"{cfg.strategy} on {', '.join(f['symbol'] for f in feeds)} "
+             f"({feeds[0]['timeframe'] or feeds[0]['kind']}, {result.data['source']})")
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for label, value in result.summary_rows():
+        table.add_row(label, value)
+    table.add_row("Fills", str(result.metrics.get("n_fills")))
+    table.add_row("Fees paid", f"{result.metrics.get('total_fees', 0.0):,.2f}")
+    table.add_row("Events", f"{result.metrics.get('events'):,}")
+    table.add_row("Events per second", f"{result.timing['events_per_second']:,.0f}")
+    table.add_row("Config hash", result.config_hash[:16])
+    console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RaytraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

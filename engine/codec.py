@@ -1,0 +1,199 @@
+"""The one msgpack codec for every message type.
+
+A record is framed as a msgpack array ``[tag, field1, field2, ...]`` in declaration order; a
+``MarketBatch`` as ``[tag, kind, venue, symbol, interval_ns, ts_init, [[name, dtype, bytes],
+...]]`` so numpy columns travel as raw bytes (one frame per batch). Decoding checks the tag,
+the field count and every field's type, and raises a typed ``CodecError`` naming the message
+type and field at fault.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Callable
+
+import msgpack
+import numpy as np
+
+from engine.errors import CorruptFrameError, InvalidMessageError, UnknownMessageTypeError
+from engine.messages import (
+    Bar, CancelOrder, MarketBatch, OrderAccepted, OrderBookSnapshot, OrderCanceled, OrderDenied,
+    OrderFilled, OrderRejected, Quote, SubmitOrder, Trade,
+)
+
+# Wire tags are part of the protocol: never renumber, only append.
+TAGS: dict[type, int] = {
+    Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5,
+    SubmitOrder: 10, CancelOrder: 11,
+    OrderAccepted: 20, OrderRejected: 21, OrderDenied: 22, OrderFilled: 23, OrderCanceled: 24,
+}
+TYPES_BY_TAG: dict[int, type] = {tag: cls for cls, tag in TAGS.items()}
+
+_ALLOWED_DTYPES = frozenset({"<i8", "<i4", "<i2", "|i1", "<u8", "<f8", "<f4", "|b1", "|u1"})
+
+
+def _check_int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError("an integer")
+    return value
+
+
+def _check_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise TypeError("a number")
+
+
+def _check_str(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError("a string")
+    return value
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check_optional(value: Any) -> Any:
+        return None if value is None else check(value)
+    return check_optional
+
+
+def _check_levels(value: Any) -> tuple[tuple[float, float], ...]:
+    if type(value) not in (list, tuple):
+        raise TypeError("a list of [price, size] levels")
+    out = []
+    for level in value:
+        if type(level) not in (list, tuple) or len(level) != 2:
+            raise TypeError("a list of [price, size] levels")
+        out.append((_check_float(level[0]), _check_float(level[1])))
+    return tuple(out)
+
+
+def _checker(annotation: Any) -> Callable[[Any], Any]:
+    if annotation is int:
+        return _check_int
+    if annotation is float:
+        return _check_float
+    if annotation is str:
+        return _check_str
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return _optional(_checker(inner))
+    if origin is tuple:
+        return _check_levels
+    raise TypeError(f"no codec check for annotation {annotation!r}")
+
+
+_FIELDS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+for _cls in TAGS:
+    if _cls is MarketBatch:
+        continue
+    _hints = typing.get_type_hints(_cls)
+    _FIELDS[_cls] = tuple((name, _checker(_hints[name])) for name in _cls._fields)
+
+_packer_options = {"use_bin_type": True}
+
+
+def encode(message: Any) -> bytes:
+    """Encode any message to one msgpack frame."""
+    cls = type(message)
+    tag = TAGS.get(cls)
+    if tag is None:
+        raise TypeError(f"cannot encode {cls.__name__}: not a message type")
+    if cls is MarketBatch:
+        columns = []
+        for name, array in message.columns.items():
+            array = np.ascontiguousarray(array)
+            columns.append([name, array.dtype.str, array.tobytes()])
+        payload = [tag, message.kind, message.venue, message.symbol, message.interval_ns,
+                   message.ts_init, columns]
+    elif cls is OrderBookSnapshot:
+        payload = [tag, message.venue, message.symbol, [list(lv) for lv in message.bids],
+                   [list(lv) for lv in message.asks], message.ts_event, message.ts_init]
+    else:
+        payload = [tag, *message]
+    return msgpack.packb(payload, **_packer_options)
+
+
+def decode(frame: bytes) -> Any:
+    """Decode one frame made by :func:`encode`; raises a ``CodecError`` subclass if it is bad."""
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise CorruptFrameError(f"frame must be bytes, got {type(frame).__name__}")
+    try:
+        payload = msgpack.unpackb(frame, raw=False, use_list=True, strict_map_key=True)
+    except msgpack.ExtraData:
+        raise CorruptFrameError(f"frame of {len(frame)} bytes has trailing data after the "
+                                f"message") from None
+    except (msgpack.OutOfData, ValueError) as exc:
+        kind = "truncated" if isinstance(exc, msgpack.OutOfData) or "incomplete" in str(
+            exc).lower() else "not valid msgpack"
+        raise CorruptFrameError(f"frame of {len(frame)} bytes is {kind}: {exc}") from None
+    except Exception as exc:  # msgpack raises assorted errors on garbage input
+        raise CorruptFrameError(f"frame of {len(frame)} bytes is not valid msgpack: "
+                                f"{type(exc).__name__}: {exc}") from None
+    if type(payload) is not list or not payload:
+        raise CorruptFrameError(f"frame does not hold a message array (got "
+                                f"{type(payload).__name__})")
+    tag = payload[0]
+    cls = TYPES_BY_TAG.get(tag) if type(tag) is int else None
+    if cls is None:
+        raise UnknownMessageTypeError(f"unknown message type tag {tag!r}; known tags: "
+                                      f"{sorted(TYPES_BY_TAG)}")
+    if cls is MarketBatch:
+        return _decode_batch(payload)
+    fields = _FIELDS[cls]
+    values = payload[1:]
+    if len(values) != len(fields):
+        raise InvalidMessageError(f"{cls.__name__} frame has {len(values)} fields, expected "
+                                  f"{len(fields)} ({', '.join(n for n, _ in fields)})")
+    out = []
+    for (name, check), value in zip(fields, values):
+        try:
+            out.append(check(value))
+        except TypeError as exc:
+            raise InvalidMessageError(f"{cls.__name__}.{name} must be {exc}, got "
+                                      f"{type(value).__name__} {value!r:.60}") from None
+    return tuple.__new__(cls, out)
+
+
+def _decode_batch(payload: list) -> MarketBatch:
+    names = ("kind", "venue", "symbol", "interval_ns", "ts_init", "columns")
+    if len(payload) != 1 + len(names):
+        raise InvalidMessageError(f"MarketBatch frame has {len(payload) - 1} fields, expected "
+                                  f"{len(names)} ({', '.join(names)})")
+    _, kind, venue, symbol, interval_ns, ts_init, raw_columns = payload
+    for name, value, check in (("kind", kind, _check_str), ("venue", venue, _check_str),
+                               ("symbol", symbol, _check_str),
+                               ("interval_ns", interval_ns, _check_int),
+                               ("ts_init", ts_init, _check_int)):
+        try:
+            check(value)
+        except TypeError as exc:
+            raise InvalidMessageError(f"MarketBatch.{name} must be {exc}, got "
+                                      f"{type(value).__name__}") from None
+    if type(raw_columns) is not list:
+        raise InvalidMessageError("MarketBatch.columns must be a list of [name, dtype, bytes]")
+    columns: dict[str, np.ndarray] = {}
+    length = None
+    for entry in raw_columns:
+        if (type(entry) is not list or len(entry) != 3 or type(entry[0]) is not str
+                or type(entry[1]) is not str or type(entry[2]) is not bytes):
+            raise InvalidMessageError("MarketBatch.columns entries must be [name, dtype, bytes]")
+        name, dtype, data = entry
+        if dtype not in _ALLOWED_DTYPES:
+            raise InvalidMessageError(f"MarketBatch column {name!r} has unsupported dtype "
+                                      f"{dtype!r}")
+        itemsize = np.dtype(dtype).itemsize
+        if len(data) % itemsize:
+            raise InvalidMessageError(f"MarketBatch column {name!r} holds {len(data)} bytes, "
+                                      f"not a multiple of its {dtype} item size {itemsize}")
+        array = np.frombuffer(data, dtype=dtype)
+        if length is not None and len(array) != length:
+            raise InvalidMessageError(f"MarketBatch column {name!r} has {len(array)} rows, "
+                                      f"other columns have {length}")
+        length = len(array)
+        columns[name] = array
+    return MarketBatch(kind, venue, symbol, columns, interval_ns=interval_ns, ts_init=ts_init)

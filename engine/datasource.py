@@ -1,0 +1,215 @@
+"""Resolve a backtest's ``data`` setting to feeds: the synthetic market, a CSV file (format
+detected), the Parquet catalog, or frames handed in from Python.
+
+``data`` values:
+
+- ``synthetic`` (bars at ``timeframe``, default 1h) or ``synthetic:trades`` /
+  ``synthetic:quotes``: each symbol's market is derived from the seed and the symbol name;
+  default range 2024-01-01 for one year;
+- a path to a CSV (or JSON/.json.gz trades) file in any format ``engine.data.importers``
+  detects; the file holds one instrument, named by the file or by ``symbols``;
+- ``catalog`` or ``catalog:DIR``: bars (or trades) from the Parquet catalog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from engine.backtester import Feed
+from engine.config import SYNTHETIC, BacktestConfig
+from engine.data.resample import resample_bars, trades_to_bars
+from engine.data.schema import BAR, TRADE
+from engine.errors import ConfigError, NoDataError
+from engine.timeframes import format_ns, ns_to_timeframe, parse_time, timeframe_to_ns
+
+DEFAULT_SYNTHETIC_START = "2024-01-01"
+DEFAULT_SYNTHETIC_DAYS = 365
+
+
+@dataclasses.dataclass
+class LoadedData:
+    """Feeds ready for the engine, with what each import dropped or fixed."""
+
+    feeds: list[Feed]
+    source: str
+    reports: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description of the data a run used."""
+        out: dict[str, Any] = {"source": self.source, "feeds": []}
+        for feed in self.feeds:
+            ts = feed.frame["ts"].to_numpy()
+            out["feeds"].append({
+                "symbol": feed.symbol, "kind": feed.kind,
+                "timeframe": ns_to_timeframe(feed.interval_ns) if feed.interval_ns else None,
+                "rows": int(len(ts)), "first": format_ns(int(ts[0])), "last": format_ns(int(ts[-1])),
+            })
+        if self.reports:
+            out["import_reports"] = self.reports
+        return out
+
+
+def load_data(config: BacktestConfig,
+              frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> LoadedData:
+    """Build the feeds a config asks for (``frames``: in-memory bar/trade tables by symbol)."""
+    start = parse_time(config.start) if config.start else None
+    end = parse_time(config.end) if config.end else None
+    if start is not None and end is not None and end <= start:
+        raise NoDataError(f"empty date range: end {config.end} is not after start {config.start}")
+    if frames is not None:
+        return _from_frames(config, frames, start, end)
+    data = config.data
+    if data == SYNTHETIC or data.startswith(SYNTHETIC + ":"):
+        return _synthetic(config, start, end)
+    if data == "catalog" or data.startswith("catalog:"):
+        return _catalog(config, start, end)
+    return _file(config, Path(data), start, end)
+
+
+def _symbols(config: BacktestConfig, default: str) -> tuple[str, ...]:
+    return config.symbols if config.symbols else (default,)
+
+
+def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
+    from engine.synthetic import SyntheticMarket
+
+    kind = config.data.partition(":")[2] or "bars"
+    if kind not in ("bars", "trades", "quotes"):
+        raise ConfigError(f"unknown synthetic data kind {kind!r}: use synthetic, "
+                          f"synthetic:trades or synthetic:quotes")
+    start = start if start is not None else parse_time(DEFAULT_SYNTHETIC_START)
+    end = end if end is not None else start + DEFAULT_SYNTHETIC_DAYS * 86_400 * 1_000_000_000
+    timeframe = config.timeframe or "1h"
+    feeds = []
+    for symbol in _symbols(config, "BTC/USDT"):
+        market = SyntheticMarket(symbol, seed=config.seed, start=start, end=end)
+        if kind == "bars":
+            interval = timeframe_to_ns(timeframe)
+            feeds.append(Feed(symbol, BAR, market.bars(timeframe), interval, config.venue))
+        elif kind == "trades":
+            feeds.append(Feed(symbol, TRADE, market.trades(), 0, config.venue))
+        else:
+            feeds.append(Feed(symbol, "quote", market.quotes(), 0, config.venue))
+    return LoadedData(feeds, config.data, {})
+
+
+def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None) -> LoadedData:
+    from engine.data.importers import load_file
+
+    if not path.exists():
+        raise ConfigError(f"data {str(path)!r} is neither 'synthetic', 'catalog' nor an "
+                          f"existing file")
+    result = load_file(path, skip_bad=config.skip_bad)
+    if config.symbols and len(config.symbols) > 1:
+        raise ConfigError(f"{path} holds one instrument but {len(config.symbols)} symbols were "
+                          f"given: {', '.join(config.symbols)}")
+    symbol = config.symbols[0] if config.symbols else (result.symbol or path.stem)
+    feed = _shape_feed(symbol, result.kind, result.frame, result.timeframe, config,
+                       source=str(path))
+    feed = _clip(feed, start, end, source=str(path))
+    return LoadedData([feed], str(path), {symbol: result.report.to_dict()})
+
+
+def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
+    from engine.data.catalog import ParquetCatalog
+
+    root = config.data.partition(":")[2] or config.catalog
+    catalog = ParquetCatalog(root)
+    if not config.symbols:
+        raise ConfigError("a catalog backtest needs symbols (--symbols)")
+    feeds = []
+    for symbol in config.symbols:
+        listing = catalog.list()
+        mine = listing[(listing["venue"] == config.venue) & (listing["symbol"] == symbol)] \
+            if len(listing) else listing
+        if len(mine) == 0:
+            raise NoDataError(f"catalog {root} has no data for {symbol!r} on venue "
+                              f"{config.venue!r}")
+        bars = mine[mine["kind"] == BAR]
+        if len(bars):
+            timeframes = sorted(bars["timeframe"], key=timeframe_to_ns)
+            wanted = config.timeframe
+            stored = wanted if wanted in timeframes else timeframes[0]
+            frame = catalog.read(config.venue, symbol, BAR, stored, start=start, end=end)
+            feed = _shape_feed(symbol, BAR, frame, stored, config, source=f"catalog {root}")
+        else:
+            frame = catalog.read(config.venue, symbol, TRADE, None, start=start, end=end)
+            feed = _shape_feed(symbol, TRADE, frame, None, config, source=f"catalog {root}")
+        feeds.append(_clip(feed, start, end, source=f"catalog {root}"))
+    return LoadedData(feeds, f"catalog:{root}", {})
+
+
+def _from_frames(config: BacktestConfig, frames: pd.DataFrame | Mapping[str, pd.DataFrame],
+                 start: int | None, end: int | None) -> LoadedData:
+    if isinstance(frames, pd.DataFrame):
+        frames = {_symbols(config, "BTC/USDT")[0]: frames}
+    feeds = []
+    for symbol, frame in frames.items():
+        if {"open", "high", "low", "close"} <= set(frame.columns):
+            kind = BAR
+            ts = frame["ts"].to_numpy(dtype=np.int64)
+            tf = ns_to_timeframe(int(np.median(np.diff(ts)))) if len(ts) > 1 else None
+            tf = config.timeframe if (tf is None and config.timeframe) else tf
+            if tf is None:
+                raise ConfigError(f"cannot infer the timeframe of {symbol!r} from one bar; "
+                                  f"set timeframe")
+        elif {"price", "size"} <= set(frame.columns):
+            kind, tf = TRADE, None
+        else:
+            raise ConfigError(f"frame for {symbol!r} has columns {list(frame.columns)}: expected "
+                              f"bars (ts, open, high, low, close, volume) or trades (ts, price, "
+                              f"size, side, trade_id)")
+        feed = _shape_feed(symbol, kind, frame, tf, config, source="frames")
+        feeds.append(_clip(feed, start, end, source="frames"))
+    return LoadedData(feeds, "frames", {})
+
+
+def _shape_feed(symbol: str, kind: str, frame: pd.DataFrame, timeframe: str | None,
+                config: BacktestConfig, *, source: str) -> Feed:
+    frame = frame.reset_index(drop=True)
+    if kind == BAR:
+        if timeframe is None:
+            raise ConfigError(f"{source}: cannot tell the bars' timeframe; pass timeframe")
+        have = timeframe_to_ns(timeframe)
+        want = timeframe_to_ns(config.timeframe) if config.timeframe else have
+        if want != have:
+            if want < have:
+                raise ConfigError(f"{source} holds {timeframe} bars; cannot make finer "
+                                  f"{config.timeframe} bars from them")
+            frame = resample_bars(frame, have, want)
+        return Feed(symbol, BAR, frame, want, config.venue)
+    if kind == TRADE:
+        if "side" not in frame:
+            frame = frame.assign(side=np.zeros(len(frame), dtype=np.int8))
+        if "trade_id" not in frame:
+            frame = frame.assign(trade_id=np.arange(len(frame), dtype=np.int64))
+        if config.timeframe:   # a timeframe turns trades into bars for bar strategies
+            interval = timeframe_to_ns(config.timeframe)
+            return Feed(symbol, BAR, trades_to_bars(frame, interval), interval, config.venue)
+        return Feed(symbol, TRADE, frame, 0, config.venue)
+    return Feed(symbol, kind, frame, 0, config.venue)
+
+
+def _clip(feed: Feed, start: int | None, end: int | None, *, source: str) -> Feed:
+    ts = feed.frame["ts"].to_numpy(dtype=np.int64)
+    if len(ts) == 0:
+        raise NoDataError(f"{source} has no rows for {feed.symbol!r}")
+    mask = np.ones(len(ts), dtype=bool)
+    if start is not None:
+        mask &= ts >= start
+    if end is not None:
+        mask &= ts < end
+    if not mask.any():
+        raise NoDataError(
+            f"{source} has no {feed.symbol!r} data between "
+            f"{format_ns(start) if start is not None else 'the beginning'} and "
+            f"{format_ns(end) if end is not None else 'the end'}; it covers "
+            f"{format_ns(int(ts[0]))} .. {format_ns(int(ts[-1]))}")
+    if not mask.all():
+        feed = dataclasses.replace(feed, frame=feed.frame[mask].reset_index(drop=True))
+    return feed

@@ -1,0 +1,285 @@
+"""Message types carried between the parts of the engine (and, in the actor graph, over ZeroMQ).
+
+Three kinds, named by grammar:
+
+- data are nouns: ``Bar``, ``Trade``, ``Quote``, ``OrderBookSnapshot`` and the columnar
+  ``MarketBatch`` used on the fast path;
+- commands are imperative: ``SubmitOrder``, ``CancelOrder``;
+- events are past tense: ``OrderAccepted``, ``OrderRejected``, ``OrderDenied``,
+  ``OrderFilled`` (partial fills carry ``leaves_qty > 0``), ``OrderCanceled``.
+
+Every message carries ``ts_event`` (when it happened, exchange/event time) and ``ts_init``
+(when the engine created it), both int nanoseconds UTC.
+
+Records are immutable typed NamedTuples: construction costs a fraction of a frozen dataclass,
+which matters because one ``Bar`` is built per event on the hook path. Equality also compares
+the type, so a ``Bar`` never equals a ``Trade`` holding the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+# Order sides, types, time in force and liquidity, as plain strings: readable on the wire and
+# in reports, cheap to compare on the hot path.
+BUY = "BUY"
+SELL = "SELL"
+SIDES = (BUY, SELL)
+
+MARKET = "MARKET"
+LIMIT = "LIMIT"
+STOP = "STOP"
+ORDER_TYPES = (MARKET, LIMIT, STOP)
+
+GTC = "GTC"
+IOC = "IOC"
+TIME_IN_FORCE = (GTC, IOC)
+
+MAKER = "MAKER"
+TAKER = "TAKER"
+
+
+def _typed_eq(self: tuple, other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+
+
+def _typed_ne(self: tuple, other: object) -> bool:
+    return not _typed_eq(self, other)
+
+
+def _typed_hash(self: tuple) -> int:
+    return hash((type(self).__name__, tuple(self)))
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+class Bar(NamedTuple):
+    """An OHLCV bar. ``ts_event`` is the bar's close time (when it became known)."""
+
+    venue: str
+    symbol: str
+    interval_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    ts_event: int
+    ts_init: int
+
+    @property
+    def ts_open(self) -> int:
+        """The bar's open time, ns."""
+        return self.ts_event - self.interval_ns
+
+
+class Trade(NamedTuple):
+    """A public trade print. ``aggressor`` is +1 buyer-initiated, -1 seller-initiated, 0 unknown."""
+
+    venue: str
+    symbol: str
+    price: float
+    size: float
+    aggressor: int
+    trade_id: str
+    ts_event: int
+    ts_init: int
+
+
+class Quote(NamedTuple):
+    """Top of book."""
+
+    venue: str
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    ts_event: int
+    ts_init: int
+
+
+class OrderBookSnapshot(NamedTuple):
+    """Price levels of one book: bids best (highest) first, asks best (lowest) first."""
+
+    venue: str
+    symbol: str
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    ts_event: int
+    ts_init: int
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+class SubmitOrder(NamedTuple):
+    """Place an order. ``limit_price`` is set for LIMIT, ``stop_price`` for STOP orders."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    side: str
+    order_type: str
+    quantity: float
+    limit_price: float | None
+    stop_price: float | None
+    time_in_force: str
+    ts_event: int
+    ts_init: int
+
+
+class CancelOrder(NamedTuple):
+    """Cancel a working order."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    ts_event: int
+    ts_init: int
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+class OrderAccepted(NamedTuple):
+    """The venue accepted an order; it is working."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    ts_event: int
+    ts_init: int
+
+
+class OrderRejected(NamedTuple):
+    """The venue refused an order (invalid quantity, price, ...)."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    reason: str
+    ts_event: int
+    ts_init: int
+
+
+class OrderDenied(NamedTuple):
+    """Risk refused an order before it reached the venue."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    reason: str
+    ts_event: int
+    ts_init: int
+
+
+class OrderFilled(NamedTuple):
+    """An order (partly) filled. ``leaves_qty > 0`` means a partial fill: the rest keeps working."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    trade_id: str
+    side: str
+    last_qty: float
+    last_price: float
+    cum_qty: float
+    leaves_qty: float
+    liquidity: str
+    fee: float
+    slippage_bps: float
+    ts_event: int
+    ts_init: int
+
+
+class OrderCanceled(NamedTuple):
+    """A working order was canceled; ``reason`` says why (by request, IOC remainder, strategy fault)."""
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    client_order_id: str
+    reason: str
+    ts_event: int
+    ts_init: int
+
+
+RECORD_TYPES: tuple[type, ...] = (
+    Bar, Trade, Quote, OrderBookSnapshot,
+    SubmitOrder, CancelOrder,
+    OrderAccepted, OrderRejected, OrderDenied, OrderFilled, OrderCanceled,
+)
+
+for _cls in RECORD_TYPES:
+    _cls.__eq__ = _typed_eq  # type: ignore[method-assign]
+    _cls.__ne__ = _typed_ne  # type: ignore[method-assign]
+    _cls.__hash__ = _typed_hash  # type: ignore[method-assign]
+
+
+# --- columnar batches (fast path) --------------------------------------------------------------
+
+
+class MarketBatch:
+    """A batch of market events of one kind for one instrument, as numpy columns.
+
+    ``kind`` is ``"bar"``, ``"trade"`` or ``"quote"``; ``columns`` follow
+    ``engine.data.schema``. Batches, not single events, cross process boundaries.
+    """
+
+    __slots__ = ("kind", "venue", "symbol", "interval_ns", "columns", "ts_init")
+
+    def __init__(self, kind: str, venue: str, symbol: str, columns: dict[str, np.ndarray],
+                 *, interval_ns: int = 0, ts_init: int = 0) -> None:
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"MarketBatch columns differ in length: "
+                             f"{ {k: len(v) for k, v in columns.items()} }")
+        self.kind = kind
+        self.venue = venue
+        self.symbol = symbol
+        self.interval_ns = int(interval_ns)
+        self.columns = columns
+        self.ts_init = int(ts_init)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    @property
+    def ts_event(self) -> int:
+        """Event time of the batch: the time its last event became known."""
+        ts = self.columns.get("ts")
+        if ts is None or len(ts) == 0:
+            return 0
+        return int(ts[-1]) + self.interval_ns
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not MarketBatch:
+            return NotImplemented
+        return (self.kind == other.kind and self.venue == other.venue
+                and self.symbol == other.symbol and self.interval_ns == other.interval_ns
+                and self.ts_init == other.ts_init
+                and list(self.columns) == list(other.columns)
+                and all(a.dtype == other.columns[k].dtype and np.array_equal(
+                    a, other.columns[k], equal_nan=a.dtype.kind == "f")
+                    for k, a in self.columns.items()))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"MarketBatch(kind={self.kind!r}, venue={self.venue!r}, symbol={self.symbol!r}, "
+                f"rows={len(self)}, columns={list(self.columns)})")
+
+
+Message = Any  # any of RECORD_TYPES or MarketBatch

@@ -1,0 +1,182 @@
+"""Portfolio accounting: cash, positions per (symbol, strategy) with average entry price,
+realized and unrealized PnL, fees, and closed round-trip trades.
+
+Cash is in the quote currency and shared by the whole portfolio; positions and PnL are
+attributed to the (symbol, strategy) that traded them. A buy pays ``qty * price + fee``; a
+sell (or short sale) receives ``qty * price - fee``. Equity is cash plus the marked value of
+every position. A round-trip trade opens when a position leaves zero and closes when it
+returns to zero; a fill that flips the position closes one trade and opens the next.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engine.messages import OrderFilled
+
+_EPS = 1e-12
+
+
+class Position:
+    """One (symbol, strategy) position and its current round trip."""
+
+    __slots__ = ("symbol", "strategy_id", "qty", "avg_price", "realized_pnl", "fees",
+                 "n_fills", "trade")
+
+    def __init__(self, symbol: str, strategy_id: str) -> None:
+        self.symbol = symbol
+        self.strategy_id = strategy_id
+        self.qty = 0.0
+        self.avg_price = 0.0
+        self.realized_pnl = 0.0    # gross of fees, all round trips
+        self.fees = 0.0
+        self.n_fills = 0
+        self.trade: dict[str, Any] | None = None
+
+    def unrealized_pnl(self, price: float) -> float:
+        return self.qty * (price - self.avg_price) if self.qty else 0.0
+
+
+class Portfolio:
+    """Cash, positions and closed trades of one backtest or trading session."""
+
+    def __init__(self, initial_cash: float) -> None:
+        if not (math.isfinite(initial_cash) and initial_cash > 0):
+            raise ValueError(f"initial capital must be a positive number, got {initial_cash!r}")
+        self.initial_cash = float(initial_cash)
+        self.cash = float(initial_cash)
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.net_qty: dict[str, float] = {}
+        self.last_price: dict[str, float] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.total_fees = 0.0
+
+    def position(self, symbol: str, strategy_id: str) -> Position:
+        """The (symbol, strategy) position, created flat on first use."""
+        key = (symbol, strategy_id)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = Position(symbol, strategy_id)
+            self.net_qty.setdefault(symbol, 0.0)
+        return pos
+
+    def equity(self) -> float:
+        """Cash plus every open position marked at its symbol's last price."""
+        value = self.cash
+        last = self.last_price
+        for symbol, qty in self.net_qty.items():
+            if qty:
+                value += qty * last[symbol]
+        return value
+
+    def apply_fill(self, fill: OrderFilled) -> Position:
+        """Book a fill: cash, fees, position, realized PnL and round trips."""
+        pos = self.position(fill.symbol, fill.strategy_id)
+        qty = fill.last_qty
+        price = fill.last_price
+        signed = qty if fill.side == "BUY" else -qty
+        self.cash -= signed * price + fill.fee
+        self.total_fees += fill.fee
+        pos.fees += fill.fee
+        pos.n_fills += 1
+        self.last_price.setdefault(fill.symbol, price)
+
+        old = pos.qty
+        new = old + signed
+        if abs(new) <= _EPS * max(1.0, abs(old)):
+            new = 0.0
+        if old == 0.0 or (old > 0) == (signed > 0):
+            # opening or adding: weighted average entry
+            if old == 0.0:
+                pos.avg_price = price
+                pos.trade = _open_trade(pos, fill, signed)
+            else:
+                pos.avg_price = (old * pos.avg_price + signed * price) / new
+                _add_to_trade(pos.trade, fill, qty)
+            pos.trade["fees"] += fill.fee
+            pos.qty = new
+        else:
+            closed = min(abs(signed), abs(old))
+            pnl = closed * (price - pos.avg_price) * (1.0 if old > 0 else -1.0)
+            pos.realized_pnl += pnl
+            trade = pos.trade
+            close_fee = fill.fee * closed / qty
+            trade["pnl_gross"] += pnl
+            trade["fees"] += close_fee
+            trade["exit_qty"] += closed
+            trade["exit_notional"] += closed * price
+            if new == 0.0 or (new > 0) != (old > 0):
+                trade["exit_ts"] = fill.ts_event
+                self.trades.append(_close_trade(trade))
+                pos.trade = None
+                if new != 0.0:  # flipped: the rest opens a new round trip
+                    rest = abs(new)
+                    pos.avg_price = price
+                    pos.trade = _open_trade(pos, fill, new, qty=rest)
+                    pos.trade["fees"] += fill.fee - close_fee
+                else:
+                    pos.avg_price = 0.0
+            pos.qty = new
+        self.net_qty[fill.symbol] = self.net_qty.get(fill.symbol, 0.0) + signed
+        if abs(self.net_qty[fill.symbol]) <= _EPS:
+            self.net_qty[fill.symbol] = 0.0
+        return pos
+
+    def open_trades(self) -> list[dict[str, Any]]:
+        """Round trips still open, with unrealized PnL at the last price."""
+        out = []
+        for pos in self.positions.values():
+            if pos.trade is not None and pos.qty:
+                trade = dict(pos.trade)
+                trade["unrealized_pnl"] = pos.unrealized_pnl(self.last_price[pos.symbol])
+                trade["qty"] = pos.qty
+                out.append(trade)
+        return out
+
+
+def _open_trade(pos: Position, fill: OrderFilled, signed: float,
+                qty: float | None = None) -> dict[str, Any]:
+    q = abs(signed) if qty is None else qty
+    return {
+        "symbol": pos.symbol,
+        "strategy_id": pos.strategy_id,
+        "direction": "LONG" if signed > 0 else "SHORT",
+        "entry_ts": fill.ts_event,
+        "exit_ts": None,
+        "entry_qty": q,
+        "entry_notional": q * fill.last_price,
+        "exit_qty": 0.0,
+        "exit_notional": 0.0,
+        "pnl_gross": 0.0,
+        "fees": 0.0,
+        "n_entries": 1,
+    }
+
+
+def _add_to_trade(trade: dict[str, Any], fill: OrderFilled, qty: float) -> None:
+    trade["entry_qty"] += qty
+    trade["entry_notional"] += qty * fill.last_price
+    trade["n_entries"] += 1
+
+
+def _close_trade(trade: dict[str, Any]) -> dict[str, Any]:
+    entry_price = trade["entry_notional"] / trade["entry_qty"]
+    exit_price = trade["exit_notional"] / trade["exit_qty"]
+    pnl = trade["pnl_gross"] - trade["fees"]
+    return {
+        "symbol": trade["symbol"],
+        "strategy_id": trade["strategy_id"],
+        "direction": trade["direction"],
+        "entry_ts": trade["entry_ts"],
+        "exit_ts": trade["exit_ts"],
+        "duration_ns": trade["exit_ts"] - trade["entry_ts"],
+        "qty": trade["entry_qty"],
+        "entry_price": entry_price,
+        "exit_price": exit_price,
+        "pnl_gross": trade["pnl_gross"],
+        "fees": trade["fees"],
+        "pnl": pnl,
+        "return_pct": pnl / trade["entry_notional"],
+        "n_entries": trade["n_entries"],
+    }

@@ -1,0 +1,140 @@
+"""The Python entry point for backtests::
+
+    import engine
+    result = engine.backtest("sma_cross", {"fast": 12, "slow": 40}, data="synthetic",
+                             symbols=["BTC/USDT", "ETH/USDT"], capital=50_000, seed=7)
+    result.trades, result.equity, result.metrics
+
+``backtest`` takes a strategy (built-in name, ``module:Class`` or a class), its parameters,
+the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from engine.backtester import BacktestEngine
+from engine.config import BacktestConfig
+from engine.datasource import LoadedData, load_data
+from engine.errors import ConfigError
+from engine.metrics import MetricsConfig, compute_metrics
+from engine.result import BacktestResult
+from engine.strategy import Strategy, load_strategy
+
+_FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
+                 "fee", "liquidity", "slippage_bps", "leaves_qty"]
+_TRADE_COLUMNS = ["symbol", "strategy_id", "direction", "entry_ts", "exit_ts", "duration_ns",
+                  "qty", "entry_price", "exit_price", "pnl_gross", "fees", "pnl", "return_pct",
+                  "n_entries"]
+
+
+def backtest(strategy: str | type[Strategy] = "sma_cross",
+             params: Mapping[str, Any] | None = None, *,
+             data: str | pd.DataFrame | Mapping[str, pd.DataFrame] = "synthetic",
+             progress: Callable[[int, int], None] | None = None,
+             **settings: Any) -> BacktestResult:
+    """Backtest ``strategy`` with ``params`` on ``data``.
+
+    ``settings`` are :class:`BacktestConfig` fields: ``symbols``, ``start``, ``end``,
+    ``timeframe``, ``capital``, ``seed``, ``maker_fee_bps``, ``taker_fee_bps``,
+    ``slippage_model``, ``slippage_bps``, ``latency_ms``, ``max_volume_share``, ... ;
+    ``fee_bps`` sets both fee rates.
+    """
+    strategy_class = None
+    if isinstance(strategy, type):
+        strategy_class = strategy
+        strategy = f"{strategy.__module__}:{strategy.__qualname__}"
+    if "fee_bps" in settings:
+        fee = settings.pop("fee_bps")
+        settings.setdefault("maker_fee_bps", fee)
+        settings.setdefault("taker_fee_bps", fee)
+    frames = None
+    if not isinstance(data, str):
+        frames, data = data, "frames"
+    config = BacktestConfig.from_dict({"strategy": strategy, "params": dict(params or {}),
+                                       "data": data, **settings})
+    return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
+
+
+def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None = None,
+               frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+               progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Run one backtest config in this process."""
+    cls = strategy_class or load_strategy(config.strategy)
+    cls.Params.create(config.params, source=f"strategy {config.strategy!r}")  # fail before loading data
+    loaded = load_data(config, frames)
+    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config())
+    for feed in loaded.feeds:
+        engine.add_feed(feed)
+    for feed in loaded.feeds:
+        engine.add_strategy(cls(cls.Params.create(config.params)), feed.symbol)
+    engine.run(progress)
+    return assemble_result(config, engine, loaded)
+
+
+def assemble_result(config: BacktestConfig, engine: BacktestEngine,
+                    loaded: LoadedData) -> BacktestResult:
+    """Turn a finished engine's state into a :class:`BacktestResult`."""
+    fills = pd.DataFrame(
+        [(f.ts_event, f.symbol, f.strategy_id, f.client_order_id, f.side, f.last_qty,
+          f.last_price, f.fee, f.liquidity, f.slippage_bps, f.leaves_qty) for f in engine.fills],
+        columns=_FILL_COLUMNS)
+    trades = pd.DataFrame(engine.portfolio.trades, columns=_TRADE_COLUMNS)
+    curve = engine.equity_curve()
+    # The curve starts with the capital at the first event's opening time.
+    first_open = min(int(f.frame["ts"].iloc[0]) for f in loaded.feeds)
+    if first_open < int(curve["ts"].iloc[0]):
+        start_row = pd.DataFrame({"ts": [first_open], "equity": [engine.portfolio.initial_cash],
+                                  "cash": [engine.portfolio.initial_cash],
+                                  "gross_exposure": [0.0]})
+        curve = pd.concat([start_row, curve], ignore_index=True)
+    index = pd.to_datetime(curve["ts"].to_numpy(), unit="ns", utc=True)
+    equity = pd.Series(curve["equity"].to_numpy(), index=index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure = pd.Series(np.where(curve["equity"] > 0,
+                                      curve["gross_exposure"] / curve["equity"], 0.0), index=index)
+    metrics = compute_metrics(equity, trades, exposure,
+                              MetricsConfig(periods_per_year=config.periods_per_year,
+                                            risk_free_rate=config.risk_free_rate))
+    attribution, open_positions = _attribution(engine, trades)
+    metrics["events"] = int(engine.events_processed)
+    metrics["n_fills"] = int(len(fills))
+    metrics["total_fees"] = float(engine.portfolio.total_fees)
+    metrics["n_faults"] = len(engine.faults)
+    elapsed = engine.elapsed_seconds
+    timing = {"elapsed_seconds": elapsed,
+              "events_per_second": engine.events_processed / elapsed if elapsed > 0 else 0.0}
+    return BacktestResult(config=config, metrics=metrics, trades=trades, fills=fills,
+                          equity=curve, attribution=attribution, open_positions=open_positions,
+                          faults=list(engine.faults), data=loaded.describe(), timing=timing)
+
+
+def _attribution(engine: BacktestEngine,
+                 trades: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, open_rows = [], []
+    last = engine.portfolio.last_price
+    for ctx in engine.contexts:
+        pos = engine.portfolio.positions.get((ctx.symbol, ctx.strategy_id))
+        mine = trades[(trades["strategy_id"] == ctx.strategy_id) & (trades["symbol"] == ctx.symbol)]
+        qty = pos.qty if pos else 0.0
+        unrealized = pos.unrealized_pnl(last.get(ctx.symbol, 0.0)) if pos else 0.0
+        realized = pos.realized_pnl if pos else 0.0
+        fees = pos.fees if pos else 0.0
+        rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id,
+                     "realized_pnl": realized, "unrealized_pnl": unrealized, "fees": fees,
+                     "net_pnl": realized + unrealized - fees, "n_trades": int(len(mine)),
+                     "n_fills": pos.n_fills if pos else 0, "final_qty": qty,
+                     "faulted": ctx.strategy_id in {f.strategy_id for f in engine.faults}})
+        if qty:
+            open_rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id, "qty": qty,
+                              "avg_price": pos.avg_price, "last_price": last.get(ctx.symbol),
+                              "unrealized_pnl": unrealized})
+    return (pd.DataFrame(rows),
+            pd.DataFrame(open_rows, columns=["symbol", "strategy_id", "qty", "avg_price",
+                                             "last_price", "unrealized_pnl"]))
+
+
+__all__ = ["backtest", "run_config", "assemble_result", "ConfigError"]

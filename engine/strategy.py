@@ -1,0 +1,298 @@
+"""The Strategy API: what a quant writes.
+
+A strategy is a class with a frozen, typed parameter config and ``on_*`` hooks::
+
+    class SmaCross(Strategy):
+        name = "sma_cross"
+
+        class Params(StrategyParams):
+            fast: int = param(10, low=2, high=200, doc="fast SMA length, bars")
+            slow: int = param(30, low=3, high=1000, doc="slow SMA length, bars")
+
+        def on_start(self) -> None:
+            self.fast = SMA(self.params.fast)
+            ...
+
+        def on_bar(self, bar: Bar) -> None:
+            if crossed_up:
+                self.ctx.buy(self.ctx.equity * 0.99 / bar.close)
+
+One instance runs per (symbol, strategy); it places orders and reads its position, cash and
+equity through ``self.ctx`` (a :class:`StrategyContext`), never does I/O and never reads the
+wall clock (``self.ctx.now_ns()`` is event time). The same class runs unchanged in a backtest,
+on the actor graph, and in paper and live trading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+from typing import Any, ClassVar, Mapping, Protocol
+
+from engine.errors import ConfigError
+from engine.messages import (
+    Bar, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote, Trade,
+)
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSpec:
+    """One parameter's declaration: type, default, allowed range or choices, and meaning."""
+
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+
+    def describe_range(self) -> str:
+        """Human text of the allowed values, e.g. ``[2, 200]`` or ``one of 'a', 'b'``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.low is not None or self.high is not None:
+            low = "-inf" if self.low is None else repr(self.low)
+            high = "inf" if self.high is None else repr(self.high)
+            return f"[{low}, {high}]"
+        return "any"
+
+
+def param(default: Any, *, low: float | None = None, high: float | None = None,
+          choices: tuple[Any, ...] | list[Any] | None = None, doc: str = "") -> Any:
+    """Declare a strategy parameter with its default and the range an optimizer may search."""
+    meta = {"low": low, "high": high, "choices": tuple(choices) if choices is not None else None,
+            "doc": doc}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+class StrategyParams:
+    """Base class of strategy parameter configs; subclasses become frozen dataclasses.
+
+    Construction validates types and ranges; :meth:`create` also rejects unknown keys and
+    converts text values (from the command line or a config file).
+    """
+
+    _strategy_name: ClassVar[str] = "strategy"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True)(cls)
+
+    def __post_init__(self) -> None:
+        for spec in self.specs():
+            value = getattr(self, spec.name)
+            checked = _check_value(type(self)._strategy_name, spec, value)
+            if checked is not value:
+                object.__setattr__(self, spec.name, checked)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-parameter rules (e.g. fast < slow); raise ``ConfigError`` naming the strategy."""
+
+    @classmethod
+    def specs(cls) -> list[ParamSpec]:
+        """The declared parameters in declaration order."""
+        if not dataclasses.is_dataclass(cls):
+            return []
+        hints = _resolved_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            out.append(ParamSpec(name=f.name, type=hints[f.name], default=f.default,
+                                 low=meta.get("low"), high=meta.get("high"),
+                                 choices=meta.get("choices"), doc=meta.get("doc", "")))
+        return out
+
+    @classmethod
+    def create(cls, values: Mapping[str, Any] | None = None, *,
+               source: str | None = None) -> "StrategyParams":
+        """Build validated params from a mapping; unknown keys are an error naming the valid ones."""
+        values = dict(values or {})
+        specs = {s.name: s for s in cls.specs()}
+        unknown = sorted(set(values) - set(specs))
+        if unknown:
+            where = f" in {source}" if source else ""
+            raise ConfigError(
+                f"unknown parameter {', '.join(repr(u) for u in unknown)} for strategy "
+                f"{cls._strategy_name!r}{where}; valid parameters: "
+                f"{', '.join(specs) if specs else '(none)'}")
+        converted = {k: _convert_text(cls._strategy_name, specs[k], v) for k, v in values.items()}
+        return cls(**converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameter values, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def _resolved_hints(cls: type) -> dict[str, type]:
+    import typing
+    hints = typing.get_type_hints(cls)
+    return {k: v for k, v in hints.items() if not k.startswith("_")}
+
+
+def _convert_text(strategy: str, spec: ParamSpec, value: Any) -> Any:
+    if not isinstance(value, str) or spec.type is str:
+        return value
+    text = value.strip()
+    try:
+        if spec.type is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError
+        if spec.type is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if spec.type is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"strategy {strategy!r} parameter {spec.name!r}: {value!r} is not "
+                          f"a valid {spec.type.__name__}; allowed {spec.describe_range()}") from None
+    return value
+
+
+def _check_value(strategy: str, spec: ParamSpec, value: Any) -> Any:
+    expected = spec.type
+    ok = True
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            ok = math.isfinite(value)
+    elif expected is str:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"strategy {strategy!r} parameter {spec.name!r} must be a finite "
+                          f"{getattr(expected, '__name__', expected)}, got {value!r}; allowed "
+                          f"{spec.describe_range()}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"strategy {strategy!r} parameter {spec.name!r} = {value!r} is not "
+                          f"allowed; allowed {spec.describe_range()}")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        raise ConfigError(f"strategy {strategy!r} parameter {spec.name!r} = {value!r} is out of "
+                          f"range; allowed {spec.describe_range()}")
+    return value
+
+
+class StrategyContext(Protocol):
+    """What a strategy can see and do. The engine supplies one per (symbol, strategy).
+
+    ``position`` is the signed quantity held by this strategy in its symbol (negative when
+    short); ``avg_price`` its average entry price. ``cash`` and ``equity`` are portfolio-wide.
+    Order methods return the client order id.
+    """
+
+    strategy_id: str
+    venue: str
+    symbol: str
+    position: float
+    avg_price: float
+
+    def now_ns(self) -> int: ...
+    @property
+    def cash(self) -> float: ...
+    @property
+    def equity(self) -> float: ...
+    @property
+    def last_price(self) -> float: ...
+    def buy(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+            time_in_force: str = "GTC") -> str: ...
+    def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+             time_in_force: str = "GTC") -> str: ...
+    def cancel(self, client_order_id: str) -> None: ...
+    def cancel_all(self) -> None: ...
+    def open_orders(self) -> list[Any]: ...
+    @property
+    def pending_quantity(self) -> float: ...
+
+
+class Strategy:
+    """Base class of every strategy. Override the hooks you need; the rest cost nothing."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            cls.name = cls.__name__
+        if "Params" in cls.__dict__:
+            cls.Params._strategy_name = cls.name
+
+    def __init__(self, params: StrategyParams | Mapping[str, Any] | None = None) -> None:
+        if params is None or isinstance(params, Mapping):
+            params = self.Params.create(params or {})
+        elif not isinstance(params, self.Params):
+            raise ConfigError(f"strategy {self.name!r} expects {self.Params.__qualname__} "
+                              f"params, got {type(params).__name__}")
+        self.params = params
+        self.ctx: StrategyContext = None  # type: ignore[assignment]  # bound by the engine
+
+    # --- hooks (all optional) ---
+    def on_start(self) -> None:
+        """Called once before the first event; create indicators here."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """A bar of this strategy's symbol closed."""
+
+    def on_trade(self, trade: Trade) -> None:
+        """A public trade of this strategy's symbol printed."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """The top of book of this strategy's symbol changed."""
+
+    def on_fill(self, fill: OrderFilled) -> None:
+        """One of this strategy's orders (partly) filled; ``self.ctx.position`` is updated."""
+
+    def on_order_rejected(self, event: OrderRejected) -> None:
+        """The venue refused one of this strategy's orders."""
+
+    def on_order_denied(self, event: OrderDenied) -> None:
+        """Risk refused one of this strategy's orders."""
+
+    def on_order_canceled(self, event: OrderCanceled) -> None:
+        """One of this strategy's orders was canceled."""
+
+    def on_stop(self) -> None:
+        """Called once after the last event."""
+
+    @classmethod
+    def overrides(cls, hook: str) -> bool:
+        """Whether this class implements ``hook`` (the engine skips hooks left as no-ops)."""
+        return getattr(cls, hook) is not getattr(Strategy, hook)
+
+
+BUILTIN_STRATEGIES: dict[str, str] = {
+    "sma_cross": "strategies.sma_cross:SmaCross",
+    "momentum": "strategies.momentum:Momentum",
+}
+
+
+def load_strategy(ref: str) -> type[Strategy]:
+    """Resolve a built-in name (``sma_cross``) or a ``module:Class`` reference to a class."""
+    target = BUILTIN_STRATEGIES.get(ref, ref)
+    if ":" not in target:
+        raise ConfigError(f"unknown strategy {ref!r}: use a built-in name "
+                          f"({', '.join(sorted(BUILTIN_STRATEGIES))}) or 'module:Class'")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"strategy {ref!r}: cannot import module {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"strategy {ref!r}: {module_name!r} has no Strategy subclass "
+                          f"{class_name!r}")
+    return cls

@@ -1,0 +1,329 @@
+"""The simulated venue: order validation, matching against bars, trades or quotes, fees,
+slippage and volume-capped partial fills.
+
+Fill rules (all pinned by the scenario tests in ``tests/unit/test_venue_scenarios.py``):
+
+- **No look-ahead.** An order decided on an event is *active* from ``ts_event + latency``.
+  Bars: it can first fill at the open of the first bar whose open time is at or after that
+  moment (latency 0: the next bar's open); an order arriving inside a bar waits for the next
+  bar, since a bar does not say what traded after the arrival. Trades and quotes: the first
+  event after the deciding one whose time is at or after the arrival.
+- **Market** orders fill at the reference price on arrival (bar open, trade price, or the
+  ask/bid of the quote), as taker, plus slippage.
+- **Limit** orders that are marketable on arrival fill as taker at the arrival price plus
+  slippage, never worse than the limit. Otherwise they rest and fill as maker at the limit
+  price only when the market trades *through* it (bar low below a buy limit, high above a sell
+  limit; ``limit_fill="touch"`` also fills on an equal price).
+- **Stop** (stop-market) orders trigger when the market reaches the stop (bar high/low, trade
+  price, ask for buys / bid for sells); a gap through the stop fills at the open, otherwise at
+  the stop price, as taker plus slippage. A triggered stop's remainder works as a market order.
+- **Costs.** Fees are ``maker_fee_bps`` / ``taker_fee_bps`` of the filled notional. Slippage
+  applies to taker fills only, against the taker: ``fixed`` adds ``slippage_bps``; ``sqrt``
+  adds ``impact_base_bps + impact_k_bps * sqrt(fill_qty / event_volume)``.
+- **Volume cap.** The fills of one event never take more than ``max_volume_share`` of that
+  event's volume (bar volume, trade size, quote size on the side taken), shared by all orders
+  in time priority; the rest keeps working (partial fills). An event with zero volume fills
+  nothing.
+- **Cancels** take effect at ``ts_event + latency`` of the cancel command: an order can still
+  fill in a bar during which its cancel was in flight.
+- ``IOC`` orders cancel whatever did not fill on their first eligible event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+from engine.errors import ConfigError
+from engine.messages import (
+    BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, TAKER, OrderAccepted, OrderCanceled,
+    OrderFilled, OrderRejected, SubmitOrder,
+)
+
+_new = tuple.__new__
+_EPS = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class VenueConfig:
+    """Execution costs and fill rules of the simulated venue."""
+
+    venue: str = "SIM"
+    maker_fee_bps: float = 2.0
+    taker_fee_bps: float = 5.0
+    slippage_model: str = "fixed"        # "fixed" or "sqrt"
+    slippage_bps: float = 1.0            # fixed model
+    impact_base_bps: float = 0.5         # sqrt model: base + k * sqrt(qty / volume), in bps
+    impact_k_bps: float = 10.0
+    latency_ms: float = 0.0
+    max_volume_share: float = 0.25       # share of an event's volume one event's fills may take
+    limit_fill: str = "through"          # "through" or "touch"
+
+    def __post_init__(self) -> None:
+        for name in ("maker_fee_bps", "taker_fee_bps", "slippage_bps", "impact_base_bps",
+                     "impact_k_bps", "latency_ms"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ConfigError(f"venue {name} must be a finite number, got {value!r}")
+            if name != "maker_fee_bps" and value < 0:   # maker rebates are negative fees
+                raise ConfigError(f"venue {name} must be >= 0, got {value!r}")
+        if self.slippage_model not in ("fixed", "sqrt"):
+            raise ConfigError(f"venue slippage_model must be 'fixed' or 'sqrt', got "
+                              f"{self.slippage_model!r}")
+        if self.limit_fill not in ("through", "touch"):
+            raise ConfigError(f"venue limit_fill must be 'through' or 'touch', got "
+                              f"{self.limit_fill!r}")
+        if not (0 < self.max_volume_share <= 1):
+            raise ConfigError(f"venue max_volume_share must be in (0, 1], got "
+                              f"{self.max_volume_share!r}")
+
+    @property
+    def latency_ns(self) -> int:
+        return int(round(self.latency_ms * 1_000_000))
+
+
+class Order:
+    """A working order's state inside the venue."""
+
+    __slots__ = ("command", "client_order_id", "venue_order_id", "strategy_id", "symbol",
+                 "side", "sign", "order_type", "quantity", "limit_price", "stop_price",
+                 "time_in_force", "active_ns", "filled_qty", "notional", "seen", "triggered",
+                 "cancel_ns")
+
+    def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
+        self.command = command
+        self.client_order_id = command.client_order_id
+        self.venue_order_id = venue_order_id
+        self.strategy_id = command.strategy_id
+        self.symbol = command.symbol
+        self.side = command.side
+        self.sign = 1 if command.side == BUY else -1
+        self.order_type = command.order_type
+        self.quantity = float(command.quantity)
+        self.limit_price = command.limit_price
+        self.stop_price = command.stop_price
+        self.time_in_force = command.time_in_force
+        self.active_ns = active_ns
+        self.filled_qty = 0.0
+        self.notional = 0.0
+        self.seen = False         # has had its first eligible event (arrival)
+        self.triggered = False    # stop orders: the stop was reached
+        self.cancel_ns: int | None = None
+
+    @property
+    def leaves_qty(self) -> float:
+        return self.quantity - self.filled_qty
+
+    @property
+    def avg_fill_price(self) -> float:
+        return self.notional / self.filled_qty if self.filled_qty else math.nan
+
+    def __repr__(self) -> str:
+        return (f"Order({self.client_order_id} {self.side} {self.order_type} "
+                f"{self.filled_qty}/{self.quantity} limit={self.limit_price} "
+                f"stop={self.stop_price})")
+
+
+class SimulatedVenue:
+    """Matches orders against market events of the symbols it lists.
+
+    Events it produces (accepted, rejected, filled, canceled) go to ``emit`` in the order they
+    happen; the backtest routes them to the portfolio and the strategy.
+    """
+
+    def __init__(self, config: VenueConfig, emit: Callable[[Any], None]) -> None:
+        self.config = config
+        self.emit = emit
+        self.working: dict[str, list[Order]] = {}
+        self.orders: dict[str, Order] = {}
+        self._latency_ns = config.latency_ns
+        self._maker_rate = config.maker_fee_bps * 1e-4
+        self._taker_rate = config.taker_fee_bps * 1e-4
+        self._touch = config.limit_fill == "touch"
+        self._share = config.max_volume_share
+        self._sqrt = config.slippage_model == "sqrt"
+        self._slip_fixed = config.slippage_bps
+        self._seq = 0
+        self._fill_seq = 0
+
+    def add_symbol(self, symbol: str) -> None:
+        """List a symbol for trading."""
+        self.working.setdefault(symbol, [])
+
+    # --- commands ------------------------------------------------------------------------
+
+    def submit(self, cmd: SubmitOrder) -> Order | None:
+        """Validate and accept an order; it becomes active ``latency`` after ``cmd.ts_event``."""
+        reason = self._validate(cmd)
+        if reason is not None:
+            self.emit(_new(OrderRejected, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                          cmd.client_order_id, reason, cmd.ts_event,
+                                          cmd.ts_event)))
+            return None
+        self._seq += 1
+        active = cmd.ts_event + self._latency_ns
+        order = Order(cmd, f"V-{self._seq}", active)
+        self.orders[cmd.client_order_id] = order
+        self.working[cmd.symbol].append(order)
+        self.emit(_new(OrderAccepted, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                      cmd.client_order_id, order.venue_order_id, active,
+                                      cmd.ts_event)))
+        return order
+
+    def _validate(self, cmd: SubmitOrder) -> str | None:
+        if cmd.symbol not in self.working:
+            return f"symbol {cmd.symbol!r} is not listed on venue {self.config.venue!r}"
+        if cmd.client_order_id in self.orders:
+            return f"duplicate client_order_id {cmd.client_order_id!r}"
+        if cmd.side not in (BUY, SELL):
+            return f"invalid side {cmd.side!r}"
+        q = cmd.quantity
+        if not (isinstance(q, (int, float)) and math.isfinite(q) and q > 0):
+            return f"quantity must be a positive finite number, got {q!r}"
+        if cmd.time_in_force not in (GTC, IOC):
+            return f"invalid time_in_force {cmd.time_in_force!r}"
+        if cmd.order_type == MARKET:
+            return None
+        if cmd.order_type == LIMIT:
+            p = cmd.limit_price
+            if p is None or not (math.isfinite(p) and p > 0):
+                return f"limit order needs a positive limit_price, got {p!r}"
+            return None
+        if cmd.order_type == STOP:
+            p = cmd.stop_price
+            if p is None or not (math.isfinite(p) and p > 0):
+                return f"stop order needs a positive stop_price, got {p!r}"
+            return None
+        return f"invalid order_type {cmd.order_type!r}"
+
+    def cancel(self, strategy_id: str, client_order_id: str, ts_event: int) -> None:
+        """Request a cancel; it takes effect ``latency`` after ``ts_event``."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.strategy_id != strategy_id or order.leaves_qty <= _EPS \
+                or order not in self.working.get(order.symbol, ()):
+            self.emit(_new(OrderRejected, (strategy_id, self.config.venue,
+                                          order.symbol if order else "", client_order_id,
+                                          "cancel rejected: no such working order", ts_event,
+                                          ts_event)))
+            return
+        effective = ts_event + self._latency_ns
+        if order.cancel_ns is None or effective < order.cancel_ns:
+            order.cancel_ns = effective
+
+    def cancel_now(self, order: Order, ts_event: int, reason: str) -> None:
+        """Remove a working order immediately (used when its strategy faults)."""
+        book = self.working.get(order.symbol)
+        if book and order in book:
+            book.remove(order)
+            self._emit_canceled(order, ts_event, reason)
+
+    def _emit_canceled(self, order: Order, ts: int, reason: str) -> None:
+        self.emit(_new(OrderCanceled, (order.strategy_id, self.config.venue, order.symbol,
+                                      order.client_order_id, reason, ts, ts)))
+
+    def _apply_cancels(self, book: list[Order], upto_ns: int) -> None:
+        for order in [o for o in book if o.cancel_ns is not None and o.cancel_ns <= upto_ns]:
+            book.remove(order)
+            self._emit_canceled(order, order.cancel_ns, "canceled")  # type: ignore[arg-type]
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def on_bar(self, symbol: str, o: float, h: float, l: float, c: float, v: float,
+               ts_open: int, ts_close: int) -> None:
+        """Match working orders of ``symbol`` against one bar."""
+        book = self.working[symbol]
+        self._apply_cancels(book, ts_open)
+        if book:
+            self._match(book, ts_open, ts_close, o, l, h, o, l, h, v, v)
+        self._apply_cancels(book, ts_close)
+
+    def on_trade(self, symbol: str, price: float, size: float, ts: int) -> None:
+        """Match working orders of ``symbol`` against one public trade."""
+        book = self.working[symbol]
+        self._apply_cancels(book, ts)
+        if book:
+            self._match(book, ts, ts, price, price, price, price, price, price, size, size)
+
+    def on_quote(self, symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
+                 ts: int) -> None:
+        """Match working orders of ``symbol`` against a top-of-book update (buys take the ask)."""
+        book = self.working[symbol]
+        self._apply_cancels(book, ts)
+        if book:
+            self._match(book, ts, ts, ask, ask, ask, bid, bid, bid, ask_size, bid_size)
+
+    def _match(self, book: list[Order], ts_first: int, ts_last: int,
+               b_open: float, b_low: float, b_high: float,
+               s_open: float, s_low: float, s_high: float,
+               b_volume: float, s_volume: float) -> None:
+        """One event: ``b_*`` are the prices a buyer meets, ``s_*`` those a seller meets."""
+        cap = {1: self._share * b_volume, -1: self._share * s_volume}
+        touch = self._touch
+        done: list[Order] = []
+        for order in list(book):
+            if order.active_ns > ts_first:
+                continue  # still in flight: arrives after this event's first price
+            buy = order.sign == 1
+            first = not order.seen
+            order.seen = True
+            if buy:
+                p_open, p_low, p_high = b_open, b_low, b_high
+            else:
+                p_open, p_low, p_high = s_open, s_low, s_high
+            kind = order.order_type
+            if kind == STOP and not order.triggered:
+                stop = order.stop_price
+                if (p_open >= stop) if buy else (p_open <= stop):
+                    order.triggered = True
+                    self._fill(order, p_open, cap, TAKER, ts_first, b_volume if buy else s_volume)
+                elif (p_high >= stop) if buy else (p_low <= stop):
+                    order.triggered = True
+                    self._fill(order, stop, cap, TAKER, ts_last, b_volume if buy else s_volume)
+            elif kind == MARKET or kind == STOP:
+                self._fill(order, p_open, cap, TAKER, ts_first, b_volume if buy else s_volume)
+            else:  # LIMIT
+                limit = order.limit_price
+                if first and ((p_open <= limit) if buy else (p_open >= limit)):
+                    self._fill(order, p_open, cap, TAKER, ts_first,
+                               b_volume if buy else s_volume, limit)
+                elif (p_low < limit or (touch and p_low <= limit)) if buy else \
+                        (p_high > limit or (touch and p_high >= limit)):
+                    self._fill(order, limit, cap, MAKER, ts_last, b_volume if buy else s_volume)
+            if order.leaves_qty <= _EPS:
+                done.append(order)
+            elif order.time_in_force == IOC:
+                done.append(order)
+                book.remove(order)
+                self._emit_canceled(order, ts_last, "IOC remainder canceled")
+        for order in done:
+            if order in book:
+                book.remove(order)
+
+    def _fill(self, order: Order, price: float, cap: dict[int, float], liquidity: str, ts: int,
+              volume: float, worst: float | None = None) -> None:
+        sign = order.sign
+        qty = min(order.leaves_qty, cap[sign])
+        if qty <= _EPS:
+            return
+        cap[sign] -= qty
+        slip_bps = 0.0
+        if liquidity == TAKER:
+            slip_bps = (self.config.impact_base_bps + self.config.impact_k_bps
+                        * math.sqrt(qty / volume)) if self._sqrt else self._slip_fixed
+            price = price * (1.0 + sign * slip_bps * 1e-4)
+            if worst is not None and (price - worst) * sign > 0:
+                slip_bps = (worst / (price / (1.0 + sign * slip_bps * 1e-4)) - 1.0) * sign * 1e4
+                price = worst
+        fee = qty * price * (self._taker_rate if liquidity == TAKER else self._maker_rate)
+        order.filled_qty += qty
+        order.notional += qty * price
+        leaves = order.quantity - order.filled_qty
+        if leaves <= _EPS:
+            leaves = 0.0
+            order.filled_qty = order.quantity
+        self._fill_seq += 1
+        self.emit(_new(OrderFilled, (order.strategy_id, self.config.venue, order.symbol,
+                                    order.client_order_id, order.venue_order_id,
+                                    f"F-{self._fill_seq}", order.side, qty, price,
+                                    order.filled_qty, leaves, liquidity, fee, slip_bps, ts, ts)))

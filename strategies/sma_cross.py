@@ -1,0 +1,64 @@
+"""SMA crossover: long while the fast simple moving average is above the slow one.
+
+Entry: when the fast SMA of closes crosses above the slow SMA, buy so the position is worth
+``allocation`` of portfolio equity at the bar's close. Exit: when the fast SMA crosses below
+the slow SMA, sell the whole position; with ``allow_short`` it also goes short the same
+notional. Orders are market orders, so they fill at the next bar's open (plus latency).
+Nothing happens until ``slow`` bars have been seen.
+"""
+
+from __future__ import annotations
+
+from engine.errors import ConfigError
+from engine.indicators import SMA
+from engine.messages import Bar
+from engine.strategy import Strategy, StrategyParams, param
+
+
+class SmaCross(Strategy):
+    """Fast/slow simple moving average crossover."""
+
+    name = "sma_cross"
+
+    class Params(StrategyParams):
+        fast: int = param(10, low=2, high=500, doc="fast SMA length, in bars")
+        slow: int = param(30, low=3, high=2000, doc="slow SMA length, in bars")
+        allocation: float = param(0.95, low=0.01, high=1.0,
+                                  doc="share of equity to hold when in a position")
+        allow_short: bool = param(False, doc="go short on a downward cross instead of flat")
+
+        def check(self) -> None:
+            if self.fast >= self.slow:
+                raise ConfigError(f"strategy 'sma_cross': fast ({self.fast}) must be shorter "
+                                  f"than slow ({self.slow})")
+
+    def on_start(self) -> None:
+        self.fast = SMA(self.params.fast)
+        self.slow = SMA(self.params.slow)
+        self.above: bool | None = None
+
+    def on_bar(self, bar: Bar) -> None:
+        close = bar.close
+        fast = self.fast.update(close)
+        slow = self.slow.update(close)
+        if not self.slow.ready:
+            return
+        above = fast > slow
+        if above == self.above:
+            return
+        first = self.above is None
+        self.above = above
+        if first:
+            return  # no cross yet: the averages just became available
+        ctx = self.ctx
+        if above:
+            target = self.params.allocation * ctx.equity / close
+        elif self.params.allow_short:
+            target = -self.params.allocation * ctx.equity / close
+        else:
+            target = 0.0
+        delta = target - ctx.position - ctx.pending_quantity
+        if delta > 1e-12:
+            ctx.buy(delta)
+        elif delta < -1e-12:
+            ctx.sell(-delta)
