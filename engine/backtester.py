@@ -17,6 +17,7 @@ after the run from the booked fills and the events' mark prices: one point per e
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import traceback
 from typing import Any, Callable
 
@@ -39,6 +40,14 @@ _new = tuple.__new__
 
 def _ignore(event: Any) -> None:
     """Stands in for a faulted strategy's hook."""
+
+
+def _as_float(value: Any) -> Any:
+    """Plain float for any real number (numpy scalars included); other values pass through
+    unchanged for the venue to reject with a reason."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 @dataclasses.dataclass
@@ -126,6 +135,10 @@ class BacktestContext:
         self._next_id += 1
         coid = f"{self.strategy_id}-{self._next_id}"
         ts = self._engine.clock.ts
+        # numpy scalars are fine to pass; messages carry plain floats
+        quantity = _as_float(quantity)
+        limit_price = _as_float(limit_price)
+        stop_price = _as_float(stop_price)
         cmd = _new(SubmitOrder, (self.strategy_id, self.venue, self.symbol, coid, side,
                                  order_type, quantity, limit_price, stop_price, time_in_force,
                                  ts, ts))
@@ -264,7 +277,7 @@ class BacktestEngine:
             if owner is ctx:
                 handlers[i] = (owner, _ignore)
         for order in ctx.open_orders():
-            order.cancel_ns = self.clock.ts  # removed before the venue's next match
+            self.venue.cancel_now(order, self.clock.ts, "strategy faulted")
 
     # --- the run --------------------------------------------------------------------------
 
@@ -429,8 +442,10 @@ class BacktestEngine:
         # index of the last fill booked at or before each event (-1: none yet)
         last_fill = np.searchsorted(fill_seq, events, side="right") - 1
         cash_after = np.asarray(self._fill_cash, dtype=np.float64)
-        cash = np.where(last_fill >= 0, cash_after[np.maximum(last_fill, 0)],
-                        self.portfolio.initial_cash)
+        cash = np.full(n, self.portfolio.initial_cash)
+        if len(cash_after):
+            booked = last_fill >= 0
+            cash[booked] = cash_after[last_fill[booked]]
         value = np.zeros(n)
         gross = np.zeros(n)
         fill_symbols = np.array([f.symbol for f in self.fills], dtype=object)

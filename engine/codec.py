@@ -107,6 +107,12 @@ def encode(message: Any) -> bytes:
         columns = []
         for name, array in message.columns.items():
             array = np.ascontiguousarray(array)
+            if array.dtype.byteorder == ">":
+                array = array.astype(array.dtype.newbyteorder("<"))
+            if array.dtype.str not in _ALLOWED_DTYPES:
+                raise TypeError(f"MarketBatch column {name!r} has dtype {array.dtype.str!r}, "
+                                f"which the codec does not carry; use one of "
+                                f"{', '.join(sorted(_ALLOWED_DTYPES))}")
             columns.append([name, array.dtype.str, array.tobytes()])
         payload = [tag, message.kind, message.venue, message.symbol, message.interval_ns,
                    message.ts_init, columns]

@@ -57,8 +57,14 @@ class BacktestConfig:
             if len(set(symbols)) != len(symbols):
                 raise ConfigError(f"symbols lists a name twice: {list(symbols)}")
             object.__setattr__(self, "symbols", symbols)
-        if not (isinstance(self.capital, (int, float)) and math.isfinite(self.capital)
-                and self.capital > 0):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("float", float):
+                # 100000 and 100000.0 are the same setting and must hash the same
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+        if not (math.isfinite(self.capital) and self.capital > 0):
             raise ConfigError(f"capital must be a positive number, got {self.capital!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")

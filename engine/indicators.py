@@ -48,6 +48,8 @@ class SMA:
 
 def sma(values: np.ndarray, period: int) -> np.ndarray:
     """Vectorized SMA with the incremental form's running-sum arithmetic (NaN before index period-1)."""
+    if period < 1:
+        raise ValueError(f"SMA period must be >= 1, got {period}")
     x = np.asarray(values, dtype=np.float64)
     out = np.full(len(x), np.nan)
     if len(x) < period:
@@ -97,6 +99,8 @@ class ROC:
 
 def roc(values: np.ndarray, period: int) -> np.ndarray:
     """Vectorized rate of change (NaN for the first ``period`` values)."""
+    if period < 1:
+        raise ValueError(f"ROC period must be >= 1, got {period}")
     x = np.asarray(values, dtype=np.float64)
     out = np.full(len(x), np.nan)
     if len(x) > period:

@@ -47,6 +47,7 @@ class Portfolio:
         self.initial_cash = float(initial_cash)
         self.cash = float(initial_cash)
         self.positions: dict[tuple[str, str], Position] = {}
+        self._by_symbol: dict[str, list[Position]] = {}
         self.net_qty: dict[str, float] = {}
         self.last_price: dict[str, float] = {}
         self.trades: list[dict[str, Any]] = []
@@ -58,6 +59,7 @@ class Portfolio:
         pos = self.positions.get(key)
         if pos is None:
             pos = self.positions[key] = Position(symbol, strategy_id)
+            self._by_symbol.setdefault(symbol, []).append(pos)
             self.net_qty.setdefault(symbol, 0.0)
         return pos
 
@@ -118,9 +120,8 @@ class Portfolio:
                 else:
                     pos.avg_price = 0.0
             pos.qty = new
-        self.net_qty[fill.symbol] = self.net_qty.get(fill.symbol, 0.0) + signed
-        if abs(self.net_qty[fill.symbol]) <= _EPS:
-            self.net_qty[fill.symbol] = 0.0
+        # Recomputed from the positions (fills are rare), so it always equals their sum.
+        self.net_qty[fill.symbol] = sum([p.qty for p in self._by_symbol[fill.symbol]])
         return pos
 
     def open_trades(self) -> list[dict[str, Any]]:

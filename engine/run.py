@@ -64,13 +64,16 @@ def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None 
                progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Run one backtest config in this process."""
     cls = strategy_class or load_strategy(config.strategy)
-    cls.Params.create(config.params, source=f"strategy {config.strategy!r}")  # fail before loading data
+    # Validate before loading data, and record every parameter, typed and with its default,
+    # so the result (and its config hash) says exactly what ran.
+    params = cls.Params.create(config.params, source=f"strategy {config.strategy!r}")
+    config = config.replace(params=params.to_dict())
     loaded = load_data(config, frames)
     engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config())
     for feed in loaded.feeds:
         engine.add_feed(feed)
     for feed in loaded.feeds:
-        engine.add_strategy(cls(cls.Params.create(config.params)), feed.symbol)
+        engine.add_strategy(cls(params), feed.symbol)
     engine.run(progress)
     return assemble_result(config, engine, loaded)
 

@@ -147,10 +147,13 @@ def _convert_text(strategy: str, spec: ParamSpec, value: Any) -> Any:
                 return False
             raise ValueError
         if spec.type is int:
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
+            try:
+                return int(text)
+            except ValueError:
+                number = float(text)    # "7.0" is 7; "7.5" is an error
+                if not number.is_integer():
+                    raise
+                return int(number)
         if spec.type is float:
             return float(text)
     except ValueError:
@@ -287,10 +290,14 @@ def load_strategy(ref: str) -> type[Strategy]:
         raise ConfigError(f"unknown strategy {ref!r}: use a built-in name "
                           f"({', '.join(sorted(BUILTIN_STRATEGIES))}) or 'module:Class'")
     module_name, _, class_name = target.partition(":")
+    if not module_name or module_name.startswith("."):
+        raise ConfigError(f"strategy {ref!r}: expected 'package.module:Class' with an absolute "
+                          f"module path")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"strategy {ref!r}: cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # ImportError, or any error raised while importing user code
+        raise ConfigError(f"strategy {ref!r}: cannot import module {module_name!r}: "
+                          f"{type(exc).__name__}: {exc}") from None
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"strategy {ref!r}: {module_name!r} has no Strategy subclass "

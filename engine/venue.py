@@ -45,6 +45,10 @@ _new = tuple.__new__
 _EPS = 1e-12
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclasses.dataclass(frozen=True)
 class VenueConfig:
     """Execution costs and fill rules of the simulated venue."""
@@ -89,7 +93,7 @@ class Order:
     __slots__ = ("command", "client_order_id", "venue_order_id", "strategy_id", "symbol",
                  "side", "sign", "order_type", "quantity", "limit_price", "stop_price",
                  "time_in_force", "active_ns", "filled_qty", "notional", "seen", "triggered",
-                 "cancel_ns")
+                 "cancel_ns", "closed")
 
     def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
         self.command = command
@@ -110,6 +114,7 @@ class Order:
         self.seen = False         # has had its first eligible event (arrival)
         self.triggered = False    # stop orders: the stop was reached
         self.cancel_ns: int | None = None
+        self.closed = False       # filled or canceled: no longer matched
 
     @property
     def leaves_qty(self) -> float:
@@ -179,7 +184,7 @@ class SimulatedVenue:
         if cmd.side not in (BUY, SELL):
             return f"invalid side {cmd.side!r}"
         q = cmd.quantity
-        if not (isinstance(q, (int, float)) and math.isfinite(q) and q > 0):
+        if not (_is_number(q) and math.isfinite(q) and q > 0):
             return f"quantity must be a positive finite number, got {q!r}"
         if cmd.time_in_force not in (GTC, IOC):
             return f"invalid time_in_force {cmd.time_in_force!r}"
@@ -187,12 +192,12 @@ class SimulatedVenue:
             return None
         if cmd.order_type == LIMIT:
             p = cmd.limit_price
-            if p is None or not (math.isfinite(p) and p > 0):
+            if not (_is_number(p) and math.isfinite(p) and p > 0):
                 return f"limit order needs a positive limit_price, got {p!r}"
             return None
         if cmd.order_type == STOP:
             p = cmd.stop_price
-            if p is None or not (math.isfinite(p) and p > 0):
+            if not (_is_number(p) and math.isfinite(p) and p > 0):
                 return f"stop order needs a positive stop_price, got {p!r}"
             return None
         return f"invalid order_type {cmd.order_type!r}"
@@ -214,7 +219,8 @@ class SimulatedVenue:
     def cancel_now(self, order: Order, ts_event: int, reason: str) -> None:
         """Remove a working order immediately (used when its strategy faults)."""
         book = self.working.get(order.symbol)
-        if book and order in book:
+        if book and order in book and not order.closed and order.leaves_qty > _EPS:
+            order.closed = True
             book.remove(order)
             self._emit_canceled(order, ts_event, reason)
 
@@ -224,6 +230,7 @@ class SimulatedVenue:
 
     def _apply_cancels(self, book: list[Order], upto_ns: int) -> None:
         for order in [o for o in book if o.cancel_ns is not None and o.cancel_ns <= upto_ns]:
+            order.closed = True
             book.remove(order)
             self._emit_canceled(order, order.cancel_ns, "canceled")  # type: ignore[arg-type]
 
@@ -262,8 +269,8 @@ class SimulatedVenue:
         touch = self._touch
         done: list[Order] = []
         for order in list(book):
-            if order.active_ns > ts_first:
-                continue  # still in flight: arrives after this event's first price
+            if order.closed or order.active_ns > ts_first:
+                continue  # canceled during this event, or still in flight
             buy = order.sign == 1
             first = not order.seen
             order.seen = True
@@ -290,11 +297,14 @@ class SimulatedVenue:
                 elif (p_low < limit or (touch and p_low <= limit)) if buy else \
                         (p_high > limit or (touch and p_high >= limit)):
                     self._fill(order, limit, cap, MAKER, ts_last, b_volume if buy else s_volume)
+            if order.closed:
+                continue  # its strategy faulted in on_fill and it was canceled
             if order.leaves_qty <= _EPS:
+                order.closed = True
                 done.append(order)
             elif order.time_in_force == IOC:
+                order.closed = True
                 done.append(order)
-                book.remove(order)
                 self._emit_canceled(order, ts_last, "IOC remainder canceled")
         for order in done:
             if order in book:

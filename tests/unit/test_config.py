@@ -1,0 +1,227 @@
+"""The backtest config: strict about unknown keys (naming key, source and the valid keys), JSON
+errors naming file and line, a stable hash that changes with any field, and validated venue
+cost settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.config import BacktestConfig, canonical_json
+from engine.errors import ConfigError
+from engine.venue import VenueConfig
+
+VALID_KEYS = [f.name for f in dataclasses.fields(BacktestConfig)]
+
+# A valid value different from the default, for every field.
+CHANGED: dict[str, Any] = {
+    "strategy": "momentum",
+    "params": {"fast": 5},
+    "data": "data/btc.parquet",
+    "symbols": ("ETH/USDT",),
+    "start": "2021-01-01",
+    "end": "2021-06-30",
+    "timeframe": "1h",
+    "capital": 50_000.0,
+    "seed": 7,
+    "venue": "kraken",
+    "catalog": "other-catalog",
+    "skip_bad": True,
+    "maker_fee_bps": -1.0,
+    "taker_fee_bps": 7.5,
+    "slippage_model": "sqrt",
+    "slippage_bps": 2.0,
+    "impact_base_bps": 1.0,
+    "impact_k_bps": 20.0,
+    "latency_ms": 50.0,
+    "max_volume_share": 0.5,
+    "limit_fill": "touch",
+    "periods_per_year": 252.0,
+    "risk_free_rate": 0.02,
+}
+
+
+def write(tmp_path: Path, text: str, name: str = "run.json") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --- unknown keys and sources -----------------------------------------------------------------
+
+
+def test_unknown_key_names_key_source_and_valid_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        BacktestConfig.from_dict({"capital": 1000.0, "slipage_bps": 2.0}, source="grid.json")
+    text = str(info.value)
+    assert "'slipage_bps'" in text and "grid.json" in text
+    assert "valid keys: " + ", ".join(VALID_KEYS) in text
+
+
+def test_unknown_keys_are_all_named() -> None:
+    with pytest.raises(ConfigError, match="'alpha', 'beta'"):
+        BacktestConfig.from_dict({"beta": 1, "alpha": 2})
+
+
+def test_unknown_key_in_a_file_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps({"strategy": "sma_cross", "capitol": 5}))
+    with pytest.raises(ConfigError) as info:
+        BacktestConfig.from_file(path)
+    assert "'capitol'" in str(info.value) and str(path) in str(info.value)
+    assert "capital" in str(info.value)
+
+
+def test_from_file_reads_a_valid_config(tmp_path: Path) -> None:
+    values = {"strategy": "momentum", "params": {"lookback": 5}, "symbols": ["ETH/USDT"],
+              "capital": 5000.0, "seed": 3}
+    config = BacktestConfig.from_file(write(tmp_path, json.dumps(values)))
+    assert config == BacktestConfig.from_dict(values)
+    assert config.symbols == ("ETH/USDT",) and config.params == {"lookback": 5}
+
+
+def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '{\n  "capital": 1000.0,\n  "seed": ,\n  "venue": "x"\n}\n')
+    with pytest.raises(ConfigError, match="invalid JSON") as info:
+        BacktestConfig.from_file(path)
+    assert str(info.value).startswith(f"{path}:3:")
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nope.json"
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        BacktestConfig.from_file(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"sma_cross"', "3"])
+def test_file_must_hold_an_object(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match="JSON object") as info:
+        BacktestConfig.from_file(path)
+    assert str(path) in str(info.value)
+
+
+# --- frozen and hashable ----------------------------------------------------------------------
+
+
+def test_config_is_frozen() -> None:
+    config = BacktestConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.capital = 1.0  # type: ignore[misc]
+
+
+def test_params_are_copied_in() -> None:
+    params = {"fast": 5}
+    config = BacktestConfig(params=params)
+    params["fast"] = 6
+    assert config.params == {"fast": 5}
+
+
+def test_every_field_has_a_changed_value() -> None:
+    assert sorted(CHANGED) == sorted(VALID_KEYS), "add new config fields to CHANGED"
+
+
+def test_config_hash_is_stable_across_instances() -> None:
+    a = BacktestConfig(strategy="momentum", params={"lookback": 5, "threshold": 0.02},
+                       symbols=["BTC/USDT", "ETH/USDT"])
+    b = BacktestConfig.from_dict({"symbols": ("BTC/USDT", "ETH/USDT"), "strategy": "momentum",
+                                  "params": {"threshold": 0.02, "lookback": 5}})
+    assert a == b
+    assert a.config_hash() == b.config_hash()
+    assert len(a.config_hash()) == 64 and int(a.config_hash(), 16) >= 0
+    assert BacktestConfig().config_hash() == BacktestConfig().config_hash()
+    # through a file and back
+    assert BacktestConfig.from_dict(a.to_dict()).config_hash() == a.config_hash()
+
+
+def test_config_hash_is_the_sha256_of_the_canonical_json() -> None:
+    config = BacktestConfig()
+    assert config.config_hash() == hashlib.sha256(
+        canonical_json(config.to_dict()).encode()).hexdigest()
+    assert canonical_json({"b": 1, "a": [1.5, None]}) == '{"a":[1.5,null],"b":1}'
+
+
+@pytest.mark.parametrize("field", sorted(CHANGED))
+def test_config_hash_changes_with_every_field(field: str) -> None:
+    base = BacktestConfig()
+    changed = base.replace(**{field: CHANGED[field]})
+    assert changed != base
+    assert changed.config_hash() != base.config_hash()
+
+
+def test_config_hash_changes_with_a_parameter_value() -> None:
+    assert (BacktestConfig(params={"fast": 5}).config_hash()
+            != BacktestConfig(params={"fast": 6}).config_hash())
+
+
+def test_equal_configs_have_equal_hashes() -> None:
+    from_file_style = BacktestConfig.from_dict({"capital": 100000, "slippage_bps": 1})
+    assert from_file_style == BacktestConfig()
+    assert from_file_style.config_hash() == BacktestConfig().config_hash()
+
+
+# --- value checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"slippage_bps": -1.0}, "slippage_bps must be >= 0"),
+    ({"taker_fee_bps": -0.5}, "taker_fee_bps must be >= 0"),
+    ({"impact_k_bps": -1.0}, "impact_k_bps must be >= 0"),
+    ({"latency_ms": -1.0}, "latency_ms must be >= 0"),
+    ({"taker_fee_bps": math.nan}, "taker_fee_bps must be a finite number"),
+    ({"slippage_bps": math.inf}, "slippage_bps must be a finite number"),
+    ({"maker_fee_bps": "2"}, "maker_fee_bps must be a finite number"),
+    ({"max_volume_share": 0.0}, r"max_volume_share must be in \(0, 1\]"),
+    ({"max_volume_share": 1.5}, r"max_volume_share must be in \(0, 1\]"),
+    ({"max_volume_share": -0.1}, r"max_volume_share must be in \(0, 1\]"),
+    ({"max_volume_share": math.nan}, r"max_volume_share must be in \(0, 1\]"),
+    ({"slippage_model": "linear"}, "slippage_model must be 'fixed' or 'sqrt'"),
+    ({"limit_fill": "cross"}, "limit_fill must be 'through' or 'touch'"),
+], ids=repr)
+def test_invalid_venue_settings(changes: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig(**changes)
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig.from_dict(changes, source="run.json")
+    with pytest.raises(ConfigError, match=match):
+        VenueConfig(**changes)
+
+
+def test_valid_venue_edges() -> None:
+    assert VenueConfig(max_volume_share=1.0).max_volume_share == 1.0
+    assert VenueConfig(maker_fee_bps=-2.5).maker_fee_bps == -2.5   # a maker rebate
+    assert VenueConfig(slippage_bps=0.0, latency_ms=0.0).latency_ns == 0
+    config = BacktestConfig(**{k: CHANGED[k] for k in (
+        "maker_fee_bps", "taker_fee_bps", "slippage_model", "latency_ms", "max_volume_share",
+        "limit_fill")})
+    venue = config.venue_config()
+    assert (venue.slippage_model, venue.limit_fill, venue.latency_ns) == ("sqrt", "touch",
+                                                                          50_000_000)
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"capital": 0.0}, "capital"), ({"capital": -5.0}, "capital"),
+    ({"capital": math.inf}, "capital"), ({"capital": "100"}, "capital"),
+    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"seed": True}, "seed"),
+    ({"periods_per_year": 0.0}, "periods_per_year"),
+    ({"symbols": ()}, "symbols"), ({"symbols": ["BTC", ""]}, "symbols"),
+    ({"symbols": ["BTC", "BTC"]}, "twice"),
+], ids=repr)
+def test_invalid_run_settings(changes: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig.from_dict(changes)
+
+
+def test_a_single_symbol_string_becomes_a_tuple() -> None:
+    assert BacktestConfig(symbols="BTC/USDT").symbols == ("BTC/USDT",)
+
+
+def test_bool_capital_is_refused() -> None:
+    with pytest.raises(ConfigError, match="capital"):
+        BacktestConfig(capital=True)
