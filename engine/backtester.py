@@ -98,8 +98,8 @@ class StrategyFault:
 class BacktestContext:
     """The ``StrategyContext`` a strategy gets in a backtest."""
 
-    __slots__ = ("strategy_id", "venue", "symbol", "position", "avg_price", "_engine",
-                 "_next_id", "strategy")
+    __slots__ = ("strategy_id", "venue", "symbol", "position", "avg_price", "capital_share",
+                 "_engine", "_next_id", "strategy")
 
     def __init__(self, engine: "BacktestEngine", strategy: Strategy, strategy_id: str,
                  symbol: str, venue: str) -> None:
@@ -110,6 +110,7 @@ class BacktestContext:
         self.venue = venue
         self.position = 0.0
         self.avg_price = 0.0
+        self.capital_share = 1.0   # set by the engine: 1/N for N (symbol, strategy) pairs
         self._next_id = 0
 
     def now_ns(self) -> int:
@@ -191,6 +192,7 @@ class BacktestEngine:
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
+        self._explicit_share: dict[str, bool] = {}
         self.faults: list[StrategyFault] = []
         self._faulted: set[str] = set()
         self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None]]]] = {}
@@ -211,9 +213,13 @@ class BacktestEngine:
         self.feeds.append(feed)
         self.venue.add_symbol(feed.symbol)
 
-    def add_strategy(self, strategy: Strategy, symbol: str,
-                     strategy_id: str | None = None) -> BacktestContext:
-        """Run ``strategy`` on ``symbol``; its id defaults to ``<name>:<symbol>``."""
+    def add_strategy(self, strategy: Strategy, symbol: str, strategy_id: str | None = None,
+                     capital_share: float | None = None) -> BacktestContext:
+        """Run ``strategy`` on ``symbol``; its id defaults to ``<name>:<symbol>``.
+
+        ``capital_share`` is the share of portfolio equity the strategy sizes against
+        (``ctx.capital_share``); by default the pairs split it evenly.
+        """
         if symbol not in self.venue.working:
             raise NoDataError(f"strategy {strategy.name!r} is set on symbol {symbol!r}, which "
                               f"has no data; symbols with data: "
@@ -222,6 +228,12 @@ class BacktestEngine:
         if sid in self._by_id:
             raise ConfigError(f"strategy id {sid!r} is used twice")
         ctx = BacktestContext(self, strategy, sid, symbol, self.venue_config.venue)
+        if capital_share is not None:
+            if not (0 < capital_share <= 1):
+                raise ConfigError(f"capital_share of {sid!r} must be in (0, 1], got "
+                                  f"{capital_share!r}")
+            ctx.capital_share = float(capital_share)
+        self._explicit_share[sid] = capital_share is not None
         strategy.ctx = ctx
         self.contexts.append(ctx)
         self._by_id[sid] = ctx
@@ -293,6 +305,10 @@ class BacktestEngine:
             self._handlers[feed.symbol] = [
                 (ctx, getattr(ctx.strategy, hook)) for ctx in self.contexts
                 if ctx.symbol == feed.symbol and ctx.strategy.overrides(hook)]
+        even = 1.0 / len(self.contexts)
+        for ctx in self.contexts:
+            if not self._explicit_share[ctx.strategy_id]:
+                ctx.capital_share = even
         started = perf_seconds()
         first_ts = min(int(f.frame["ts"].iloc[0]) for f in self.feeds)
         self.clock.set(first_ts)

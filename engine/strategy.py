@@ -193,7 +193,10 @@ class StrategyContext(Protocol):
     """What a strategy can see and do. The engine supplies one per (symbol, strategy).
 
     ``position`` is the signed quantity held by this strategy in its symbol (negative when
-    short); ``avg_price`` its average entry price. ``cash`` and ``equity`` are portfolio-wide.
+    short); ``avg_price`` its average entry price. ``cash`` and ``equity`` are portfolio-wide;
+    ``capital_share`` is the share of equity this strategy should size against (1/N when N
+    (symbol, strategy) pairs run, unless configured), so N strategies sized at
+    ``allocation * equity * capital_share`` never lever the portfolio past ``allocation``.
     Order methods return the client order id.
     """
 
@@ -202,6 +205,7 @@ class StrategyContext(Protocol):
     symbol: str
     position: float
     avg_price: float
+    capital_share: float
 
     def now_ns(self) -> int: ...
     @property

@@ -1,8 +1,8 @@
 """Momentum: long while the rate of change over ``lookback`` bars exceeds ``threshold``.
 
 Entry: when the close's rate of change over ``lookback`` bars (``close / close[-lookback] -
-1``) rises above ``threshold``, buy so the position is worth ``allocation`` of equity.
-Exit: when it falls below ``-threshold``, sell the position (or, with ``allow_short``, go
+1``) rises above ``threshold``, buy so the position is worth ``allocation`` of this
+strategy's share of equity (``ctx.capital_share``). Exit: when it falls below ``-threshold``, sell the position (or, with ``allow_short``, go
 short the same notional). Between the two bands the position is kept. Market orders, filled
 at the next bar's open. Nothing happens until ``lookback + 1`` bars have been seen.
 """
@@ -47,9 +47,9 @@ class Momentum(Strategy):
         self.state = signal
         ctx = self.ctx
         if signal == 1:
-            target = self.params.allocation * ctx.equity / bar.close
+            target = self.params.allocation * ctx.equity * ctx.capital_share / bar.close
         elif self.params.allow_short:
-            target = -self.params.allocation * ctx.equity / bar.close
+            target = -self.params.allocation * ctx.equity * ctx.capital_share / bar.close
         else:
             target = 0.0
         delta = target - ctx.position - ctx.pending_quantity

@@ -1,7 +1,8 @@
 """SMA crossover: long while the fast simple moving average is above the slow one.
 
 Entry: when the fast SMA of closes crosses above the slow SMA, buy so the position is worth
-``allocation`` of portfolio equity at the bar's close. Exit: when the fast SMA crosses below
+``allocation`` of this strategy's share of portfolio equity (``ctx.capital_share``) at the
+bar's close. Exit: when the fast SMA crosses below
 the slow SMA, sell the whole position; with ``allow_short`` it also goes short the same
 notional. Orders are market orders, so they fill at the next bar's open (plus latency).
 Nothing happens until ``slow`` bars have been seen.
@@ -52,9 +53,9 @@ class SmaCross(Strategy):
             return  # no cross yet: the averages just became available
         ctx = self.ctx
         if above:
-            target = self.params.allocation * ctx.equity / close
+            target = self.params.allocation * ctx.equity * ctx.capital_share / close
         elif self.params.allow_short:
-            target = -self.params.allocation * ctx.equity / close
+            target = -self.params.allocation * ctx.equity * ctx.capital_share / close
         else:
             target = 0.0
         delta = target - ctx.position - ctx.pending_quantity
