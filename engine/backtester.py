@@ -350,24 +350,23 @@ class BacktestEngine:
         last = self.portfolio.last_price
         clock = self.clock
         fault = self._fault
-        step = 1 << 16
-        for i in range(n):
-            self._event_seq = i
-            ts_open = ts_l[i]
+        mask = (1 << 16) - 1
+        i = -1
+        for ts_open, o, h, lo, c, v in zip(ts_l, o_l, h_l, l_l, c_l, v_l):
+            i += 1
             ts_close = ts_open + interval
-            c = c_l[i]
             if book:
-                on_bar(symbol, o_l[i], h_l[i], l_l[i], c, v_l[i], ts_open, ts_close)
+                self._event_seq = i   # fills happen only inside the venue call
+                on_bar(symbol, o, h, lo, c, v, ts_open, ts_close)
             last[symbol] = c
             clock.ts = ts_close
-            bar = _new(Bar, (venue_name, symbol, interval, o_l[i], h_l[i], l_l[i], c, v_l[i],
-                             ts_close, ts_close))
+            bar = _new(Bar, (venue_name, symbol, interval, o, h, lo, c, v, ts_close, ts_close))
             for ctx, hook in handlers:
                 try:
                     hook(bar)
                 except Exception as exc:
                     fault(ctx, "on_bar", exc)
-            if progress is not None and not (i & (step - 1)):
+            if progress is not None and not (i & mask):
                 progress(i, n)
         self.events_processed = n
         if progress is not None:

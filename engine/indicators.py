@@ -9,6 +9,7 @@ incremental form).
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -16,7 +17,7 @@ import numpy as np
 class SMA:
     """Simple moving average of the last ``period`` values."""
 
-    __slots__ = ("period", "value", "ready", "_buf", "_i", "_count", "_sum")
+    __slots__ = ("period", "value", "ready", "_buf", "_sum")
 
     def __init__(self, period: int) -> None:
         if period < 1:
@@ -24,25 +25,24 @@ class SMA:
         self.period = period
         self.value = math.nan
         self.ready = False
-        self._buf = [0.0] * period
-        self._i = 0
-        self._count = 0
+        self._buf: deque[float] = deque(maxlen=period)
         self._sum = 0.0
 
     def update(self, x: float) -> float:
         """Add one value; returns the average (NaN until ``period`` values were seen)."""
-        i = self._i
-        self._sum += x - self._buf[i]
-        self._buf[i] = x
-        i += 1
-        self._i = 0 if i == self.period else i
+        buf = self._buf
         if self.ready:
+            # running sum: add the new value, drop the oldest (the deque evicts it)
+            total = self._sum + (x - buf[0])
+            buf.append(x)
+            self._sum = total
+            value = self.value = total / self.period
+            return value
+        buf.append(x)
+        self._sum += x
+        if len(buf) == self.period:
+            self.ready = True
             self.value = self._sum / self.period
-        else:
-            self._count += 1
-            if self._count == self.period:
-                self.ready = True
-                self.value = self._sum / self.period
         return self.value
 
 

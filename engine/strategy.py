@@ -126,6 +126,8 @@ class StrategyParams:
 
     def to_dict(self) -> dict[str, Any]:
         """The parameter values, in declaration order."""
+        if not dataclasses.is_dataclass(self):
+            return {}   # a strategy without parameters
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 

@@ -10,10 +10,12 @@ Fill rules (all pinned by the scenario tests in ``tests/unit/test_venue_scenario
   event after the deciding one whose time is at or after the arrival.
 - **Market** orders fill at the reference price on arrival (bar open, trade price, or the
   ask/bid of the quote), as taker, plus slippage.
-- **Limit** orders that are marketable on arrival fill as taker at the arrival price plus
-  slippage, never worse than the limit. Otherwise they rest and fill as maker at the limit
-  price only when the market trades *through* it (bar low below a buy limit, high above a sell
-  limit; ``limit_fill="touch"`` also fills on an equal price).
+- **Limit** orders are aggressive while the market is at or better than their limit: they
+  fill as taker at the reference price plus slippage, never worse than the limit (this holds
+  for a remainder the volume cap left too). Once the market is away from the limit they rest
+  and fill as maker at the limit price only when the market trades *through* it (bar low
+  below a buy limit, high above a sell limit; ``limit_fill="touch"`` also fills on an equal
+  price), a gap through included. ``IOC`` limits never rest.
 - **Stop** (stop-market) orders trigger when the market reaches the stop (bar high/low, trade
   price, ask for buys / bid for sells); a gap through the stop fills at the open, otherwise at
   the stop price, as taker plus slippage. A triggered stop's remainder works as a market order.
@@ -21,11 +23,15 @@ Fill rules (all pinned by the scenario tests in ``tests/unit/test_venue_scenario
   applies to taker fills only, against the taker: ``fixed`` adds ``slippage_bps``; ``sqrt``
   adds ``impact_base_bps + impact_k_bps * sqrt(fill_qty / event_volume)``.
 - **Volume cap.** The fills of one event never take more than ``max_volume_share`` of that
-  event's volume (bar volume, trade size, quote size on the side taken), shared by all orders
-  in time priority; the rest keeps working (partial fills). An event with zero volume fills
-  nothing.
+  event's volume (bar volume or trade size, one pool for buys and sells; for quotes the size
+  on the side taken), shared by all orders in time priority; the rest keeps working (partial
+  fills). An event with zero volume fills nothing.
 - **Cancels** take effect at ``ts_event + latency`` of the cancel command: an order can still
-  fill in a bar during which its cancel was in flight.
+  fill in a bar during which its cancel was in flight. A cancel that arrives after its order
+  filled completely is answered with ``OrderRejected``.
+- **Timestamps.** Fills at an open carry the open time; fills inside a bar (resting limits,
+  stops triggered intrabar) carry the bar's close time, since a bar does not say when inside
+  it they happened.
 - ``IOC`` orders cancel whatever did not fill on their first eligible event.
 """
 
@@ -43,6 +49,21 @@ from engine.messages import (
 
 _new = tuple.__new__
 _EPS = 1e-12
+
+
+class _SharedCap:
+    """The volume cap of one bar or trade: a single pool both sides draw from."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: float) -> None:
+        self.left = left
+
+    def __getitem__(self, side: int) -> float:
+        return self.left
+
+    def __setitem__(self, side: int, value: float) -> None:
+        self.left = value
 
 
 def _is_number(value: Any) -> bool:
@@ -92,8 +113,8 @@ class Order:
 
     __slots__ = ("command", "client_order_id", "venue_order_id", "strategy_id", "symbol",
                  "side", "sign", "order_type", "quantity", "limit_price", "stop_price",
-                 "time_in_force", "active_ns", "filled_qty", "notional", "seen", "triggered",
-                 "cancel_ns", "closed")
+                 "time_in_force", "active_ns", "filled_qty", "notional", "resting", "triggered",
+                 "cancel_ns", "closed", "last_fill_ns")
 
     def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
         self.command = command
@@ -111,7 +132,8 @@ class Order:
         self.active_ns = active_ns
         self.filled_qty = 0.0
         self.notional = 0.0
-        self.seen = False         # has had its first eligible event (arrival)
+        self.resting = False      # limit orders: in the book, no longer taking liquidity
+        self.last_fill_ns = 0
         self.triggered = False    # stop orders: the stop was reached
         self.cancel_ns: int | None = None
         self.closed = False       # filled or canceled: no longer matched
@@ -242,7 +264,7 @@ class SimulatedVenue:
         book = self.working[symbol]
         self._apply_cancels(book, ts_open)
         if book:
-            self._match(book, ts_open, ts_close, o, l, h, o, l, h, v, v)
+            self._match(book, ts_open, ts_close, o, l, h, o, l, h, v, v, False)
         self._apply_cancels(book, ts_close)
 
     def on_trade(self, symbol: str, price: float, size: float, ts: int) -> None:
@@ -250,7 +272,7 @@ class SimulatedVenue:
         book = self.working[symbol]
         self._apply_cancels(book, ts)
         if book:
-            self._match(book, ts, ts, price, price, price, price, price, price, size, size)
+            self._match(book, ts, ts, price, price, price, price, price, price, size, size, False)
 
     def on_quote(self, symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
                  ts: int) -> None:
@@ -258,22 +280,27 @@ class SimulatedVenue:
         book = self.working[symbol]
         self._apply_cancels(book, ts)
         if book:
-            self._match(book, ts, ts, ask, ask, ask, bid, bid, bid, ask_size, bid_size)
+            self._match(book, ts, ts, ask, ask, ask, bid, bid, bid, ask_size, bid_size, True)
 
     def _match(self, book: list[Order], ts_first: int, ts_last: int,
                b_open: float, b_low: float, b_high: float,
                s_open: float, s_low: float, s_high: float,
-               b_volume: float, s_volume: float) -> None:
-        """One event: ``b_*`` are the prices a buyer meets, ``s_*`` those a seller meets."""
-        cap = {1: self._share * b_volume, -1: self._share * s_volume}
+               b_volume: float, s_volume: float, per_side: bool) -> None:
+        """One event: ``b_*`` are the prices a buyer meets, ``s_*`` those a seller meets.
+
+        The volume cap is one pool shared by buys and sells for bars and trades (one traded
+        volume), and one pool per side for quotes (a size on each side of the book).
+        """
+        if per_side:
+            cap = {1: self._share * b_volume, -1: self._share * s_volume}
+        else:
+            cap = _SharedCap(self._share * b_volume)  # type: ignore[assignment]
         touch = self._touch
         done: list[Order] = []
         for order in list(book):
             if order.closed or order.active_ns > ts_first:
                 continue  # canceled during this event, or still in flight
             buy = order.sign == 1
-            first = not order.seen
-            order.seen = True
             if buy:
                 p_open, p_low, p_high = b_open, b_low, b_high
             else:
@@ -290,18 +317,30 @@ class SimulatedVenue:
             elif kind == MARKET or kind == STOP:
                 self._fill(order, p_open, cap, TAKER, ts_first, b_volume if buy else s_volume)
             else:  # LIMIT
+                # Aggressive until the market moves away from it: while the open is at or
+                # better than the limit it takes liquidity (a remainder left by the volume cap
+                # too); once it is not, it rests in the book and fills as maker at the limit
+                # only when the market trades through. IOC orders never rest.
                 limit = order.limit_price
-                if first and ((p_open <= limit) if buy else (p_open >= limit)):
+                if not order.resting and ((p_open <= limit) if buy else (p_open >= limit)):
                     self._fill(order, p_open, cap, TAKER, ts_first,
                                b_volume if buy else s_volume, limit)
-                elif (p_low < limit or (touch and p_low <= limit)) if buy else \
-                        (p_high > limit or (touch and p_high >= limit)):
-                    self._fill(order, limit, cap, MAKER, ts_last, b_volume if buy else s_volume)
+                elif order.time_in_force != IOC:
+                    order.resting = True
+                    if (p_low < limit or (touch and p_low <= limit)) if buy else \
+                            (p_high > limit or (touch and p_high >= limit)):
+                        self._fill(order, limit, cap, MAKER, ts_last,
+                                   b_volume if buy else s_volume)
             if order.closed:
                 continue  # its strategy faulted in on_fill and it was canceled
             if order.leaves_qty <= _EPS:
                 order.closed = True
                 done.append(order)
+                if order.cancel_ns is not None:  # the cancel lost the race to the fill
+                    self.emit(_new(OrderRejected, (
+                        order.strategy_id, self.config.venue, order.symbol,
+                        order.client_order_id, "cancel rejected: order already filled",
+                        order.last_fill_ns, order.last_fill_ns)))
             elif order.time_in_force == IOC:
                 order.closed = True
                 done.append(order)
@@ -310,13 +349,14 @@ class SimulatedVenue:
             if order in book:
                 book.remove(order)
 
-    def _fill(self, order: Order, price: float, cap: dict[int, float], liquidity: str, ts: int,
+    def _fill(self, order: Order, price: float, cap: Any, liquidity: str, ts: int,
               volume: float, worst: float | None = None) -> None:
         sign = order.sign
         qty = min(order.leaves_qty, cap[sign])
         if qty <= _EPS:
             return
         cap[sign] -= qty
+        order.last_fill_ns = ts
         slip_bps = 0.0
         if liquidity == TAKER:
             slip_bps = (self.config.impact_base_bps + self.config.impact_k_bps
