@@ -99,15 +99,24 @@ def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> Lo
 
 
 def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None) -> LoadedData:
-    from engine.data.importers import load_file
+    from engine.data.importers import load_all, load_file
 
     if not path.exists():
         raise ConfigError(f"data {str(path)!r} is neither 'synthetic', 'catalog' nor an "
                           f"existing file")
-    result = load_file(path, skip_bad=config.skip_bad)
     if config.symbols and len(config.symbols) > 1:
-        raise ConfigError(f"{path} holds one instrument but {len(config.symbols)} symbols were "
-                          f"given: {', '.join(config.symbols)}")
+        raise ConfigError(f"{path} is backtested one instrument at a time, but "
+                          f"{len(config.symbols)} symbols were given: {', '.join(config.symbols)}")
+    # a symbol picks one coin out of a multi-coin file, or names a file that does not say
+    if config.symbols:
+        result = load_file(path, skip_bad=config.skip_bad, symbol=config.symbols[0])
+    else:
+        results = load_all(path, skip_bad=config.skip_bad)
+        if len(results) > 1:
+            raise ConfigError(f"{path} holds several symbols "
+                              f"({', '.join(str(r.symbol) for r in results)}); choose one with "
+                              f"symbols (--symbols on the command line)")
+        (result,) = results
     symbol = config.symbols[0] if config.symbols else (result.symbol or path.stem)
     feed = _shape_feed(symbol, result.kind, result.frame, result.timeframe, config,
                        source=str(path))

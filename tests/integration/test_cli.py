@@ -157,3 +157,19 @@ def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Total return" in proc.stdout
     assert (tmp_path / "result.json").exists()
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+
+
+def test_multi_coin_tick_file_needs_a_symbol(tmp_path: Path, capsys) -> None:
+    ticks = FIXTURES / "hft_ticks.csv"
+    code, _, err = run_cli(capsys, "backtest", "--data", str(ticks), "--quiet")
+    assert code == 2
+    assert "BTC" in err and "ETH" in err and "--symbols" in err
+    code, _, err = run_cli(capsys, "backtest", "--data", str(ticks), "--symbols", "ETH",
+                           "--timeframe", "1s", "--quiet", "--output", str(tmp_path))
+    assert code == 0, err
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["data"]["feeds"][0]["symbol"] == "ETH"
+    assert result["data"]["feeds"][0]["kind"] == "bar"   # ticks aggregated to 1s bars
