@@ -17,6 +17,7 @@ after the run from the booked fills and the events' mark prices: one point per e
 from __future__ import annotations
 
 import dataclasses
+import gc
 import numbers
 import traceback
 from typing import Any, Callable
@@ -45,6 +46,8 @@ def _ignore(event: Any) -> None:
 def _as_float(value: Any) -> Any:
     """Plain float for any real number (numpy scalars included); other values pass through
     unchanged for the venue to reject with a reason."""
+    if type(value) is float:
+        return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     return value
@@ -314,10 +317,13 @@ class BacktestEngine:
         self.clock.set(first_ts)
         for ctx in self.contexts:
             self._start(ctx)
-        if len(self.feeds) == 1 and self.feeds[0].kind == BAR:
-            self._run_single_bar_feed(self.feeds[0], progress)
-        else:
-            self._run_merged(progress)
+        try:
+            if len(self.feeds) == 1 and self.feeds[0].kind == BAR:
+                self._run_single_bar_feed(self.feeds[0], progress)
+            else:
+                self._run_merged(progress)
+        finally:
+            gc.unfreeze()
         for ctx in self.contexts:
             if ctx.strategy_id not in self._faulted:
                 try:
@@ -350,6 +356,10 @@ class BacktestEngine:
         last = self.portfolio.last_price
         clock = self.clock
         fault = self._fault
+        # The column lists hold millions of items; full garbage collections would traverse
+        # them again and again. Freeze what exists now (the loops' inputs) out of collection
+        # for the run; new objects are still collected.
+        gc.freeze()
         mask = (1 << 16) - 1
         i = -1
         for ts_open, o, h, lo, c, v in zip(ts_l, o_l, h_l, l_l, c_l, v_l):
@@ -391,6 +401,7 @@ class BacktestEngine:
         handlers = [self._handlers[s] for s in symbols]
         n = len(rows)
         step = 1 << 16
+        gc.freeze()  # as in the single-feed loop: keep the inputs out of collections
         for k, (fi, r) in enumerate(zip(feed_ids.tolist(), rows.tolist())):
             self._event_seq = k
             cols = columns[fi]

@@ -36,16 +36,19 @@ class SmaCross(Strategy):
     def on_start(self) -> None:
         self.fast = SMA(self.params.fast)
         self.slow = SMA(self.params.slow)
+        # bound once: on_bar runs for every bar, so it avoids repeated attribute lookups
+        self._update_fast = self.fast.update
+        self._update_slow = self.slow.update
         self.above: bool | None = None
 
     def on_bar(self, bar: Bar) -> None:
         close = bar.close
-        fast = self.fast.update(close)
-        slow = self.slow.update(close)
-        if not self.slow.ready:
+        fast = self._update_fast(close)
+        slow = self._update_slow(close)
+        above = fast > slow          # False while the slow SMA is NaN (not ready)
+        if above is self.above:
             return
-        above = fast > slow
-        if above == self.above:
+        if not self.slow.ready:
             return
         first = self.above is None
         self.above = above
