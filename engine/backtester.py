@@ -163,6 +163,18 @@ class BacktestContext:
         return self.submit_order(SELL, quantity, kind, limit_price=limit, stop_price=stop,
                                  time_in_force=time_in_force)
 
+    def order_target(self, quantity: float) -> str | None:
+        """Market order bringing position plus working orders to ``quantity`` (signed).
+
+        Returns the client order id, or None when nothing needs to change.
+        """
+        delta = quantity - self.position - self.pending_quantity
+        if delta > 1e-12:
+            return self.buy(delta)
+        if delta < -1e-12:
+            return self.sell(-delta)
+        return None
+
     def cancel(self, client_order_id: str) -> None:
         """Cancel a working order (takes effect after the venue latency)."""
         self._engine.venue.cancel(self.strategy_id, client_order_id, self._engine.clock.ts)

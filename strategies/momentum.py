@@ -46,14 +46,10 @@ class Momentum(Strategy):
             return
         self.state = signal
         ctx = self.ctx
+        notional = self.params.allocation * ctx.equity * ctx.capital_share
         if signal == 1:
-            target = self.params.allocation * ctx.equity * ctx.capital_share / bar.close
+            ctx.order_target(notional / bar.close)
         elif self.params.allow_short:
-            target = -self.params.allocation * ctx.equity * ctx.capital_share / bar.close
+            ctx.order_target(-notional / bar.close)
         else:
-            target = 0.0
-        delta = target - ctx.position - ctx.pending_quantity
-        if delta > 1e-12:
-            ctx.buy(delta)
-        elif delta < -1e-12:
-            ctx.sell(-delta)
+            ctx.order_target(0.0)

@@ -55,14 +55,10 @@ class SmaCross(Strategy):
         if first:
             return  # no cross yet: the averages just became available
         ctx = self.ctx
+        notional = self.params.allocation * ctx.equity * ctx.capital_share
         if above:
-            target = self.params.allocation * ctx.equity * ctx.capital_share / close
+            ctx.order_target(notional / close)
         elif self.params.allow_short:
-            target = -self.params.allocation * ctx.equity * ctx.capital_share / close
+            ctx.order_target(-notional / close)
         else:
-            target = 0.0
-        delta = target - ctx.position - ctx.pending_quantity
-        if delta > 1e-12:
-            ctx.buy(delta)
-        elif delta < -1e-12:
-            ctx.sell(-delta)
+            ctx.order_target(0.0)

@@ -21,35 +21,29 @@ def resample_bars(bars: pd.DataFrame, from_ns: int, to_ns: int) -> pd.DataFrame:
         raise ConfigError(f"cannot resample {from_ns // 1_000_000_000}s bars to "
                           f"{to_ns // 1_000_000_000}s: the target must be a whole multiple of "
                           f"the data's timeframe")
-    ts = bars["ts"].to_numpy(dtype=np.int64)
-    bucket = ts - ts % to_ns
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    ends = np.r_[starts[1:], len(ts)] - 1
-    out = pd.DataFrame({
-        "ts": bucket[starts],
-        "open": bars["open"].to_numpy()[starts],
-        "high": np.maximum.reduceat(bars["high"].to_numpy(), starts),
-        "low": np.minimum.reduceat(bars["low"].to_numpy(), starts),
-        "close": bars["close"].to_numpy()[ends],
-        "volume": np.add.reduceat(bars["volume"].to_numpy(), starts),
-    })
-    return out.astype(BAR_COLUMNS)
+    return _aggregate(bars["ts"], bars["open"], bars["high"], bars["low"], bars["close"],
+                      bars["volume"], to_ns)
 
 
 def trades_to_bars(trades: pd.DataFrame, interval_ns: int) -> pd.DataFrame:
     """OHLCV bars of ``interval_ns`` built from trades; intervals without trades are absent."""
-    ts = trades["ts"].to_numpy(dtype=np.int64)
-    price = trades["price"].to_numpy(dtype=np.float64)
-    size = trades["size"].to_numpy(dtype=np.float64)
-    bucket = ts - ts % interval_ns
+    price = trades["price"]
+    return _aggregate(trades["ts"], price, price, price, price, trades["size"], interval_ns)
+
+
+def _aggregate(ts: pd.Series, open_: pd.Series, high: pd.Series, low: pd.Series,
+               close: pd.Series, volume: pd.Series, interval_ns: int) -> pd.DataFrame:
+    """One bar per ``interval_ns`` bucket of rows sorted by ``ts``."""
+    t = ts.to_numpy(dtype=np.int64)
+    bucket = t - t % interval_ns
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-    ends = np.r_[starts[1:], len(ts)] - 1
+    ends = np.r_[starts[1:], len(t)] - 1
     out = pd.DataFrame({
         "ts": bucket[starts],
-        "open": price[starts],
-        "high": np.maximum.reduceat(price, starts),
-        "low": np.minimum.reduceat(price, starts),
-        "close": price[ends],
-        "volume": np.add.reduceat(size, starts),
+        "open": open_.to_numpy(dtype=np.float64)[starts],
+        "high": np.maximum.reduceat(high.to_numpy(dtype=np.float64), starts),
+        "low": np.minimum.reduceat(low.to_numpy(dtype=np.float64), starts),
+        "close": close.to_numpy(dtype=np.float64)[ends],
+        "volume": np.add.reduceat(volume.to_numpy(dtype=np.float64), starts),
     })
     return out.astype(BAR_COLUMNS)
