@@ -14,6 +14,7 @@ detected), the Parquet catalog, or frames handed in from Python.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -127,7 +128,12 @@ def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None
 def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
     from engine.data.catalog import ParquetCatalog
 
-    root = config.data.partition(":")[2] or config.catalog
+    # catalog:DIR, else an explicit catalog setting, else $RAYTRADER_CATALOG (as `raytrader
+    # data` uses), else ./catalog
+    default = BacktestConfig.__dataclass_fields__["catalog"].default
+    root = (config.data.partition(":")[2]
+            or (config.catalog if config.catalog != default else None)
+            or os.environ.get("RAYTRADER_CATALOG") or default)
     catalog = ParquetCatalog(root)
     if not config.symbols:
         raise ConfigError("a catalog backtest needs symbols (--symbols)")

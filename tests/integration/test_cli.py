@@ -173,3 +173,18 @@ def test_multi_coin_tick_file_needs_a_symbol(tmp_path: Path, capsys) -> None:
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["data"]["feeds"][0]["symbol"] == "ETH"
     assert result["data"]["feeds"][0]["kind"] == "bar"   # ticks aggregated to 1s bars
+
+
+def test_catalog_backtest_uses_the_catalog_the_data_commands_use(tmp_path: Path, capsys,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setenv("RAYTRADER_CATALOG", str(tmp_path / "cat"))
+    code, _, err = run_cli(capsys, "data", "import", str(FIXTURES / "ohlcv_generic.csv"),
+                           "--symbol", "TEST/USD")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "backtest", "--data", "catalog", "--symbols", "TEST/USD",
+                           "--param", "fast=2", "--param", "slow=3", "--quiet",
+                           "--output", str(tmp_path / "out"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["data"]["source"] == f"catalog:{tmp_path / 'cat'}"
+    assert result["data"]["feeds"][0]["symbol"] == "TEST/USD"
