@@ -23,7 +23,6 @@ from engine.metrics import format_metrics_table
 from engine.timeframes import format_ns
 
 RESULT_VERSION = 1
-TIMING_KEYS = ("timing",)
 
 
 @dataclasses.dataclass
