@@ -29,7 +29,7 @@ from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.errors import ConfigError, NoDataError
 from engine.messages import (
-    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderAccepted, OrderCanceled, OrderFilled,
+    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
 )
 from engine.portfolio import Portfolio
@@ -113,7 +113,7 @@ class BacktestContext:
         self.venue = venue
         self.position = 0.0
         self.avg_price = 0.0
-        self.capital_share = 1.0   # set by the engine: 1/N for N (symbol, strategy) pairs
+        self.capital_share: float | None = None   # run() sets 1/N unless configured
         self._next_id = 0
 
     def now_ns(self) -> int:
@@ -207,7 +207,6 @@ class BacktestEngine:
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
-        self._explicit_share: dict[str, bool] = {}
         self.faults: list[StrategyFault] = []
         self._faulted: set[str] = set()
         self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None]]]] = {}
@@ -248,7 +247,6 @@ class BacktestEngine:
                 raise ConfigError(f"capital_share of {sid!r} must be in (0, 1], got "
                                   f"{capital_share!r}")
             ctx.capital_share = float(capital_share)
-        self._explicit_share[sid] = capital_share is not None
         strategy.ctx = ctx
         self.contexts.append(ctx)
         self._by_id[sid] = ctx
@@ -281,11 +279,11 @@ class BacktestEngine:
             elif cls is OrderCanceled:
                 self._call(ctx, "on_order_canceled", event)
 
-    def _call(self, ctx: BacktestContext, hook: str, arg: Any) -> None:
+    def _call(self, ctx: BacktestContext, hook: str, *args: Any) -> None:
         if ctx.strategy_id in self._faulted or not ctx.strategy.overrides(hook):
             return
         try:
-            getattr(ctx.strategy, hook)(arg)
+            getattr(ctx.strategy, hook)(*args)
         except Exception as exc:  # the guard around user code
             self._fault(ctx, hook, exc)
 
@@ -322,13 +320,13 @@ class BacktestEngine:
                 if ctx.symbol == feed.symbol and ctx.strategy.overrides(hook)]
         even = 1.0 / len(self.contexts)
         for ctx in self.contexts:
-            if not self._explicit_share[ctx.strategy_id]:
+            if ctx.capital_share is None:
                 ctx.capital_share = even
         started = perf_seconds()
         first_ts = min(int(f.frame["ts"].iloc[0]) for f in self.feeds)
         self.clock.set(first_ts)
         for ctx in self.contexts:
-            self._start(ctx)
+            self._call(ctx, "on_start")
         try:
             if len(self.feeds) == 1 and self.feeds[0].kind == BAR:
                 self._run_single_bar_feed(self.feeds[0], progress)
@@ -337,18 +335,8 @@ class BacktestEngine:
         finally:
             gc.unfreeze()
         for ctx in self.contexts:
-            if ctx.strategy_id not in self._faulted:
-                try:
-                    ctx.strategy.on_stop()
-                except Exception as exc:
-                    self._fault(ctx, "on_stop", exc)
+            self._call(ctx, "on_stop")
         self.elapsed_seconds = perf_seconds() - started
-
-    def _start(self, ctx: BacktestContext) -> None:
-        try:
-            ctx.strategy.on_start()
-        except Exception as exc:
-            self._fault(ctx, "on_start", exc)
 
     def _run_single_bar_feed(self, feed: Feed,
                              progress: Callable[[int, int], None] | None) -> None:
@@ -411,6 +399,7 @@ class BacktestEngine:
         intervals = [feed.interval_ns for feed in self.feeds]
         books = [venue.working[s] for s in symbols]
         handlers = [self._handlers[s] for s in symbols]
+        hook_names = ["on_" + kind for kind in kinds]
         n = len(rows)
         step = 1 << 16
         gc.freeze()  # as in the single-feed loop: keep the inputs out of collections
@@ -445,14 +434,12 @@ class BacktestEngine:
                     venue.on_quote(symbol, bid, ask, bs, az, ts)
                 last[symbol] = (bid + ask) / 2
                 event = _new(Quote, (venue_name, symbol, bid, ask, bs, az, ts, ts))
-            if ts > clock.ts:
-                clock.ts = ts
-            hook_name = "on_" + kind
+            clock.ts = ts   # merged by event time: never goes back
             for ctx, hook in handlers[fi]:
                 try:
                     hook(event)
                 except Exception as exc:
-                    fault(ctx, hook_name, exc)
+                    fault(ctx, hook_names[fi], exc)
             if progress is not None and not (k & (step - 1)):
                 progress(k, n)
         self.events_processed = n
@@ -477,24 +464,17 @@ class BacktestEngine:
             mark[sel] = feed.mark_prices()[rows[sel]]
         fill_seq = np.asarray(self._fill_event_seq, dtype=np.int64)
         events = np.arange(n)
-        # index of the last fill booked at or before each event (-1: none yet)
-        last_fill = np.searchsorted(fill_seq, events, side="right") - 1
-        cash_after = np.asarray(self._fill_cash, dtype=np.float64)
-        cash = np.full(n, self.portfolio.initial_cash)
-        if len(cash_after):
-            booked = last_fill >= 0
-            cash[booked] = cash_after[last_fill[booked]]
+        cash = _as_of(fill_seq, np.asarray(self._fill_cash, dtype=np.float64), events,
+                      self.portfolio.initial_cash)
         value = np.zeros(n)
         gross = np.zeros(n)
         fill_symbols = np.array([f.symbol for f in self.fills], dtype=object)
         net_after = np.asarray(self._fill_net_qty, dtype=np.float64)
         for fi, feed in enumerate(self.feeds):
-            mine = np.flatnonzero(fill_symbols == feed.symbol) if len(self.fills) else []
+            mine = np.flatnonzero(fill_symbols == feed.symbol)
             if len(mine) == 0:
                 continue
-            # net quantity of this symbol after each event
-            k = np.searchsorted(fill_seq[mine], events, side="right") - 1
-            qty = np.where(k >= 0, net_after[mine][np.maximum(k, 0)], 0.0)
+            qty = _as_of(fill_seq[mine], net_after[mine], events, 0.0)
             # this symbol's latest mark price at each event
             idx = np.where(feed_ids == fi, events, -1)
             idx = np.maximum.accumulate(idx)
@@ -507,6 +487,16 @@ class BacktestEngine:
         keep[:-1] = ts[1:] != ts[:-1]
         return pd.DataFrame({"ts": ts[keep], "equity": equity[keep], "cash": cash[keep],
                              "gross_exposure": gross[keep]})
+
+
+def _as_of(fill_seq: np.ndarray, after_fill: np.ndarray, events: np.ndarray,
+           before_any: float) -> np.ndarray:
+    """The value booked by the last fill at or before each event (``before_any`` until then)."""
+    out = np.full(len(events), before_any, dtype=np.float64)
+    last = np.searchsorted(fill_seq, events, side="right") - 1
+    booked = last >= 0
+    out[booked] = after_fill[last[booked]]
+    return out
 
 
 def merged_order(feeds: list[Feed]) -> tuple[np.ndarray, np.ndarray]:

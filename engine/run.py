@@ -119,6 +119,7 @@ def _attribution(engine: BacktestEngine,
                  trades: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, open_rows = [], []
     last = engine.portfolio.last_price
+    faulted = {f.strategy_id for f in engine.faults}
     for ctx in engine.contexts:
         pos = engine.portfolio.positions.get((ctx.symbol, ctx.strategy_id))
         mine = trades[(trades["strategy_id"] == ctx.strategy_id) & (trades["symbol"] == ctx.symbol)]
@@ -130,7 +131,7 @@ def _attribution(engine: BacktestEngine,
                      "realized_pnl": realized, "unrealized_pnl": unrealized, "fees": fees,
                      "net_pnl": realized + unrealized - fees, "n_trades": int(len(mine)),
                      "n_fills": pos.n_fills if pos else 0, "final_qty": qty,
-                     "faulted": ctx.strategy_id in {f.strategy_id for f in engine.faults}})
+                     "faulted": ctx.strategy_id in faulted})
         if qty:
             open_rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id, "qty": qty,
                               "avg_price": pos.avg_price, "last_price": last.get(ctx.symbol),

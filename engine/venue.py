@@ -227,8 +227,7 @@ class SimulatedVenue:
     def cancel(self, strategy_id: str, client_order_id: str, ts_event: int) -> None:
         """Request a cancel; it takes effect ``latency`` after ``ts_event``."""
         order = self.orders.get(client_order_id)
-        if order is None or order.strategy_id != strategy_id or order.leaves_qty <= _EPS \
-                or order not in self.working.get(order.symbol, ()):
+        if order is None or order.strategy_id != strategy_id or order.closed:
             self.emit(_new(OrderRejected, (strategy_id, self.config.venue,
                                           order.symbol if order else "", client_order_id,
                                           "cancel rejected: no such working order", ts_event,
@@ -240,11 +239,12 @@ class SimulatedVenue:
 
     def cancel_now(self, order: Order, ts_event: int, reason: str) -> None:
         """Remove a working order immediately (used when its strategy faults)."""
-        book = self.working.get(order.symbol)
-        if book and order in book and not order.closed and order.leaves_qty > _EPS:
-            order.closed = True
-            book.remove(order)
-            self._emit_canceled(order, ts_event, reason)
+        # leaves 0 but not yet closed: filled in the event being matched right now
+        if order.closed or order.leaves_qty <= _EPS:
+            return
+        order.closed = True
+        self.working[order.symbol].remove(order)
+        self._emit_canceled(order, ts_event, reason)
 
     def _emit_canceled(self, order: Order, ts: int, reason: str) -> None:
         self.emit(_new(OrderCanceled, (order.strategy_id, self.config.venue, order.symbol,
