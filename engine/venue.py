@@ -251,6 +251,11 @@ class SimulatedVenue:
                                       order.client_order_id, reason, ts, ts)))
 
     def _apply_cancels(self, book: list[Order], upto_ns: int) -> None:
+        for order in book:  # runs twice per bar with working orders: usually nothing is due
+            if order.cancel_ns is not None and order.cancel_ns <= upto_ns:
+                break
+        else:
+            return
         for order in [o for o in book if o.cancel_ns is not None and o.cancel_ns <= upto_ns]:
             order.closed = True
             book.remove(order)
