@@ -28,11 +28,13 @@ import pandas as pd
 from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.errors import ConfigError, NoDataError
+from engine.intents import EventBatch, Intents, apply_intent
 from engine.messages import (
-    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderFilled,
+    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
 )
 from engine.portfolio import Portfolio
+from engine.risk import RiskEngine, RiskLimits
 from engine.strategy import Strategy
 from engine.venue import Order, SimulatedVenue, VenueConfig
 
@@ -175,6 +177,12 @@ class BacktestContext:
             return self.sell(-delta)
         return None
 
+    def order_target_percent(self, fraction: float, price: float) -> str | None:
+        """Target a position worth ``fraction`` of this strategy's share of equity at ``price``
+        (``fraction * equity * capital_share / price``; negative for short)."""
+        return self.order_target(fraction * self._engine.portfolio.equity()
+                                 * self.capital_share / price)
+
     def cancel(self, client_order_id: str) -> None:
         """Cancel a working order (takes effect after the venue latency)."""
         self._engine.venue.cancel(self.strategy_id, client_order_id, self._engine.clock.ts)
@@ -199,8 +207,13 @@ class BacktestContext:
 class BacktestEngine:
     """Runs strategies over feeds in one process. Add feeds and strategies, then ``run()``."""
 
-    def __init__(self, *, capital: float, venue_config: VenueConfig | None = None) -> None:
+    def __init__(self, *, capital: float, venue_config: VenueConfig | None = None,
+                 risk_limits: RiskLimits | None = None, risk: Any = None) -> None:
         self.clock = SimulatedClock()
+        # ``risk`` may be any object with RiskEngine's check / on_approved / on_event (the
+        # actor graph passes a client of the risk actor); by default a local RiskEngine.
+        limits = risk_limits or RiskLimits()
+        self.risk = risk if risk is not None else (RiskEngine(limits) if limits.active else None)
         self.portfolio = Portfolio(capital)
         self.venue_config = venue_config or VenueConfig()
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event)
@@ -209,6 +222,7 @@ class BacktestEngine:
         self._by_id: dict[str, BacktestContext] = {}
         self.faults: list[StrategyFault] = []
         self._faulted: set[str] = set()
+        self._batch_ids: frozenset[str] = frozenset()   # their hooks do not run (run_batch)
         self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None]]]] = {}
         self.fills: list[OrderFilled] = []
         self.order_events: list[Any] = []
@@ -216,6 +230,8 @@ class BacktestEngine:
         self._fill_cash: list[float] = []
         self._fill_net_qty: list[float] = []
         self._event_seq = -1
+        self._event_key: tuple[int, int, int] | None = None   # batch mode: (ts, feed, row)
+        self._times: list[np.ndarray] = []
         self.events_processed = 0
         self.elapsed_seconds = 0.0
 
@@ -255,15 +271,31 @@ class BacktestEngine:
     # --- order flow -----------------------------------------------------------------------
 
     def submit(self, cmd: SubmitOrder) -> None:
-        """Route a strategy's order to the venue (risk checks will sit here)."""
+        """Route a strategy's order through the risk checks to the venue."""
         if cmd.strategy_id in self._faulted:
             return
+        risk = self.risk
+        if risk is not None:
+            portfolio = self.portfolio
+            reason = risk.check(cmd, portfolio.equity(), portfolio.last_price)
+            if reason is not None:
+                event = _new(OrderDenied, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                           cmd.client_order_id, reason, cmd.ts_event,
+                                           cmd.ts_event))
+                self.order_events.append(event)
+                self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
+                return
+            risk.on_approved(cmd)
         self.venue.submit(cmd)
 
     def _on_venue_event(self, event: Any) -> None:
         ctx = self._by_id[event.strategy_id]
         cls = type(event)
+        if self.risk is not None:
+            self.risk.on_event(event)
         if cls is OrderFilled:
+            if self._event_key is not None:
+                self._event_seq = self._global_index(*self._event_key)
             pos = self.portfolio.apply_fill(event)
             ctx.position = pos.qty
             ctx.avg_price = pos.avg_price
@@ -280,7 +312,8 @@ class BacktestEngine:
                 self._call(ctx, "on_order_canceled", event)
 
     def _call(self, ctx: BacktestContext, hook: str, *args: Any) -> None:
-        if ctx.strategy_id in self._faulted or not ctx.strategy.overrides(hook):
+        sid = ctx.strategy_id
+        if sid in self._faulted or sid in self._batch_ids or not ctx.strategy.overrides(hook):
             return
         try:
             getattr(ctx.strategy, hook)(*args)
@@ -288,14 +321,17 @@ class BacktestEngine:
             self._fault(ctx, hook, exc)
 
     def _fault(self, ctx: BacktestContext, hook: str, exc: BaseException) -> None:
+        self.fault_with(ctx, hook, f"{type(exc).__name__}: {exc}",
+                        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+    def fault_with(self, ctx: BacktestContext, hook: str, error: str, tb: str) -> None:
+        """Fault a strategy: record why, stop its hooks and cancel its working orders."""
         if ctx.strategy_id in self._faulted:
             return
         self._faulted.add(ctx.strategy_id)
         self.faults.append(StrategyFault(
-            strategy_id=ctx.strategy_id, symbol=ctx.symbol, hook=hook,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            ts_event=self.clock.ts))
+            strategy_id=ctx.strategy_id, symbol=ctx.symbol, hook=hook, error=error,
+            traceback=tb, ts_event=self.clock.ts))
         # Swap the hook for a no-op in place: the list may be mid-iteration in the event loop.
         handlers = self._handlers.get(ctx.symbol, [])
         for i, (owner, _) in enumerate(handlers):
@@ -446,6 +482,53 @@ class BacktestEngine:
         if progress is not None:
             progress(n, n)
 
+    # --- batch mode -----------------------------------------------------------------------
+
+    def run_batch(self, progress: Callable[[int, int], None] | None = None,
+                  source: "IntentSource | None" = None, chunk_rows: int = 65_536) -> None:
+        """Process every event, taking the orders of strategies with a batch path from their
+        ``on_batch`` intents instead of their per-event hooks.
+
+        Only the events where something can happen are visited: rows with intents, rows of
+        symbols with working orders, and every row of symbols whose strategies run hooks.
+        Results equal :meth:`run` exactly when each batch path yields its hooks' orders.
+        ``source`` supplies intents as they are computed (the actor graph streams them from
+        its workers); by default they are computed here, ``chunk_rows`` events at a time.
+        """
+        if not self.feeds:
+            raise NoDataError("backtest has no data feeds")
+        if not self.contexts:
+            raise ConfigError("backtest has no strategies")
+        even = 1.0 / len(self.contexts)
+        for ctx in self.contexts:
+            if ctx.capital_share is None:
+                ctx.capital_share = even
+        started = perf_seconds()
+        first_ts = min(int(f.frame["ts"].iloc[0]) for f in self.feeds)
+        self.clock.set(first_ts)
+        for ctx in self.contexts:
+            if source is None or ctx.strategy_id not in source.strategy_ids:
+                self._call(ctx, "on_start")
+        if source is None:
+            source = LocalIntentSource(self, chunk_rows)
+        self._batch_ids = source.strategy_ids
+        try:
+            _BatchLoop(self, source, progress).run()
+        finally:
+            self._event_key = None
+        for ctx in self.contexts:
+            if ctx.strategy_id not in source.strategy_ids:
+                self._call(ctx, "on_stop")
+        self.elapsed_seconds = perf_seconds() - started
+
+    def _global_index(self, ts: int, fi: int, row: int) -> int:
+        """Position of (ts, feed, row) in :func:`merged_order` of all feeds' events."""
+        k = row
+        for j, times in enumerate(self._times):
+            if j != fi:
+                k += int(np.searchsorted(times, ts, side="right" if j < fi else "left"))
+        return k
+
     # --- outputs --------------------------------------------------------------------------
 
     def equity_curve(self) -> pd.DataFrame:
@@ -507,3 +590,258 @@ def merged_order(feeds: list[Feed]) -> tuple[np.ndarray, np.ndarray]:
     ts = np.concatenate(times)
     order = np.lexsort((rows, feed_ids, ts))
     return feed_ids[order], rows[order]
+
+
+class IntentSource:
+    """Where a batch-mode run gets its intents: per strategy id, intents in row order, how far
+    each has got (a watermark row: every intent up to that row is delivered), and faults."""
+
+    strategy_ids: frozenset[str] = frozenset()
+
+    def poll(self, block: bool) -> list["IntentUpdate"]:
+        """Updates available now; with ``block``, wait until at least one arrives."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class IntentUpdate:
+    """Intents of one strategy up to ``upto_row`` of its symbol's stream (inclusive)."""
+
+    strategy_id: str
+    intents: Intents
+    upto_row: int
+    done: bool = False
+    fault: tuple[int, str, str] | None = None   # (row, error, traceback)
+
+
+class LocalIntentSource(IntentSource):
+    """Runs each batch-path strategy of an engine over its whole feed, in this process."""
+
+    def __init__(self, engine: BacktestEngine, chunk_rows: int) -> None:
+        self.engine = engine
+        self.chunk_rows = chunk_rows
+        self.strategy_ids = frozenset(ctx.strategy_id for ctx in engine.contexts
+                                      if ctx.strategy.has_batch_path()
+                                      and ctx.strategy_id not in engine._faulted)
+        self._sent = False
+
+    def poll(self, block: bool) -> list[IntentUpdate]:
+        if self._sent:
+            return []
+        self._sent = True
+        feeds = {f.symbol: f for f in self.engine.feeds}
+        out = []
+        for ctx in self.engine.contexts:
+            if ctx.strategy_id not in self.strategy_ids:
+                continue
+            feed = feeds[ctx.symbol]
+            out.append(batch_intents(ctx.strategy, ctx.strategy_id, feed.kind, feed.symbol,
+                                     {k: feed.frame[k].to_numpy() for k in feed.frame.columns},
+                                     feed.interval_ns, self.chunk_rows))
+        return out
+
+
+def batch_intents(strategy: Strategy, strategy_id: str, kind: str, symbol: str,
+                  columns: dict[str, np.ndarray], interval_ns: int, chunk_rows: int,
+                  start: int = 0) -> IntentUpdate:
+    """Run ``strategy.on_batch`` over ``columns`` (rows from ``start`` of the symbol's stream)
+    in chunks. A raising batch path faults the strategy at its chunk's first row; the intents
+    of earlier chunks stand."""
+    n = len(columns["ts"])
+    parts = []
+    for lo in range(0, n, chunk_rows):
+        chunk = {k: v[lo:lo + chunk_rows] for k, v in columns.items()}
+        try:
+            out = strategy.on_batch(EventBatch(kind, symbol, start + lo, chunk, interval_ns))
+            if out is not None and not isinstance(out, Intents):
+                raise TypeError(f"on_batch must return Intents or None, got "
+                                f"{type(out).__name__}")
+        except Exception as exc:  # the guard around user code
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True,
+                                fault=(start + lo, f"{type(exc).__name__}: {exc}", tb))
+        if out is not None:
+            parts.append(out)
+    return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True)
+
+
+_INF_KEY = (np.iinfo(np.int64).max, 1 << 30, 1 << 62)
+_FAULT = -1
+
+
+class _BatchLoop:
+    """The sparse event-time pass of :meth:`BacktestEngine.run_batch`."""
+
+    def __init__(self, engine: BacktestEngine, source: IntentSource,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.engine = engine
+        self.source = source
+        self.progress = progress
+        feeds = engine.feeds
+        engine._times = self.times = [f.event_times() for f in feeds]
+        self.marks = [f.mark_prices() for f in feeds]
+        self.cols = [{k: f.frame[k].to_numpy() for k in f.frame.columns} for f in feeds]
+        self.symbol_index = {f.symbol: i for i, f in enumerate(feeds)}
+        hook_of = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
+        batch_ids = source.strategy_ids
+        # per feed, in strategy order: (ctx, is_batch, hook or None)
+        self.entries: list[list[tuple[BacktestContext, bool, Any]]] = [[] for _ in feeds]
+        self.dense = [False] * len(feeds)
+        for ctx in engine.contexts:
+            fi = self.symbol_index[ctx.symbol]
+            if ctx.strategy_id in batch_ids:
+                self.entries[fi].append((ctx, True, None))
+            else:
+                hook = hook_of[feeds[fi].kind]
+                if ctx.strategy.overrides(hook) and ctx.strategy_id not in engine._faulted:
+                    self.entries[fi].append((ctx, False, getattr(ctx.strategy, hook)))
+                    self.dense[fi] = True
+        # per batch strategy: queued intents as lists, head position, watermark key
+        self.queue: dict[str, list[tuple[int, int, float, float]]] = {s: [] for s in batch_ids}
+        self.head: dict[str, int] = {s: 0 for s in batch_ids}
+        self.wm: dict[str, tuple[int, int, int]] = {s: (-1, -1, -1) for s in batch_ids}
+        self.faults: dict[str, tuple[str, str]] = {}
+        self.ctx_fi = {ctx.strategy_id: self.symbol_index[ctx.symbol]
+                       for ctx in engine.contexts}
+        self.total = sum(len(t) for t in self.times)
+
+    def _take(self, updates: list[IntentUpdate]) -> None:
+        for u in updates:
+            sid = u.strategy_id
+            q = self.queue[sid]
+            it = u.intents
+            q.extend(zip(it.row.tolist(), it.kind.tolist(), it.value.tolist(),
+                         it.price.tolist()))
+            if u.fault is not None:
+                row, error, tb = u.fault
+                q.append((row, _FAULT, 0.0, 0.0))
+                self.faults[sid] = (error, tb)
+            if u.done:
+                self.wm[sid] = _INF_KEY
+            elif u.upto_row >= 0:
+                fi = self.ctx_fi[sid]
+                self.wm[sid] = (int(self.times[fi][u.upto_row]), fi, u.upto_row)
+
+    def run(self) -> None:
+        engine = self.engine
+        venue = engine.venue
+        feeds = engine.feeds
+        nf = len(feeds)
+        times, entries, dense, queue, head = (self.times, self.entries, self.dense,
+                                              self.queue, self.head)
+        books = [venue.working[f.symbol] for f in feeds]
+        lengths = [len(t) for t in times]
+        last_vis = [-1] * nf
+        batch_sids = [[ctx.strategy_id for ctx, is_batch, _ in entries[fi] if is_batch]
+                      for fi in range(nf)]
+        self._take(self.source.poll(block=False))
+        gc.freeze()
+        visits = 0
+        while True:
+            best = None
+            for fi in range(nf):
+                row = last_vis[fi] + 1
+                if row >= lengths[fi]:
+                    continue
+                cand = row if (dense[fi] or books[fi]) else None
+                for sid in batch_sids[fi]:
+                    q, h = queue[sid], head[sid]
+                    if h < len(q):
+                        r = q[h][0]
+                        if cand is None or r < cand:
+                            cand = r
+                if cand is not None:
+                    key = (int(times[fi][cand]), fi, cand)
+                    if best is None or key < best:
+                        best = key
+            safe = min(self.wm.values(), default=_INF_KEY)
+            if best is None or best > safe:
+                if safe == _INF_KEY:
+                    break          # every intent is in and nothing is left to do
+                self._take(self.source.poll(block=True))
+                continue
+            self._visit(*best, books)
+            last_vis[best[1]] = best[2]
+            visits += 1
+            if self.progress is not None and not (visits & 4095):
+                self.progress(engine._global_index(*best), self.total)
+        # the portfolio ends marked at every symbol's last price
+        last = engine.portfolio.last_price
+        for fi, feed in enumerate(feeds):
+            last[feed.symbol] = float(self.marks[fi][-1])
+        engine.clock.ts = max(int(t[-1]) for t in times)
+        engine.events_processed = self.total
+        if self.progress is not None:
+            self.progress(self.total, self.total)
+
+    def _visit(self, ts: int, fi: int, row: int, books: list[list[Order]]) -> None:
+        engine = self.engine
+        feed = engine.feeds[fi]
+        symbol = feed.symbol
+        c = self.cols[fi]
+        engine._event_key = (ts, fi, row)
+        kind = feed.kind
+        if books[fi]:
+            if kind == BAR:
+                engine.venue.on_bar(symbol, float(c["open"][row]), float(c["high"][row]),
+                                    float(c["low"][row]), float(c["close"][row]),
+                                    float(c["volume"][row]), ts - feed.interval_ns, ts)
+            elif kind == TRADE:
+                engine.venue.on_trade(symbol, float(c["price"][row]), float(c["size"][row]), ts)
+            else:
+                engine.venue.on_quote(symbol, float(c["bid"][row]), float(c["ask"][row]),
+                                      float(c["bid_size"][row]), float(c["ask_size"][row]), ts)
+        engine.portfolio.last_price[symbol] = float(self.marks[fi][row])
+        engine.clock.ts = ts
+        refreshed = False
+        for ctx, is_batch, hook in self.entries[fi]:
+            sid = ctx.strategy_id
+            if is_batch:
+                q, h = self.queue[sid], self.head[sid]
+                while h < len(q) and q[h][0] == row:
+                    _, ikind, value, price = q[h]
+                    h += 1
+                    if sid in engine._faulted:
+                        continue
+                    if not refreshed:
+                        self._refresh_marks(ts, fi)
+                        refreshed = True
+                    if ikind == _FAULT:
+                        error, tb = self.faults[sid]
+                        engine.fault_with(ctx, "on_batch", error, tb)
+                    else:
+                        apply_intent(ctx, ikind, value, price)
+                self.head[sid] = h
+            elif sid not in engine._faulted:
+                if not refreshed:
+                    self._refresh_marks(ts, fi)
+                    refreshed = True
+                try:
+                    hook(self._event(fi, row, ts))
+                except Exception as exc:
+                    engine._fault(ctx, hook.__name__, exc)
+
+    def _event(self, fi: int, row: int, ts: int) -> Any:
+        """The message a hook receives for one row of a feed."""
+        feed = self.engine.feeds[fi]
+        c = self.cols[fi]
+        venue = self.engine.venue_config.venue
+        if feed.kind == BAR:
+            return _new(Bar, (venue, feed.symbol, feed.interval_ns, float(c["open"][row]),
+                              float(c["high"][row]), float(c["low"][row]),
+                              float(c["close"][row]), float(c["volume"][row]), ts, ts))
+        if feed.kind == TRADE:
+            return _new(Trade, (venue, feed.symbol, float(c["price"][row]),
+                                float(c["size"][row]), int(c["side"][row]),
+                                str(c["trade_id"][row].item()), ts, ts))
+        return _new(Quote, (venue, feed.symbol, float(c["bid"][row]), float(c["ask"][row]),
+                            float(c["bid_size"][row]), float(c["ask_size"][row]), ts, ts))
+
+    def _refresh_marks(self, ts: int, fi: int) -> None:
+        """Mark every other symbol at its last event before (ts, fi) in event-time order."""
+        last = self.engine.portfolio.last_price
+        for j, times in enumerate(self.times):
+            if j != fi:
+                c = int(np.searchsorted(times, ts, side="right" if j < fi else "left"))
+                if c:
+                    last[self.engine.feeds[j].symbol] = float(self.marks[j][c - 1])

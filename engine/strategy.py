@@ -221,6 +221,7 @@ class StrategyContext(Protocol):
     def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
              time_in_force: str = "GTC") -> str: ...
     def order_target(self, quantity: float) -> str | None: ...
+    def order_target_percent(self, fraction: float, price: float) -> str | None: ...
     def cancel(self, client_order_id: str) -> None: ...
     def cancel_all(self) -> None: ...
     def open_orders(self) -> list[Any]: ...
@@ -277,6 +278,20 @@ class Strategy:
 
     def on_stop(self) -> None:
         """Called once after the last event."""
+
+    def on_batch(self, batch: Any) -> Any:
+        """Optional batch path: the orders the hooks would place on a chunk of events.
+
+        Takes an ``engine.intents.EventBatch`` and returns ``engine.intents.Intents`` (or
+        None). Implement it only when it yields exactly the hooks' orders; see
+        ``engine.intents``. Chunks arrive in order, after ``on_start``.
+        """
+        return None
+
+    @classmethod
+    def has_batch_path(cls) -> bool:
+        """Whether this strategy provides ``on_batch``."""
+        return cls.overrides("on_batch")
 
     @classmethod
     def overrides(cls, hook: str) -> bool:

@@ -210,7 +210,8 @@ def test_params_are_hashable_and_compare_by_value() -> None:
 
 def test_overrides_tells_implemented_hooks() -> None:
     assert SmaCross.overrides("on_bar") and SmaCross.overrides("on_start")
-    assert not SmaCross.overrides("on_fill") and not SmaCross.overrides("on_trade")
+    assert SmaCross.overrides("on_trade") and SmaCross.has_batch_path()
+    assert not SmaCross.overrides("on_fill") and not Knobs.has_batch_path()
     assert Knobs.overrides("on_bar") and not Knobs.overrides("on_start")
     assert not Strategy.overrides("on_bar")
     assert not Unnamed.overrides("on_stop")
