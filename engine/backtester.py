@@ -27,8 +27,9 @@ import pandas as pd
 
 from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
+from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
-from engine.intents import EventBatch, Intents, apply_intent
+from engine.intents import EventBatch, Intents, IntentSource, IntentUpdate, apply_intent
 from engine.messages import (
     BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
@@ -485,7 +486,7 @@ class BacktestEngine:
     # --- batch mode -----------------------------------------------------------------------
 
     def run_batch(self, progress: Callable[[int, int], None] | None = None,
-                  source: "IntentSource | None" = None, chunk_rows: int = 65_536) -> None:
+                  source: IntentSource | None = None, chunk_rows: int = 65_536) -> None:
         """Process every event, taking the orders of strategies with a batch path from their
         ``on_batch`` intents instead of their per-event hooks.
 
@@ -537,6 +538,17 @@ class BacktestEngine:
         Built from the fills booked during the run and the events' mark prices, so the hot
         loop records nothing per event.
         """
+        index = {f.symbol: i for i, f in enumerate(self.feeds)}
+        return equity_curve([f.event_times() for f in self.feeds],
+                            [f.mark_prices() for f in self.feeds],
+                            np.asarray(self._fill_event_seq, dtype=np.int64),
+                            np.array([index[f.symbol] for f in self.fills], dtype=np.int64),
+                            np.asarray(self._fill_cash, dtype=np.float64),
+                            np.asarray(self._fill_net_qty, dtype=np.float64),
+                            self.portfolio.initial_cash)
+
+    def equity_curve_reference(self) -> pd.DataFrame:
+        """The same curve computed with plain numpy (kept as the kernel's test oracle)."""
         feed_ids, rows = merged_order(self.feeds)
         n = len(rows)
         ts = np.empty(n, dtype=np.int64)
@@ -590,28 +602,6 @@ def merged_order(feeds: list[Feed]) -> tuple[np.ndarray, np.ndarray]:
     ts = np.concatenate(times)
     order = np.lexsort((rows, feed_ids, ts))
     return feed_ids[order], rows[order]
-
-
-class IntentSource:
-    """Where a batch-mode run gets its intents: per strategy id, intents in row order, how far
-    each has got (a watermark row: every intent up to that row is delivered), and faults."""
-
-    strategy_ids: frozenset[str] = frozenset()
-
-    def poll(self, block: bool) -> list["IntentUpdate"]:
-        """Updates available now; with ``block``, wait until at least one arrives."""
-        raise NotImplementedError
-
-
-@dataclasses.dataclass
-class IntentUpdate:
-    """Intents of one strategy up to ``upto_row`` of its symbol's stream (inclusive)."""
-
-    strategy_id: str
-    intents: Intents
-    upto_row: int
-    done: bool = False
-    fault: tuple[int, str, str] | None = None   # (row, error, traceback)
 
 
 class LocalIntentSource(IntentSource):

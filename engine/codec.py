@@ -18,8 +18,8 @@ import numpy as np
 
 from engine.errors import CorruptFrameError, InvalidMessageError, UnknownMessageTypeError
 from engine.messages import (
-    Bar, CancelOrder, MarketBatch, OrderAccepted, OrderBookSnapshot, OrderCanceled, OrderDenied,
-    OrderFilled, OrderRejected, Quote, SubmitOrder, Trade,
+    Bar, CancelOrder, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot, OrderCanceled,
+    OrderDenied, OrderFilled, OrderRejected, Quote, SubmitOrder, Trade, Valuation,
 )
 
 # Wire tags are part of the protocol: never renumber, only append.
@@ -27,6 +27,7 @@ TAGS: dict[type, int] = {
     Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5,
     SubmitOrder: 10, CancelOrder: 11,
     OrderAccepted: 20, OrderRejected: 21, OrderDenied: 22, OrderFilled: 23, OrderCanceled: 24,
+    IntentBatch: 30, Valuation: 31,
 }
 TYPES_BY_TAG: dict[int, type] = {tag: cls for cls, tag in TAGS.items()}
 
@@ -53,6 +54,24 @@ def _check_str(value: Any) -> str:
     return value
 
 
+def _check_bytes(value: Any) -> bytes:
+    if type(value) is not bytes:
+        raise TypeError("bytes")
+    return value
+
+
+def _check_strs(value: Any) -> tuple[str, ...]:
+    if type(value) not in (list, tuple) or any(type(v) is not str for v in value):
+        raise TypeError("a list of strings")
+    return tuple(value)
+
+
+def _check_floats(value: Any) -> tuple[float, ...]:
+    if type(value) not in (list, tuple):
+        raise TypeError("a list of numbers")
+    return tuple(_check_float(v) for v in value)
+
+
 def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def check_optional(value: Any) -> Any:
         return None if value is None else check(value)
@@ -77,11 +96,17 @@ def _checker(annotation: Any) -> Callable[[Any], Any]:
         return _check_float
     if annotation is str:
         return _check_str
+    if annotation is bytes:
+        return _check_bytes
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType) and type(None) in args:
         (inner,) = [a for a in args if a is not type(None)]
         return _optional(_checker(inner))
+    if origin is tuple and args == (str, Ellipsis):
+        return _check_strs
+    if origin is tuple and args == (float, Ellipsis):
+        return _check_floats
     if origin is tuple:
         return _check_levels
     raise TypeError(f"no codec check for annotation {annotation!r}")

@@ -23,11 +23,14 @@ keeps to its hooks; the engine falls back to them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from engine.data.schema import BAR, QUOTE, TRADE
+from engine.errors import InvalidMessageError
+from engine.messages import IntentBatch
 
 TARGET_PERCENT = 0
 TARGET_QTY = 1
@@ -179,3 +182,54 @@ def run_batch_path(strategy: Any, kind: str, symbol: str, columns: dict[str, np.
         if out is not None:
             parts.append(out)
     return Intents.concat(parts)
+
+
+class IntentSource:
+    """Where a batch-mode run gets its intents: per strategy id, intents in row order, how far
+    each has got (a watermark row: every intent up to that row is delivered), and faults."""
+
+    strategy_ids: frozenset[str] = frozenset()
+
+    def poll(self, block: bool) -> list["IntentUpdate"]:
+        """Updates available now; with ``block``, wait until at least one arrives."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class IntentUpdate:
+    """Intents of one strategy up to ``upto_row`` of its symbol's stream (inclusive)."""
+
+    strategy_id: str
+    intents: Intents
+    upto_row: int
+    done: bool = False
+    fault: tuple[int, str, str] | None = None   # (row, error, traceback)
+
+
+def to_message(update: IntentUpdate, symbol: str) -> IntentBatch:
+    """The wire form of an update (one ``IntentBatch`` frame)."""
+    it = update.intents
+    row, error, tb = update.fault if update.fault is not None else (-1, "", "")
+    return IntentBatch(update.strategy_id, symbol, int(update.upto_row), int(update.done),
+                       int(row), error, tb, it.row.astype("<i8").tobytes(),
+                       it.kind.astype("|i1").tobytes(), it.value.astype("<f8").tobytes(),
+                       it.price.astype("<f8").tobytes())
+
+
+def from_message(msg: IntentBatch) -> IntentUpdate:
+    """Rebuild an update from its wire form; inconsistent columns raise ``InvalidMessageError``."""
+    sizes = {"rows": (msg.rows, 8), "kinds": (msg.kinds, 1), "values": (msg.values, 8),
+             "prices": (msg.prices, 8)}
+    counts = set()
+    for name, (data, item) in sizes.items():
+        if len(data) % item:
+            raise InvalidMessageError(f"IntentBatch.{name} of {msg.strategy_id!r} holds "
+                                      f"{len(data)} bytes, not a multiple of {item}")
+        counts.add(len(data) // item)
+    if len(counts) != 1:
+        raise InvalidMessageError(f"IntentBatch columns of {msg.strategy_id!r} differ in "
+                                  f"length")
+    intents = Intents(np.frombuffer(msg.rows, "<i8"), np.frombuffer(msg.kinds, "|i1"),
+                      np.frombuffer(msg.values, "<f8"), np.frombuffer(msg.prices, "<f8"))
+    fault = (msg.fault_row, msg.error, msg.traceback) if msg.fault_row >= 0 else None
+    return IntentUpdate(msg.strategy_id, intents, msg.upto_row, bool(msg.done), fault)

@@ -216,10 +216,45 @@ class OrderCanceled(NamedTuple):
     ts_init: int
 
 
+# --- actor graph: strategy workers and the risk actor -----------------------------------------
+
+
+class IntentBatch(NamedTuple):
+    """A strategy worker's batch-path output for one (symbol, strategy): the intents it
+    decided on rows up to ``upto_row`` of the symbol's stream (see ``engine.intents``).
+
+    The columns travel as raw little-endian bytes: ``rows`` int64, ``kinds`` int8, ``values``
+    and ``prices`` float64. ``done`` is 1 on the strategy's last batch. ``fault_row`` is -1, or
+    the row where the batch path raised, with ``error`` and ``traceback``.
+    """
+
+    strategy_id: str
+    symbol: str
+    upto_row: int
+    done: int
+    fault_row: int
+    error: str
+    traceback: str
+    rows: bytes
+    kinds: bytes
+    values: bytes
+    prices: bytes
+
+
+class Valuation(NamedTuple):
+    """The portfolio's equity and mark prices as of ``ts_event``, sent with an order to risk."""
+
+    ts_event: int
+    equity: float
+    symbols: tuple[str, ...]
+    marks: tuple[float, ...]
+
+
 RECORD_TYPES: tuple[type, ...] = (
     Bar, Trade, Quote, OrderBookSnapshot,
     SubmitOrder, CancelOrder,
     OrderAccepted, OrderRejected, OrderDenied, OrderFilled, OrderCanceled,
+    IntentBatch, Valuation,
 )
 
 for _cls in RECORD_TYPES:

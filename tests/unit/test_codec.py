@@ -20,8 +20,8 @@ from engine.errors import (
 )
 from engine.messages import (
     ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, MarketBatch, OrderAccepted,
-    OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
-    SubmitOrder, Trade,
+    IntentBatch, OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
+    Quote, SubmitOrder, Trade, Valuation,
 )
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -39,6 +39,9 @@ _BY_ANNOTATION: dict[Any, st.SearchStrategy] = {
     str: texts,
     float | None: st.none() | finite_floats,
     tuple[tuple[float, float], ...]: levels,
+    bytes: st.binary(max_size=64),
+    tuple[str, ...]: st.lists(texts, max_size=5).map(tuple),
+    tuple[float, ...]: st.lists(finite_floats, max_size=5).map(tuple),
 }
 
 
@@ -87,6 +90,8 @@ MESSAGES: dict[type, st.SearchStrategy] = {
     OrderFilled: record(OrderFilled, side=st.sampled_from(SIDES),
                         liquidity=st.sampled_from(("MAKER", "TAKER"))),
     OrderCanceled: record(OrderCanceled),
+    IntentBatch: record(IntentBatch),
+    Valuation: record(Valuation),
 }
 
 any_message = st.sampled_from(list(TAGS)).flatmap(lambda cls: MESSAGES[cls])
@@ -116,6 +121,10 @@ SAMPLES: dict[type, Any] = {
     OrderFilled: OrderFilled("s1", "binance", "BTC/USDT", "s1-1", "V-1", "F-1", "BUY", 0.5,
                              100.0, 0.5, 0.0, "TAKER", 0.025, 1.0, 1, 2),
     OrderCanceled: OrderCanceled("s1", "binance", "BTC/USDT", "s1-1", "canceled", 1, 2),
+    IntentBatch: IntentBatch("sma_cross:BTC/USDT", "BTC/USDT", 9, 0, -1, "", "",
+                             np.array([3], "<i8").tobytes(), np.array([0], "|i1").tobytes(),
+                             np.array([0.95]).tobytes(), np.array([100.0]).tobytes()),
+    Valuation: Valuation(1, 100_000.0, ("BTC/USDT", "ETH/USDT"), (100.0, 10.0)),
 }
 
 
@@ -324,7 +333,8 @@ def test_non_bytes_frame_is_corrupt(frame: Any) -> None:
 
 
 WRONG_VALUE = {int: "not an int", float: "not a float", str: 42,
-               float | None: "not a float", tuple[tuple[float, float], ...]: "not levels"}
+               float | None: "not a float", tuple[tuple[float, float], ...]: "not levels",
+               bytes: "not bytes", tuple[str, ...]: [1, 2], tuple[float, ...]: ["x"]}
 
 WRONG_FIELDS = [(cls, name, WRONG_VALUE[typing.get_type_hints(cls)[name]])
                 for cls in RECORD_TYPES for name in cls._fields]
