@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from engine.errors import ConfigError
+from engine.risk import RiskLimits
 from engine.venue import VenueConfig
 
 SYNTHETIC = "synthetic"
@@ -46,6 +47,11 @@ class BacktestConfig:
     limit_fill: str = "through"
     periods_per_year: float = 365.0
     risk_free_rate: float = 0.0
+    # several strategies per symbol: [{"strategy": ref, "params": {...}}, ...]; when set it
+    # replaces ``strategy``/``params``
+    strategies: tuple[Mapping[str, Any], ...] | None = None
+    max_open_positions: int | None = None
+    max_gross_exposure: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(self.params))
@@ -71,6 +77,27 @@ class BacktestConfig:
         if not (self.periods_per_year > 0):
             raise ConfigError(f"periods_per_year must be positive, got {self.periods_per_year!r}")
         self.venue_config()  # validates the cost fields
+        self.risk_limits()
+        if self.strategies is not None:
+            entries = self.strategies
+            if isinstance(entries, Mapping) or not isinstance(entries, (list, tuple)) or not entries:
+                raise ConfigError("strategies must be a non-empty list of "
+                                  "{\"strategy\": ..., \"params\": {...}} entries")
+            clean = []
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, Mapping) or "strategy" not in entry or set(entry) - {
+                        "strategy", "params"}:
+                    raise ConfigError(f"strategies[{i}] must be an object with keys 'strategy' "
+                                      f"and optionally 'params', got {entry!r}")
+                if not isinstance(entry["strategy"], str):
+                    raise ConfigError(f"strategies[{i}].strategy must be a name or "
+                                      f"'module:Class', got {entry['strategy']!r}")
+                params = entry.get("params") or {}
+                if not isinstance(params, Mapping):
+                    raise ConfigError(f"strategies[{i}].params must be an object, got "
+                                      f"{params!r}")
+                clean.append({"strategy": entry["strategy"], "params": dict(params)})
+            object.__setattr__(self, "strategies", tuple(clean))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str | None = None) -> "BacktestConfig":
@@ -112,11 +139,28 @@ class BacktestConfig:
             latency_ms=self.latency_ms, max_volume_share=self.max_volume_share,
             limit_fill=self.limit_fill)
 
+    def risk_limits(self) -> RiskLimits:
+        """The portfolio-level risk limits."""
+        return RiskLimits(max_open_positions=self.max_open_positions,
+                          max_gross_exposure=self.max_gross_exposure)
+
+    def strategy_entries(self) -> list[dict[str, Any]]:
+        """Every strategy to run on each symbol: ``{"strategy": ref, "params": {...}}``."""
+        if self.strategies is not None:
+            return [dict(e) for e in self.strategies]
+        return [{"strategy": self.strategy, "params": dict(self.params)}]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
         out = dataclasses.asdict(self)
         out["symbols"] = list(self.symbols) if self.symbols is not None else None
         out["params"] = dict(self.params)
+        # settings added later are left out while unset, so earlier configs keep their hash
+        for name in ("strategies", "max_open_positions", "max_gross_exposure"):
+            if out[name] is None:
+                del out[name]
+        if self.strategies is not None:
+            out["strategies"] = [dict(e) for e in self.strategies]
         return out
 
     def config_hash(self) -> str:

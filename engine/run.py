@@ -11,6 +11,7 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -22,7 +23,7 @@ from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.result import BacktestResult
-from engine.strategy import Strategy, load_strategy
+from engine.strategy import Strategy, StrategyParams, load_strategy
 
 _FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
                  "fee", "liquidity", "slippage_bps", "leaves_qty"]
@@ -59,23 +60,76 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
 
 
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    """One (symbol, strategy) pair of a run: what runs where, under which id."""
+
+    strategy_id: str
+    symbol: str
+    strategy_ref: str
+    params: StrategyParams
+
+
+def plan_pairs(config: BacktestConfig, symbols: list[str],
+               classes: Mapping[str, type[Strategy]] | None = None) -> list[PairPlan]:
+    """Every (symbol, strategy) pair in run order: symbols as the data lists them, then the
+    strategies as configured. Ids are ``<name>:<symbol>``, or ``<name>#<k>:<symbol>`` when a
+    strategy runs with several parameter sets. Parameters are validated here."""
+    entries = config.strategy_entries()
+    resolved = []
+    for entry in entries:
+        ref = entry["strategy"]
+        cls = (classes or {}).get(ref) or load_strategy(ref)
+        params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
+        resolved.append((ref, cls, params))
+    names = [cls.name for _, cls, _ in resolved]
+    plans = []
+    for symbol in symbols:
+        seen: dict[str, int] = {}
+        for ref, cls, params in resolved:
+            k = seen[cls.name] = seen.get(cls.name, 0) + 1
+            name = cls.name if names.count(cls.name) == 1 else f"{cls.name}#{k}"
+            plans.append(PairPlan(f"{name}:{symbol}", symbol, ref, params))
+    return plans
+
+
 def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None = None,
                frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> BacktestResult:
-    """Run one backtest config in this process."""
-    cls = strategy_class or load_strategy(config.strategy)
+               progress: Callable[[int, int], None] | None = None,
+               batch: bool = False) -> BacktestResult:
+    """Run one backtest config in this process: per-event hooks, or with ``batch`` the
+    strategies' batch paths where they have one (same result, faster)."""
+    classes = {config.strategy: strategy_class} if strategy_class is not None else None
     # Validate before loading data, and record every parameter, typed and with its default,
     # so the result (and its config hash) says exactly what ran.
-    params = cls.Params.create(config.params, source=f"strategy {config.strategy!r}")
-    config = config.replace(params=params.to_dict())
+    config = complete_params(config, classes)
     loaded = load_data(config, frames)
-    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config())
+    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config(),
+                            risk_limits=config.risk_limits())
     for feed in loaded.feeds:
         engine.add_feed(feed)
-    for feed in loaded.feeds:
-        engine.add_strategy(cls(params), feed.symbol)
-    engine.run(progress)
+    for plan in plan_pairs(config, [f.symbol for f in loaded.feeds], classes):
+        cls = (classes or {}).get(plan.strategy_ref) or load_strategy(plan.strategy_ref)
+        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+    if batch:
+        engine.run_batch(progress)
+    else:
+        engine.run(progress)
     return assemble_result(config, engine, loaded)
+
+
+def complete_params(config: BacktestConfig,
+                    classes: Mapping[str, type[Strategy]] | None = None) -> BacktestConfig:
+    """The config with every strategy's parameters validated, typed and complete."""
+    entries = []
+    for entry in config.strategy_entries():
+        ref = entry["strategy"]
+        cls = (classes or {}).get(ref) or load_strategy(ref)
+        params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
+        entries.append({"strategy": ref, "params": params.to_dict()})
+    if config.strategies is None:
+        return config.replace(params=entries[0]["params"])
+    return config.replace(strategies=tuple(entries))
 
 
 def assemble_result(config: BacktestConfig, engine: BacktestEngine,

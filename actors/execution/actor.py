@@ -1,0 +1,41 @@
+"""The execution actor: the Ray shell of ``ExecutionCore``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from actors.execution.core import ExecutionCore
+from engine.config import BacktestConfig
+from engine.result import BacktestResult
+from engine.run import PairPlan
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class ExecutionActor:
+    def __init__(self, config: BacktestConfig, symbols: list[str], stream_refs: list[Any],
+                 plans: list[PairPlan], batch_ids: frozenset[str], data_info: dict[str, Any],
+                 risk_endpoint: str | None) -> None:
+        streams = dict(zip(symbols, ray.get(stream_refs)))
+        self.core = ExecutionCore(config, streams, plans, batch_ids, data_info,
+                                  ray.util.get_node_ip_address(), risk_endpoint)
+
+    def endpoint(self) -> str:
+        return self.core.endpoint
+
+    def run(self) -> BacktestResult:
+        try:
+            return self.core.run()
+        finally:
+            self.core.close()
+
+    def progress(self) -> tuple[int, int]:
+        return self.core.progress
+
+    def stop(self) -> None:
+        self.core.stop()
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

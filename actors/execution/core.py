@@ -1,0 +1,108 @@
+"""The execution core: the simulated venue and the portfolio, driven in event-time order.
+
+It pulls ``IntentBatch`` frames from the strategy workers, and runs
+``BacktestEngine.run_batch`` over the market data (shared zero-copy through Ray's object
+store) with those intents as its source: an event at time t is processed only once every
+pair's watermark has passed t, so sizing, the risk actor's checks and fills see the
+portfolio exactly as the single-process run does, whatever the number of workers. Strategies
+without a batch path run their hooks here, in the same pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+import zmq
+
+from engine import bus
+from engine.backtester import BacktestEngine, Feed
+from engine.config import BacktestConfig
+from engine.datasource import LoadedData
+from engine.intents import IntentSource, IntentUpdate, from_message
+from engine.messages import IntentBatch
+from engine.result import BacktestResult
+from engine.run import PairPlan, assemble_result
+from engine.strategy import load_strategy
+
+
+class ZmqIntentSource(IntentSource):
+    """Intents pulled from the workers' PUSH sockets."""
+
+    def __init__(self, sock: zmq.Socket, strategy_ids: frozenset[str],
+                 stop: threading.Event) -> None:
+        self.sock = sock
+        self.strategy_ids = strategy_ids
+        self._stop = stop
+        self.frames = 0
+
+    def poll(self, block: bool) -> list[IntentUpdate]:
+        out = []
+        while True:
+            if self._stop.is_set():
+                raise InterruptedError("execution stopped")
+            timeout = 200 if block and not out else 0
+            if not self.sock.poll(timeout, zmq.POLLIN):
+                if block and not out:
+                    continue
+                return out
+            msg = bus.recv(self.sock, "a strategy worker")
+            if type(msg) is not IntentBatch:
+                raise TypeError(f"execution expected IntentBatch frames, got "
+                                f"{type(msg).__name__}")
+            if msg.strategy_id not in self.strategy_ids:
+                raise ValueError(f"IntentBatch from unknown strategy {msg.strategy_id!r}")
+            self.frames += 1
+            out.append(from_message(msg))
+
+
+class ExecutionCore:
+    """Venue, portfolio and the event-time pass of one backtest."""
+
+    def __init__(self, config: BacktestConfig, streams: dict[str, dict[str, Any]],
+                 plans: list[PairPlan], batch_ids: frozenset[str], data_info: dict[str, Any],
+                 host: str = "127.0.0.1", risk_endpoint: str | None = None) -> None:
+        self.config = config
+        self.sock, self.endpoint = bus.bind(zmq.PULL, host)
+        self.risk = None
+        if risk_endpoint is not None:
+            from actors.risk.core import RiskClient
+            self.risk = RiskClient(risk_endpoint)
+        self.engine = BacktestEngine(capital=config.capital,
+                                     venue_config=config.venue_config(), risk=self.risk)
+        feeds = []
+        for symbol, stream in streams.items():
+            frame = pd.DataFrame(stream["columns"], copy=False)
+            feed = Feed(symbol, stream["kind"], frame, interval_ns=stream.get("interval_ns", 0),
+                        venue=config.venue)
+            self.engine.add_feed(feed)
+            feeds.append(feed)
+        for plan in plans:
+            cls = load_strategy(plan.strategy_ref)
+            self.engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+        self.loaded = LoadedData(feeds, data_info["source"], data_info.get("reports", {}))
+        self.batch_ids = batch_ids
+        self._stop = threading.Event()
+        self.progress = (0, sum(len(s["columns"]["ts"]) for s in streams.values()))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> BacktestResult:
+        source = ZmqIntentSource(self.sock, self.batch_ids, self._stop)
+
+        def progress(done: int, total: int) -> None:
+            self.progress = (done, total)
+            if self._stop.is_set():
+                raise InterruptedError("execution stopped")
+
+        try:
+            self.engine.run_batch(progress, source=source)
+        finally:
+            if self.risk is not None:
+                self.risk.finish()
+        return assemble_result(self.config, self.engine, self.loaded)
+
+    def close(self) -> None:
+        self.sock.close(0)

@@ -1,0 +1,36 @@
+"""The feed actor: the Ray shell of ``FeedCore``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from actors.feed.core import FeedCore
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class FeedActor:
+    def __init__(self, symbols: list[str], stream_refs: list[Any], venue: str,
+                 batch_rows: int) -> None:
+        streams = dict(zip(symbols, ray.get(stream_refs)))   # zero-copy from the object store
+        self.core = FeedCore(streams, venue, ray.util.get_node_ip_address(), batch_rows)
+
+    def endpoints(self) -> dict[str, str]:
+        return self.core.endpoints()
+
+    def topic(self, symbol: str) -> str:
+        return self.core.topic(symbol)
+
+    def run(self, subscribers: dict[str, int]) -> int:
+        try:
+            return self.core.run(subscribers)
+        finally:
+            self.core.close()
+
+    def stop(self) -> None:
+        self.core.stop()
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

@@ -1,0 +1,134 @@
+"""Run a backtest on the actor graph, from Python or the command line::
+
+    from actors.graph import backtest
+    result = backtest("sma_cross", {"fast": 20, "slow": 80}, data="synthetic:trades",
+                      symbols=["BTC/USDT", "ETH/USDT"], workers=2)
+
+The result equals the single-process run of the same config (``engine.backtest``) exactly.
+``workers`` is the number of strategy-worker processes; ``address`` joins an existing Ray
+cluster (``"auto"`` or ``host:port``), otherwise a local Ray starts (and stays up for later
+runs in this process). :class:`GraphRun` is the handle for a run in progress: ``result()``
+waits (Ctrl-C cancels it), ``cancel()`` stops every actor the run started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import ray
+
+from actors.coordinator.actor import CoordinatorActor, GraphCanceled, GraphError
+from engine.config import BacktestConfig
+from engine.result import BacktestResult
+from engine.strategy import Strategy
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect to Ray (``address``) or start a local one; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    # Workers import strategies by reference: let them find modules the driver can.
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys([os.getcwd(), *paths]))}
+    if address:
+        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
+        return False
+    os.environ["PYTHONPATH"] = env["PYTHONPATH"]
+    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    return True
+
+
+class GraphRun:
+    """A backtest running on the actor graph."""
+
+    def __init__(self, config: BacktestConfig, *, workers: int, address: str | None = None,
+                 frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+                 batch_rows: int = 65_536, spread: bool = False) -> None:
+        self.started_ray = ensure_ray(address)
+        self.coordinator = CoordinatorActor.options(max_restarts=0).remote()
+        self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)
+        self._done = False
+
+    def progress(self) -> tuple[int, int]:
+        """(events processed, total events)."""
+        try:
+            return tuple(ray.get(self.coordinator.progress.remote(), timeout=5))  # type: ignore
+        except Exception:
+            return (0, 0)
+
+    def actors(self) -> dict[str, dict[str, Any]]:
+        """Name -> pid and node of every actor the run started."""
+        return ray.get(self.coordinator.actors.remote(), timeout=30)
+
+    def result(self, progress: Callable[[int, int], None] | None = None,
+               poll_s: float = 0.25) -> BacktestResult:
+        """Wait for the result; Ctrl-C cancels the run (every actor is stopped) and re-raises."""
+        try:
+            while True:
+                ready, _ = ray.wait([self.ref], timeout=poll_s)
+                if ready:
+                    break
+                if progress is not None:
+                    done, total = self.progress()
+                    if total:
+                        progress(done, total)
+            result = ray.get(self.ref)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        except ray.exceptions.RayTaskError as exc:
+            raise exc.cause if isinstance(exc.cause, Exception) else GraphError(str(exc)) from None
+        finally:
+            self._done = True
+        if progress is not None:
+            progress(result.metrics.get("events", 0), result.metrics.get("events", 0))
+        return result
+
+    def cancel(self, timeout_s: float = 10.0) -> None:
+        """Stop the run: the coordinator kills its actors, then the coordinator goes too."""
+        try:
+            self.coordinator.cancel.remote()
+            ray.wait([self.ref], timeout=timeout_s)
+        finally:
+            ray.kill(self.coordinator, no_restart=True)
+
+
+def run_graph(config: BacktestConfig, *, workers: int, address: str | None = None,
+              progress: Callable[[int, int], None] | None = None,
+              frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+              batch_rows: int = 65_536, spread: bool = False) -> BacktestResult:
+    """Run ``config`` on the actor graph with ``workers`` strategy-worker processes."""
+    run = GraphRun(config, workers=workers, address=address, frames=frames,
+                   batch_rows=batch_rows, spread=spread)
+    try:
+        return run.result(progress)
+    finally:
+        ray.kill(run.coordinator, no_restart=True)
+
+
+def backtest(strategy: str | type[Strategy] = "sma_cross",
+             params: Mapping[str, Any] | None = None, *, workers: int = 2,
+             address: str | None = None, data: Any = "synthetic",
+             progress: Callable[[int, int], None] | None = None,
+             **settings: Any) -> BacktestResult:
+    """Like ``engine.backtest``, on the actor graph (strategies given as importable names)."""
+    if isinstance(strategy, type):
+        strategy = f"{strategy.__module__}:{strategy.__qualname__}"
+    if "fee_bps" in settings:
+        fee = settings.pop("fee_bps")
+        settings.setdefault("maker_fee_bps", fee)
+        settings.setdefault("taker_fee_bps", fee)
+    frames = None
+    if not isinstance(data, str):
+        frames, data = data, "frames"
+    config = BacktestConfig.from_dict({"strategy": strategy, "params": dict(params or {}),
+                                       "data": data, **settings})
+    return run_graph(config, workers=workers, address=address, progress=progress,
+                     frames=frames)
+
+
+__all__ = ["backtest", "run_graph", "GraphRun", "GraphError", "GraphCanceled", "ensure_ray"]

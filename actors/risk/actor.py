@@ -1,0 +1,32 @@
+"""The risk actor: the Ray shell of ``RiskCore``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from actors.risk.core import RiskCore
+from engine.risk import RiskLimits
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class RiskActor:
+    def __init__(self, limits: RiskLimits) -> None:
+        self.core = RiskCore(limits, ray.util.get_node_ip_address())
+
+    def endpoint(self) -> str:
+        return self.core.endpoint
+
+    def serve(self) -> dict[str, int]:
+        try:
+            return self.core.serve()
+        finally:
+            self.core.close()
+
+    def stop(self) -> None:
+        self.core.stop()
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

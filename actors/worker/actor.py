@@ -1,0 +1,33 @@
+"""The strategy worker actor: the Ray shell of ``WorkerCore``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from actors.worker.core import WorkerCore
+from engine.run import PairPlan
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class WorkerActor:
+    def __init__(self, pairs: list[PairPlan], feed: dict[str, str], execution_endpoint: str,
+                 venue: str, kinds: dict[str, str]) -> None:
+        self.core = WorkerCore(pairs, feed, execution_endpoint, venue, kinds)
+
+    def topics(self) -> list[str]:
+        return self.core.topics()
+
+    def run(self) -> int:
+        try:
+            return self.core.run()
+        finally:
+            self.core.close()
+
+    def stop(self) -> None:
+        self.core.stop()
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

@@ -1,0 +1,101 @@
+"""The strategy worker core: runs the batch paths of its (symbol, strategy) pairs on the
+market-data batches it subscribes to, and pushes their intents to the execution core.
+
+Each pair's strategy is built from its reference and parameters, started, and fed its
+symbol's batches in order; every batch yields one ``IntentBatch`` per pair (possibly empty:
+it still moves the pair's watermark, which lets the execution core go on in event time). A
+batch path that raises faults its pair only: the fault, with its traceback, travels in the
+pair's last ``IntentBatch`` and the other pairs go on.
+"""
+
+from __future__ import annotations
+
+import threading
+import zmq
+
+from engine import bus, topics
+from engine.backtester import batch_intents
+from engine.codec import decode
+from engine.errors import ConfigError
+from engine.intents import Intents, IntentUpdate, to_message
+from engine.messages import MarketBatch
+from engine.run import PairPlan
+from engine.strategy import load_strategy
+
+
+class WorkerCore:
+    """Hosts several pairs; one process, one thread, batch paths only."""
+
+    def __init__(self, pairs: list[PairPlan], feed: dict[str, str], execution_endpoint: str,
+                 venue: str, kinds: dict[str, str]) -> None:
+        self.pairs = pairs
+        self.strategies = {}
+        for plan in pairs:
+            cls = load_strategy(plan.strategy_ref)
+            if not cls.has_batch_path():
+                raise ConfigError(f"strategy {plan.strategy_ref!r} has no batch path; it runs "
+                                  f"in the execution actor")
+            self.strategies[plan.strategy_id] = cls(plan.params)
+        self.by_topic: dict[str, list[PairPlan]] = {}
+        for plan in pairs:
+            topic = topics.market_data(kinds[plan.symbol], venue, plan.symbol)
+            self.by_topic.setdefault(topic, []).append(plan)
+        self.sub = bus.connect(zmq.SUB, feed["pub"])
+        for topic in self.by_topic:
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self.acks = bus.connect(zmq.PUSH, feed["ack"])
+        self.out = bus.connect(zmq.PUSH, execution_endpoint)
+        self.rows: dict[str, int] = {t: 0 for t in self.by_topic}
+        self.done: set[str] = set()
+        self.events = 0
+        self._stop = threading.Event()
+
+    def topics(self) -> list[str]:
+        return list(self.by_topic)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        """Start the strategies, process every batch until each stream ends; returns events."""
+        for sid, strategy in self.strategies.items():
+            strategy.on_start()
+        open_topics = set(self.by_topic)
+        faulted: set[str] = set()
+        while open_topics:
+            if self._stop.is_set():
+                raise InterruptedError("worker stopped")
+            if not self.sub.poll(200, zmq.POLLIN):
+                continue
+            topic_b, number, frame = self.sub.recv_multipart(copy=False)
+            topic = bytes(topic_b.buffer).decode()
+            plans = self.by_topic.get(topic)
+            if plans is None:
+                continue      # a longer topic sharing the prefix: not ours
+            batch: MarketBatch = decode(frame.buffer)
+            start = self.rows[topic]
+            n = len(batch)
+            end_of_stream = n == 0
+            for plan in plans:
+                sid = plan.strategy_id
+                if sid in faulted:
+                    continue
+                if end_of_stream:
+                    update = IntentUpdate(sid, Intents.empty(), start - 1, done=True)
+                else:
+                    update = batch_intents(self.strategies[sid], sid, batch.kind, batch.symbol,
+                                           batch.columns, batch.interval_ns, n, start)
+                    update.done = update.fault is not None
+                    if update.fault is not None:
+                        faulted.add(sid)
+                bus.send(self.out, to_message(update, plan.symbol))
+            self.rows[topic] = start + n
+            self.events += n
+            self.acks.send(bytes(number.buffer))
+            if end_of_stream:
+                open_topics.discard(topic)
+        return self.events
+
+    def close(self) -> None:
+        for sock in (self.sub, self.acks, self.out):
+            sock.close(1000)
