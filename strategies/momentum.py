@@ -53,6 +53,8 @@ class Momentum(Strategy):
         self._on_price((quote.bid + quote.ask) / 2)
 
     def _on_price(self, price: float) -> None:
+        if price - price:
+            return           # NaN or infinite price: skipped, state unchanged
         change = self.roc.update(price)
         if not self.roc.ready:
             return
@@ -94,6 +96,8 @@ def _signals(price, buf, istate, threshold):  # pragma: no cover - compiled
     n_out = 0
     for i in range(price.shape[0]):
         x = price[i]
+        if x - x != 0.0 or x != x:
+            continue         # NaN or infinite price: skipped, as the hook does
         old = buf[pos]
         buf[pos] = x
         pos += 1

@@ -64,6 +64,8 @@ class SmaCross(Strategy):
         self._on_price((quote.bid + quote.ask) / 2)
 
     def _on_price(self, price: float) -> None:
+        if price - price:
+            return           # NaN or infinite price: skipped, state unchanged
         fast = self._update_fast(price)
         slow = self._update_slow(price)
         above = fast > slow          # False while the slow SMA is NaN (not ready)
@@ -105,6 +107,8 @@ def _crosses(price, fbuf, sbuf, istate, fstate):  # pragma: no cover - compiled
     n_out = 0
     for i in range(price.shape[0]):
         x = price[i]
+        if x - x != 0.0 or x != x:
+            continue         # NaN or infinite price: skipped, as the hook does
         if fcount == fp:
             fsum = fsum + (x - fbuf[fpos])
             fbuf[fpos] = x

@@ -44,6 +44,9 @@ CHANGED: dict[str, Any] = {
     "limit_fill": "touch",
     "periods_per_year": 252.0,
     "risk_free_rate": 0.02,
+    "strategies": ({"strategy": "momentum", "params": {"lookback": 5}},),
+    "max_open_positions": 3,
+    "max_gross_exposure": 1.5,
 }
 
 
@@ -225,3 +228,25 @@ def test_a_single_symbol_string_becomes_a_tuple() -> None:
 def test_bool_capital_is_refused() -> None:
     with pytest.raises(ConfigError, match="capital"):
         BacktestConfig(capital=True)
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"max_open_positions": 0}, "max_open_positions must be a positive integer"),
+    ({"max_open_positions": 1.5}, "max_open_positions must be a positive integer"),
+    ({"max_gross_exposure": -1}, "max_gross_exposure must be a positive number"),
+    ({"max_gross_exposure": "2"}, "max_gross_exposure must be a positive number"),
+    ({"strategies": []}, "strategies must be a non-empty list"),
+    ({"strategies": [{"params": {}}]}, r"strategies\[0\] must be an object"),
+    ({"strategies": [{"strategy": "sma_cross", "extra": 1}]}, r"strategies\[0\]"),
+    ({"strategies": [{"strategy": 5}]}, r"strategies\[0\]\.strategy"),
+    ({"strategies": [{"strategy": "momentum", "params": [1]}]}, r"strategies\[0\]\.params"),
+])
+def test_bad_portfolio_settings_are_named(values: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig.from_dict(values)
+
+
+def test_unset_new_settings_keep_the_old_hash() -> None:
+    # configs written before strategies / risk limits existed keep their hash
+    assert "max_open_positions" not in BacktestConfig().to_dict()
+    assert BacktestConfig(max_open_positions=2).config_hash() != BacktestConfig().config_hash()
