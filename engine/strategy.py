@@ -302,6 +302,21 @@ class Strategy:
 BUILTIN_STRATEGIES: dict[str, str] = {
     "sma_cross": "strategies.sma_cross:SmaCross",
     "momentum": "strategies.momentum:Momentum",
+    "bollinger_reversion": "strategies.bollinger_reversion:BollingerReversion",
+    "breakout": "strategies.breakout:Breakout",
+    "ema_trend": "strategies.ema_trend:EmaTrend",
+    "rsi_divergence": "strategies.rsi_divergence:RsiDivergence",
+    "vwap_reversion": "strategies.vwap_reversion:VwapReversion",
+    "grid": "strategies.grid:Grid",
+    "dca": "strategies.dca:Dca",
+    "rsi_bounds": "strategies.rsi_bounds:RsiBounds",
+    "bollinger_bands": "strategies.bollinger_bands:BollingerBandsStrategy",
+    "macd": "strategies.macd:MacdStrategy",
+    "macd_bollinger": "strategies.macd_bollinger:MacdBollinger",
+    "order_flow_imbalance": "strategies.order_flow_imbalance:OrderFlowImbalance",
+    "liquidity_events": "strategies.liquidity_events:LiquidityEvents",
+    "volume_price_correlation": "strategies.volume_price_correlation:VolumePriceCorrelation",
+    "signal_aggregation": "strategies.signal_aggregation:SignalAggregation",
 }
 
 
