@@ -232,6 +232,7 @@ class BacktestEngine:
         self._fill_net_qty: list[float] = []
         self._event_seq = -1
         self._event_key: tuple[int, int, int] | None = None   # batch mode: (ts, feed, row)
+        self._fill_keys: list[tuple[int, int, int]] = []      # batch mode: each fill's event
         self._times: list[np.ndarray] = []
         self.events_processed = 0
         self.elapsed_seconds = 0.0
@@ -296,7 +297,7 @@ class BacktestEngine:
             self.risk.on_event(event)
         if cls is OrderFilled:
             if self._event_key is not None:
-                self._event_seq = self._global_index(*self._event_key)
+                self._fill_keys.append(self._event_key)
             pos = self.portfolio.apply_fill(event)
             ctx.position = pos.qty
             ctx.avg_price = pos.avg_price
@@ -517,10 +518,23 @@ class BacktestEngine:
             _BatchLoop(self, source, progress).run()
         finally:
             self._event_key = None
+        self._fill_event_seq = self._global_indices(self._fill_keys)
         for ctx in self.contexts:
             if ctx.strategy_id not in source.strategy_ids:
                 self._call(ctx, "on_stop")
         self.elapsed_seconds = perf_seconds() - started
+
+    def _global_indices(self, keys: list[tuple[int, int, int]]) -> list[int]:
+        """:meth:`_global_index` of many keys at once."""
+        if not keys:
+            return []
+        ts, fi, rows = (np.array(c, dtype=np.int64) for c in zip(*keys))
+        k = rows.copy()
+        for j, times in enumerate(self._times):
+            right = np.searchsorted(times, ts, side="right")
+            left = np.searchsorted(times, ts, side="left")
+            k += np.where(fi == j, 0, np.where(j < fi, right, left))
+        return k.tolist()
 
     def _global_index(self, ts: int, fi: int, row: int) -> int:
         """Position of (ts, feed, row) in :func:`merged_order` of all feeds' events."""
@@ -724,34 +738,39 @@ class _BatchLoop:
         last_vis = [-1] * nf
         batch_sids = [[ctx.strategy_id for ctx, is_batch, _ in entries[fi] if is_batch]
                       for fi in range(nf)]
+
+        def candidate(fi: int) -> tuple[int, int, int]:
+            """The next row of feed ``fi`` where something happens, as an event-time key."""
+            row = last_vis[fi] + 1
+            if row >= lengths[fi]:
+                return _INF_KEY
+            cand = row if (dense[fi] or books[fi]) else -1
+            for sid in batch_sids[fi]:
+                q, h = queue[sid], head[sid]
+                if h < len(q):
+                    r = q[h][0]
+                    if cand < 0 or r < cand:
+                        cand = r
+            return (int(times[fi][cand]), fi, cand) if cand >= 0 else _INF_KEY
+
         self._take(self.source.poll(block=False))
+        cands = [candidate(fi) for fi in range(nf)]
+        safe = min(self.wm.values(), default=_INF_KEY)
         gc.freeze()
         visits = 0
         while True:
-            best = None
-            for fi in range(nf):
-                row = last_vis[fi] + 1
-                if row >= lengths[fi]:
-                    continue
-                cand = row if (dense[fi] or books[fi]) else None
-                for sid in batch_sids[fi]:
-                    q, h = queue[sid], head[sid]
-                    if h < len(q):
-                        r = q[h][0]
-                        if cand is None or r < cand:
-                            cand = r
-                if cand is not None:
-                    key = (int(times[fi][cand]), fi, cand)
-                    if best is None or key < best:
-                        best = key
-            safe = min(self.wm.values(), default=_INF_KEY)
-            if best is None or best > safe:
+            best = min(cands)
+            if best > safe or best == _INF_KEY:
                 if safe == _INF_KEY:
                     break          # every intent is in and nothing is left to do
                 self._take(self.source.poll(block=True))
+                safe = min(self.wm.values(), default=_INF_KEY)
+                cands = [candidate(fi) for fi in range(nf)]
                 continue
-            self._visit(*best, books)
-            last_vis[best[1]] = best[2]
+            fi = best[1]
+            self._visit(best[0], fi, best[2], books)
+            last_vis[fi] = best[2]
+            cands[fi] = candidate(fi)   # only this feed's books and queues changed
             visits += 1
             if self.progress is not None and not (visits & 4095):
                 self.progress(engine._global_index(*best), self.total)

@@ -308,7 +308,8 @@ def _returns_and_annualization(eq: pd.Series, config: MetricsConfig,
     if len(eq) < 2:
         return pd.Series([], index=eq.index[:0], dtype=np.float64, name="returns"), None, "bars"
     index = eq.index
-    bar_spacing = pd.Series(index[1:] - index[:-1]).median()
+    ns = index.as_unit("ns").asi8
+    bar_spacing = pd.Timedelta(int(np.median(np.diff(ns))), unit="ns")
     span = index[-1] - index[0]
     if bar_spacing > period or span < 2 * period:
         values = eq.to_numpy()
@@ -317,11 +318,15 @@ def _returns_and_annualization(eq: pd.Series, config: MetricsConfig,
         ann = config.periods_per_year * (period / bar_spacing)
         return pd.Series(bar_returns, index=index[1:], name="returns"), ann, "bars"
 
-    resampled = eq.resample(rule)
-    closes = resampled.last().ffill()
-    values = closes.to_numpy()
-    labels = closes.index
-    if int(resampled.count().iloc[0]) > 1:
+    if isinstance(rule, pd.Timedelta):
+        values, labels, first_count = _last_per_period(eq, ns, rule)
+    else:
+        resampled = eq.resample(rule)
+        closes = resampled.last().ffill()
+        values = closes.to_numpy()
+        labels = closes.index
+        first_count = int(resampled.count().iloc[0])
+    if first_count > 1:
         # Bars after the initial capital fall in its own period: that period's return is
         # measured from the initial capital, not from its own close.
         values = np.concatenate([[eq.iloc[0]], values])
@@ -331,6 +336,27 @@ def _returns_and_annualization(eq: pd.Series, config: MetricsConfig,
         returns = values[1:] / values[:-1] - 1.0
     return (pd.Series(returns, index=labels, name="returns"), config.periods_per_year,
             config.returns_period)
+
+
+def _last_per_period(eq: pd.Series, ns: np.ndarray, rule: pd.Timedelta,
+                     ) -> tuple[np.ndarray, pd.DatetimeIndex, int]:
+    """``eq.resample(rule).last().ffill()`` (bins from midnight of the first day, pandas'
+    default origin) in numpy: long tick-level curves resample in a fraction of the time."""
+    period = rule.value
+    origin = ns[0] - ns[0] % 86_400_000_000_000
+    bins = (ns - origin) // period
+    ends = np.flatnonzero(np.diff(bins))
+    last_rows = np.append(ends, len(ns) - 1)
+    n_bins = int(bins[-1] - bins[0]) + 1
+    slots = (bins[last_rows] - bins[0]).astype(np.int64)
+    filled = np.full(n_bins, -1, dtype=np.int64)
+    filled[slots] = last_rows
+    filled = np.maximum.accumulate(filled)          # empty periods keep the previous close
+    values = eq.to_numpy()[filled]
+    labels = pd.DatetimeIndex(origin + (bins[0] + np.arange(n_bins)) * period,
+                              tz="UTC").tz_convert(eq.index.tz).as_unit(eq.index.unit)
+    first_count = int(last_rows[0]) + 1
+    return values, labels, first_count
 
 
 def _return_metrics(eq: pd.Series, returns: pd.Series, ann: float | None, basis: str,

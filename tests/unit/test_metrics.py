@@ -547,3 +547,19 @@ def test_any_positive_curve_gives_clean_json(values: list[float], hours: int,
     if m["max_drawdown"] is not None:
         assert -1.0 <= m["max_drawdown"] <= 0.0
     format_metrics_table(m)
+
+
+@pytest.mark.parametrize("rule", ["1h", "1d", "7d"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_period_closes_equal_pandas_resample(rule: str, seed: int) -> None:
+    from engine.metrics import _last_per_period
+    rng = np.random.default_rng(seed)
+    ns = np.sort(rng.integers(1_609_459_200_000_000_000, 1_612_000_000_000_000_000, 3000))
+    eq = pd.Series(rng.normal(100, 5, len(ns)),
+                   index=pd.to_datetime(ns, unit="ns", utc=True))
+    period = pd.Timedelta(rule)
+    values, labels, first = _last_per_period(eq, eq.index.as_unit("ns").asi8, period)
+    expected = eq.resample(period).last().ffill()
+    assert np.array_equal(values, expected.to_numpy())
+    assert labels.equals(expected.index.as_unit(labels.unit))
+    assert first == int(eq.resample(period).count().iloc[0])

@@ -1,0 +1,168 @@
+"""Actor-graph throughput: the standard workload, end to end.
+
+8 symbols x 2,000,000 synthetic trades each (16 M unique market events, read from a Parquet
+catalog), SMA crossover and momentum on every symbol (16 (symbol, strategy) pairs, batch
+paths), taker fees, fixed slippage, a 25% volume cap, the portfolio risk limits
+(max open positions, max gross exposure) and full accounting, timed from the coordinator
+receiving the spec to the assembled result (Ray already started, data already in the catalog).
+
+Prints a table for 1 and 2 strategy-worker processes (and any ``--workers`` given): seconds,
+unique market events per second, event deliveries per second (each pair's events), fills,
+denials, and the machine's peak memory in use above the pre-run baseline. Ends with
+``unique_events_per_second: N`` for the best configuration.
+
+    .venv/bin/python benchmarks/throughput.py [--symbols 8] [--events 2000000] [--workers 1 2]
+        [--repeat 1] [--single]    (--single also times the single-process batch and hook runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+from engine.config import BacktestConfig
+from engine.data.catalog import ParquetCatalog
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT",
+           "DOGE/USDT", "AVAX/USDT"]
+STRATEGIES = [{"strategy": "sma_cross", "params": {"fast": 500, "slow": 2000}},
+              {"strategy": "momentum", "params": {"lookback": 2000, "threshold": 0.01}}]
+
+
+def prepare_catalog(root: Path, symbols: list[str], events: int) -> None:
+    """Write the synthetic trades once; later runs reuse them."""
+    from engine.synthetic import synthetic_trades
+
+    catalog = ParquetCatalog(root)
+    have = set(catalog.symbols(venue="SIM", kind="trade")) if root.exists() else set()
+    for i, symbol in enumerate(symbols):
+        if symbol in have:
+            continue
+        t0 = time.perf_counter()
+        frame = synthetic_trades(symbol, seed=100 + i, n_trades=events)
+        catalog.write(frame, venue="SIM", symbol=symbol, kind="trade", mode="replace")
+        print(f"  catalog: {symbol} {len(frame):,} trades written in "
+              f"{time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def spec(root: Path, symbols: list[str]) -> BacktestConfig:
+    return BacktestConfig.from_dict({
+        "data": f"catalog:{root}", "venue": "SIM", "symbols": symbols,
+        "strategies": STRATEGIES, "capital": 100_000, "taker_fee_bps": 5.0,
+        "slippage_bps": 1.0, "max_volume_share": 0.25,
+        "max_open_positions": 12, "max_gross_exposure": 1.0})
+
+
+class PeakMemory:
+    """Peak of the machine's memory in use (MemTotal - MemAvailable) above a baseline."""
+
+    def __init__(self) -> None:
+        self.baseline = self.peak = _used()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, _used())
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def above_baseline_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def _used() -> int:
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, value = line.split(":", 1)
+            info[name] = int(value.split()[0]) * 1024
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--symbols", type=int, default=8)
+    ap.add_argument("--events", type=int, default=2_000_000, help="trades per symbol")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--single", action="store_true",
+                    help="also time the single-process runs (batch paths, and hooks)")
+    ap.add_argument("--catalog", default=None, help="where to keep the benchmark data")
+    args = ap.parse_args()
+
+    symbols = SYMBOLS[:args.symbols]
+    root = Path(args.catalog or Path(__file__).parent / ".data" / f"catalog-{args.events}")
+    prepare_catalog(root, symbols, args.events)
+    config = spec(root, symbols)
+    n_pairs = len(symbols) * len(STRATEGIES)
+
+    import ray
+    from actors.graph import ensure_ray, run_graph
+
+    ensure_ray(num_cpus=os.cpu_count())
+    # warm-up: actor processes import the engine and load compiled kernels once
+    run_graph(spec(root, symbols[:1]), workers=1)
+
+    rows = []
+    reference = None
+    for workers in args.workers:
+        for _ in range(args.repeat):
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                result = run_graph(config, workers=workers)
+                elapsed = time.perf_counter() - t0
+            events = result.metrics["events"]
+            denied = sum(1 for t in [result.metrics.get("n_denied", 0)] if t)
+            rows.append((f"graph, {workers} worker{'s' if workers > 1 else ''}", elapsed,
+                         events, n_pairs * events / len(symbols), result, mem))
+            if reference is None:
+                reference = result
+            elif not (result.fills.equals(reference.fills)
+                      and result.equity.equals(reference.equity)):
+                raise SystemExit("results differ between worker counts")
+            del denied
+    if args.single:
+        from engine.run import run_config
+        for label, batch in (("single process, batch paths", True),
+                             ("single process, hooks", False)):
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                result = run_config(config, batch=batch)
+                elapsed = time.perf_counter() - t0
+            events = result.metrics["events"]
+            rows.append((label, elapsed, events, n_pairs * events / len(symbols), result, mem))
+            if not result.fills.equals(reference.fills):
+                raise SystemExit(f"{label}: result differs from the actor graph")
+
+    print(f"\nworkload: {len(symbols)} symbols x {args.events:,} trades = "
+          f"{len(symbols) * args.events:,} unique events; {n_pairs} pairs (sma_cross 500/2000, "
+          f"momentum 2000/1%); fees, slippage, volume cap, risk limits on; "
+          f"{os.cpu_count()} cores")
+    print(f"{'configuration':<30}{'seconds':>9}{'unique ev/s':>14}{'deliveries/s':>15}"
+          f"{'fills':>9}{'denied':>8}{'peak MiB':>10}")
+    best = 0.0
+    for label, elapsed, events, deliveries, result, mem in rows:
+        rate = events / elapsed
+        if label.startswith("graph"):
+            best = max(best, rate)
+        denied = sum(1 for e in result.metrics.get("order_events", []) if e)
+        n_denied = int(result.metrics.get("n_denied", denied))
+        print(f"{label:<30}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
+              f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}")
+    print(f"unique_events_per_second: {best:.0f}")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
