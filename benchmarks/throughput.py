@@ -123,7 +123,6 @@ def main() -> None:
                 result = run_graph(config, workers=workers)
                 elapsed = time.perf_counter() - t0
             events = result.metrics["events"]
-            denied = sum(1 for t in [result.metrics.get("n_denied", 0)] if t)
             rows.append((f"graph, {workers} worker{'s' if workers > 1 else ''}", elapsed,
                          events, n_pairs * events / len(symbols), result, mem))
             if reference is None:
@@ -131,7 +130,11 @@ def main() -> None:
             elif not (result.fills.equals(reference.fills)
                       and result.equity.equals(reference.equity)):
                 raise SystemExit("results differ between worker counts")
-            del denied
+            print(f"  {workers} worker(s): {elapsed:.2f}s; phases "
+                  + ", ".join(f"{k.split('[')[0]} {v:.2f}" for k, v in
+                              result.timing.get("graph_phases", {}).items())
+                  + f"; execution pass {result.timing.get('execution_pass_seconds', 0):.2f}"
+                  + f", assemble {result.timing.get('assemble_seconds', 0):.2f}", flush=True)
     if args.single:
         from engine.run import run_config
         for label, batch in (("single process, batch paths", True),
@@ -156,8 +159,7 @@ def main() -> None:
         rate = events / elapsed
         if label.startswith("graph"):
             best = max(best, rate)
-        denied = sum(1 for e in result.metrics.get("order_events", []) if e)
-        n_denied = int(result.metrics.get("n_denied", denied))
+        n_denied = int(result.metrics["n_denied"])
         print(f"{label:<30}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
               f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}")
     print(f"unique_events_per_second: {best:.0f}")

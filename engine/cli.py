@@ -1,8 +1,11 @@
 """The ``raytrader`` command line.
 
-    raytrader backtest [--strategy NAME|module:Class] [--param NAME=VALUE ...] [--data ...]
-                       [--symbols A,B] [--start D] [--end D] [--timeframe TF] [--capital X]
-                       [--fee-bps X] [--slippage-bps X] [--seed N] [--output DIR]
+    raytrader backtest [--strategy NAME|module:Class ...] [--param [NAME.]KEY=VALUE ...]
+                       [--data ...] [--symbols A,B] [--start D] [--end D] [--timeframe TF]
+                       [--capital X] [--fee-bps X] [--slippage-bps X] [--seed N]
+                       [--max-open-positions N] [--max-gross-exposure X]
+                       [--workers N] [--address HOST:PORT] [--batch] [--output DIR]
+    raytrader strategies [show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]
 """
@@ -45,9 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Backtest a strategy. Defaults: SMA crossover on the "
                                     "built-in synthetic market, 1h bars, one year.")
     bt.add_argument("--config", help="JSON config file; flags given here override its values")
-    bt.add_argument("--strategy", help="built-in name (sma_cross, momentum) or module:Class")
+    bt.add_argument("--strategy", action="append",
+                    help="built-in name (see `raytrader strategies`) or module:Class; repeat "
+                         "it to run several strategies on every symbol")
     bt.add_argument("--param", action="append", type=_parse_param, default=[],
-                    metavar="NAME=VALUE", help="strategy parameter (repeatable)")
+                    metavar="[STRATEGY.]NAME=VALUE",
+                    help="strategy parameter (repeatable); with several strategies, prefix "
+                         "the strategy: --param sma_cross.fast=20")
     bt.add_argument("--data", help="'synthetic' (default), 'synthetic:trades', a CSV path "
                                    "(format detected), or 'catalog[:DIR]'")
     bt.add_argument("--symbols", action="append", metavar="A,B",
@@ -72,29 +79,48 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--catalog", help="catalog folder for --data catalog")
     bt.add_argument("--skip-bad", action="store_true", default=None,
                     help="skip malformed CSV rows (counted in the report) instead of failing")
+    bt.add_argument("--max-open-positions", type=int,
+                    help="portfolio limit: (symbol, strategy) pairs open at once")
+    bt.add_argument("--max-gross-exposure", type=float,
+                    help="portfolio limit: gross exposure as a multiple of equity")
+    bt.add_argument("--workers", type=int, default=0,
+                    help="strategy-worker processes of the Ray actor graph; 0 (default) runs "
+                         "in this process without Ray")
+    bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
+                                      "of starting a local Ray; needs --workers")
+    bt.add_argument("--batch", action="store_true",
+                    help="with --workers 0: use the strategies' batch paths (same result)")
     bt.add_argument("--output", help="write result.json, trades.csv and fills.csv here")
     bt.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     bt.set_defaults(func=cmd_backtest)
 
     from engine.data.cli import add_data_commands
     add_data_commands(sub)
+    try:
+        from engine.strategies_cli import add_parser as add_strategies_command
+    except ImportError:   # pragma: no cover - during development of that module
+        pass
+    else:
+        add_strategies_command(sub)
     return parser
 
 
 _FLAG_TO_KEY = {
-    "strategy": "strategy", "data": "data", "start": "start", "end": "end",
+    "data": "data", "start": "start", "end": "end",
     "timeframe": "timeframe", "capital": "capital", "maker_fee_bps": "maker_fee_bps",
     "taker_fee_bps": "taker_fee_bps", "slippage_model": "slippage_model",
     "slippage_bps": "slippage_bps", "impact_base_bps": "impact_base_bps",
     "impact_k_bps": "impact_k_bps", "latency_ms": "latency_ms",
     "max_volume_share": "max_volume_share", "limit_fill": "limit_fill", "seed": "seed",
     "venue": "venue", "catalog": "catalog", "skip_bad": "skip_bad",
+    "max_open_positions": "max_open_positions", "max_gross_exposure": "max_gross_exposure",
 }
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The BacktestConfig described by the config file (if any) and the flags."""
     from engine.config import BacktestConfig
+    from engine.errors import ConfigError
 
     base = BacktestConfig.from_file(args.config) if args.config else BacktestConfig()
     values = base.to_dict()
@@ -109,31 +135,68 @@ def config_from_args(args: argparse.Namespace) -> Any:
         values["symbols"] = symbols
     elif not args.config:
         values["symbols"] = None  # derived from the data: the file's symbol, or BTC/USDT
-    if args.param:
-        params = dict(values.get("params") or {})
-        params.update(dict(args.param))
-        values["params"] = params
+    strategies = args.strategy or []
+    if len(strategies) > 1:
+        entries = [{"strategy": ref, "params": {}} for ref in strategies]
+        names = {ref: i for i, ref in enumerate(strategies)}
+        for key, value in args.param:
+            ref, dot, name = key.rpartition(".")
+            if not dot or ref not in names:
+                raise ConfigError(f"--param {key}={value}: with several strategies, name the "
+                                  f"strategy: --param <strategy>.{name or key}=VALUE, one of "
+                                  f"{', '.join(strategies)}")
+            entries[names[ref]]["params"][name] = value
+        values["strategies"] = entries
+    else:
+        if strategies:
+            values["strategy"] = strategies[0]
+        if args.param:
+            params = dict(values.get("params") or {})
+            prefix = f"{values['strategy']}."
+            params.update({k[len(prefix):] if k.startswith(prefix) else k: v
+                           for k, v in args.param})
+            values["params"] = params
     return BacktestConfig.from_dict(values)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from engine.errors import ConfigError
     from engine.run import run_config
 
     config = config_from_args(args)
+    if args.workers < 0:
+        raise ConfigError(f"--workers must be 0 or more, got {args.workers}")
+    if args.address and not args.workers:
+        raise ConfigError("--address joins a Ray cluster for the actor graph: give --workers N")
     console = Console(stderr=True)
     show_progress = not args.quiet and console.is_terminal
+
+    def run(progress: Any) -> Any:
+        if not args.workers:
+            return run_config(config, progress=progress, batch=args.batch)
+        # The command line is the one place outside actors/ that starts the Ray graph.
+        import ray
+
+        from actors.graph import GraphRun
+        graph = GraphRun(config, workers=args.workers, address=args.address)
+        try:
+            return graph.result(progress)
+        finally:
+            if graph.started_ray:
+                ray.shutdown()
+
     if show_progress:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeRemainingColumn)
         with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
+                      _RateColumn(), TimeRemainingColumn(), console=console,
+                      transient=True) as bar:
             task = bar.add_task("events", total=None)
-            result = run_config(config, progress=lambda done, total: bar.update(
-                task, completed=done, total=total))
+            result = run(lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        result = run_config(config)
+        result = run(None)
     if not args.quiet:
         print_summary(result)
     if args.output:
@@ -145,6 +208,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_FAULT if result.faults else EXIT_OK
 
 
+def _RateColumn() -> Any:
+    """A progress column showing events per second."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.speed
+            return Text(f"{speed:,.0f} events/s" if speed else "", style="progress.data.speed")
+
+    return RateColumn()
+
+
 def print_summary(result: Any) -> None:
     """A readable summary table of a result on stdout."""
     from rich.console import Console
@@ -153,7 +229,8 @@ def print_summary(result: Any) -> None:
     console = Console()
     cfg = result.config
     feeds = result.data["feeds"]
-    title = (f"{cfg.strategy} on {', '.join(f['symbol'] for f in feeds)} "
+    names = ", ".join(e["strategy"] for e in cfg.strategy_entries())
+    title = (f"{names} on {', '.join(f['symbol'] for f in feeds)} "
              f"({feeds[0]['timeframe'] or feeds[0]['kind']}, {result.data['source']})")
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
@@ -175,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except RaytraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # a graph that lost an actor is a failed run, not a usage error
+        return EXIT_FAULT if type(exc).__name__ == "GraphError" else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

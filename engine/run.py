@@ -21,6 +21,7 @@ from engine.backtester import BacktestEngine
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
+from engine.messages import OrderDenied
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.result import BacktestResult
 from engine.strategy import Strategy, StrategyParams, load_strategy
@@ -135,19 +136,11 @@ def complete_params(config: BacktestConfig,
 def assemble_result(config: BacktestConfig, engine: BacktestEngine,
                     loaded: LoadedData) -> BacktestResult:
     """Turn a finished engine's state into a :class:`BacktestResult`."""
-    fills = pd.DataFrame(
-        [(f.ts_event, f.symbol, f.strategy_id, f.client_order_id, f.side, f.last_qty,
-          f.last_price, f.fee, f.liquidity, f.slippage_bps, f.leaves_qty) for f in engine.fills],
-        columns=_FILL_COLUMNS)
+    fills = _fills_frame(engine.fills)
     trades = pd.DataFrame(engine.portfolio.trades, columns=_TRADE_COLUMNS)
-    curve = engine.equity_curve()
     # The curve starts with the capital at the first event's opening time.
     first_open = min(int(f.frame["ts"].iloc[0]) for f in loaded.feeds)
-    if first_open < int(curve["ts"].iloc[0]):
-        start_row = pd.DataFrame({"ts": [first_open], "equity": [engine.portfolio.initial_cash],
-                                  "cash": [engine.portfolio.initial_cash],
-                                  "gross_exposure": [0.0]})
-        curve = pd.concat([start_row, curve], ignore_index=True)
+    curve = engine.equity_curve(start_ts=first_open)
     index = pd.to_datetime(curve["ts"].to_numpy(), unit="ns", utc=True)
     equity = pd.Series(curve["equity"].to_numpy(), index=index)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -161,12 +154,23 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     metrics["n_fills"] = int(len(fills))
     metrics["total_fees"] = float(engine.portfolio.total_fees)
     metrics["n_faults"] = len(engine.faults)
+    metrics["n_denied"] = sum(1 for e in engine.order_events if type(e) is OrderDenied)
     elapsed = engine.elapsed_seconds
     timing = {"elapsed_seconds": elapsed,
               "events_per_second": engine.events_processed / elapsed if elapsed > 0 else 0.0}
     return BacktestResult(config=config, metrics=metrics, trades=trades, fills=fills,
                           equity=curve, attribution=attribution, open_positions=open_positions,
                           faults=list(engine.faults), data=loaded.describe(), timing=timing)
+
+
+def _fills_frame(fills: list[Any]) -> pd.DataFrame:
+    """The fills table, built column by column (a run can book hundreds of thousands)."""
+    if not fills:
+        return pd.DataFrame(columns=_FILL_COLUMNS)
+    fields = {name: i for i, name in enumerate(fills[0]._fields)}
+    source = {"ts": "ts_event", "qty": "last_qty", "price": "last_price"}
+    rows = list(zip(*fills))
+    return pd.DataFrame({col: rows[fields[source.get(col, col)]] for col in _FILL_COLUMNS})
 
 
 def _attribution(engine: BacktestEngine,

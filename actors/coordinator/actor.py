@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -49,12 +50,18 @@ class CoordinatorActor:
 
     def run(self, config: BacktestConfig, workers: int, batch_rows: int = 65_536,
             spread: bool = False, frames: Any = None) -> BacktestResult:
+        t0 = time.perf_counter()
         plan = prepare(config, workers, frames)
         self._total = plan.total_events
+        self.phases = {"prepare": time.perf_counter() - t0}
+        self._t0 = t0
         try:
-            return self._run(plan, batch_rows, spread)
+            result = self._run(plan, batch_rows, spread)
         finally:
             self._kill_all()
+        self.phases["total"] = time.perf_counter() - t0
+        result.timing["graph_phases"] = dict(self.phases)
+        return result
 
     def _options(self, name: str, index: int, spread: bool) -> dict[str, Any]:
         opts: dict[str, Any] = {"name": name, "max_restarts": 0}
@@ -69,45 +76,47 @@ class CoordinatorActor:
         rid = self.run_id
         symbols = list(plan.streams)
         refs = [ray.put(plan.streams[s]) for s in symbols]
+        self.phases["object_store"] = time.perf_counter() - self._t0
         fed = sorted({p.symbol for g in plan.groups for p in g}, key=symbols.index)
-        risk = None
+        kinds = {s: plan.streams[s]["kind"] for s in symbols}
         limits = config.risk_limits()
-        slot = 0
+        # Create every actor first (their processes start in parallel), then wire endpoints.
+        slots = iter(range(1 << 30))
+        risk = execution = feed = None
         if limits.active:
             risk = self._start("risk", RiskActor.options(**self._options(
-                f"risk@{rid}", slot, spread)).remote(limits))
-            slot += 1
-        risk_endpoint = ray.get(risk.endpoint.remote()) if risk is not None else None
+                f"risk@{rid}", next(slots), spread)).remote(limits))
         execution = self._start("execution", ExecutionActor.options(**self._options(
-            f"execution:{config.venue}@{rid}", slot, spread)).remote(
-            config, symbols, refs, plan.plans, plan.batch_ids, plan.data_info(),
-            risk_endpoint))
-        slot += 1
-        self._execution = execution
+            f"execution:{config.venue}@{rid}", next(slots), spread)).remote(
+            config, symbols, refs, plan.plans, plan.batch_ids, plan.data_info()))
+        workers = []
+        if plan.groups:
+            feed = self._start("feed", FeedActor.options(**self._options(
+                f"feed:{config.venue}@{rid}", next(slots), spread)).remote(
+                fed, [refs[symbols.index(s)] for s in fed], config.venue, batch_rows))
+            for i, group in enumerate(plan.groups):
+                name = worker_name(group, i, rid)
+                workers.append((name, self._start(name, WorkerActor.options(**self._options(
+                    name, next(slots), spread)).remote(group, config.venue, kinds))))
+        risk_endpoint = ray.get(risk.endpoint.remote()) if risk is not None else None
         exec_endpoint = ray.get(execution.endpoint.remote())
         started: dict[str, Any] = {}
         if risk is not None:
             started["risk"] = risk.serve.remote()
-        started["execution"] = execution.run.remote()
-        if plan.groups:
-            feed = self._start("feed", FeedActor.options(**self._options(
-                f"feed:{config.venue}@{rid}", slot, spread)).remote(
-                fed, [refs[symbols.index(s)] for s in fed], config.venue, batch_rows))
-            slot += 1
+        started["execution"] = execution.run.remote(risk_endpoint)
+        if feed is not None:
             feed_endpoints = ray.get(feed.endpoints.remote())
-            kinds = {s: plan.streams[s]["kind"] for s in symbols}
             subscribers: dict[str, int] = {}
-            for i, group in enumerate(plan.groups):
-                name = worker_name(group, i, rid)
-                worker = self._start(name, WorkerActor.options(**self._options(
-                    name, slot + i, spread)).remote(group, feed_endpoints, exec_endpoint,
-                                                     config.venue, kinds))
-                for topic in ray.get(worker.topics.remote()):
+            topic_lists = ray.get([w.connect.remote(feed_endpoints, exec_endpoint)
+                                   for _, w in workers])
+            for (name, worker), topics in zip(workers, topic_lists):
+                for topic in topics:
                     subscribers[topic] = subscribers.get(topic, 0) + 1
                 started[name] = worker.run.remote()
             started["feed"] = feed.run.remote(subscribers)
         self.started = dict(zip(self._actors, ray.get(
             [h.where.remote() for h in self._actors.values()])))
+        self.phases["actors_started"] = time.perf_counter() - self._t0
         return self._watch(started)
 
     def _start(self, name: str, handle: Any) -> Any:
@@ -118,6 +127,7 @@ class CoordinatorActor:
         names = {ref: name for name, ref in started.items()}
         pending = list(started.values())
         result = None
+        audit = None
         while pending:
             if self._cancel.is_set():
                 raise GraphCanceled("backtest canceled")
@@ -132,9 +142,17 @@ class CoordinatorActor:
                 except RayTaskError as exc:
                     raise GraphError(f"actor {name!r} failed: {_first_line(exc.cause or exc)}"
                                      f"\n{exc}") from None
+                self.phases[f"{name.split('@')[0]} done"] = time.perf_counter() - self._t0
                 if name == "execution":
                     result = value
+                elif name == "risk":
+                    audit = value
         assert result is not None
+        if audit is not None:
+            if audit["mismatches"]:
+                raise GraphError(f"risk audit: {audit['mismatches']} of {audit['checks']} "
+                                 f"decisions differ; first: {audit['first_mismatch']}")
+            result.timing["risk_audit"] = audit
         return result
 
     def progress(self) -> tuple[int, int]:

@@ -16,17 +16,25 @@ from engine.run import PairPlan
 @ray.remote(num_cpus=0, max_concurrency=2)
 class ExecutionActor:
     def __init__(self, config: BacktestConfig, symbols: list[str], stream_refs: list[Any],
-                 plans: list[PairPlan], batch_ids: frozenset[str], data_info: dict[str, Any],
-                 risk_endpoint: str | None) -> None:
+                 plans: list[PairPlan], batch_ids: frozenset[str],
+                 data_info: dict[str, Any]) -> None:
         streams = dict(zip(symbols, ray.get(stream_refs)))
         self.core = ExecutionCore(config, streams, plans, batch_ids, data_info,
-                                  ray.util.get_node_ip_address(), risk_endpoint)
+                                  ray.util.get_node_ip_address())
 
     def endpoint(self) -> str:
         return self.core.endpoint
 
-    def run(self) -> BacktestResult:
+    def run(self, risk_endpoint: str | None = None) -> BacktestResult:
+        self.core.connect_risk(risk_endpoint)
+        profile_to = os.environ.get("RAYTRADER_PROFILE_EXECUTION")
         try:
+            if profile_to:   # a cProfile of the event-time pass, for benchmarks/throughput.py
+                import cProfile
+                profiler = cProfile.Profile()
+                result = profiler.runcall(self.core.run)
+                profiler.dump_stats(profile_to)
+                return result
             return self.core.run()
         finally:
             self.core.close()

@@ -11,11 +11,13 @@ without a batch path run their hooks here, in the same pass.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pandas as pd
 import zmq
 
+from actors.risk.core import AuditedRisk
 from engine import bus
 from engine.backtester import BacktestEngine, Feed
 from engine.config import BacktestConfig
@@ -62,15 +64,13 @@ class ExecutionCore:
 
     def __init__(self, config: BacktestConfig, streams: dict[str, dict[str, Any]],
                  plans: list[PairPlan], batch_ids: frozenset[str], data_info: dict[str, Any],
-                 host: str = "127.0.0.1", risk_endpoint: str | None = None) -> None:
+                 host: str = "127.0.0.1") -> None:
         self.config = config
         self.sock, self.endpoint = bus.bind(zmq.PULL, host)
-        self.risk = None
-        if risk_endpoint is not None:
-            from actors.risk.core import RiskClient
-            self.risk = RiskClient(risk_endpoint)
+        self.risk: AuditedRisk | None = None
         self.engine = BacktestEngine(capital=config.capital,
-                                     venue_config=config.venue_config(), risk=self.risk)
+                                     venue_config=config.venue_config(),
+                                     risk_limits=config.risk_limits())
         feeds = []
         for symbol, stream in streams.items():
             frame = pd.DataFrame(stream["columns"], copy=False)
@@ -86,6 +86,11 @@ class ExecutionCore:
         self._stop = threading.Event()
         self.progress = (0, sum(len(s["columns"]["ts"]) for s in streams.values()))
 
+    def connect_risk(self, endpoint: str | None) -> None:
+        """Stream every risk decision to the risk actor at ``endpoint`` for audit."""
+        if endpoint is not None:
+            self.risk = self.engine.risk = AuditedRisk(self.config.risk_limits(), endpoint)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -97,12 +102,17 @@ class ExecutionCore:
             if self._stop.is_set():
                 raise InterruptedError("execution stopped")
 
+        t0 = time.perf_counter()
         try:
             self.engine.run_batch(progress, source=source)
         finally:
             if self.risk is not None:
                 self.risk.finish()
-        return assemble_result(self.config, self.engine, self.loaded)
+        t1 = time.perf_counter()
+        result = assemble_result(self.config, self.engine, self.loaded)
+        result.timing["execution_pass_seconds"] = t1 - t0
+        result.timing["assemble_seconds"] = time.perf_counter() - t1
+        return result
 
     def close(self) -> None:
         self.sock.close(0)

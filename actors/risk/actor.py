@@ -19,7 +19,7 @@ class RiskActor:
     def endpoint(self) -> str:
         return self.core.endpoint
 
-    def serve(self) -> dict[str, int]:
+    def serve(self) -> dict[str, Any]:
         try:
             return self.core.serve()
         finally:

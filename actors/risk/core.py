@@ -1,11 +1,22 @@
-"""The risk core: the portfolio-level pre-trade checks (``engine.risk.RiskEngine``) served
-over a ZeroMQ REP socket.
+"""The risk core: portfolio-level pre-trade checks (``engine.risk.RiskEngine``) for the
+actor graph.
 
-A request is a multipart message: ``[Valuation, SubmitOrder, *events]`` (each one codec
-frame); the events are what happened since the previous request, in order: orders approved
-earlier (``SubmitOrder``) and venue events (fills, cancels, rejections), which keep the risk
-view of positions and working orders current. The reply is one frame: empty when the order
-may go, else the denial reason (UTF-8). An empty request ends the loop.
+In a backtest every order is checked where the event-time pass runs: the execution actor
+embeds the same ``RiskEngine`` (:class:`AuditedRisk`), because a round trip per order to
+another process costs 150-600 µs on a 2-core machine (2-8 s for the standard workload's 14,000
+orders) while the check itself takes a few microseconds. The risk actor is the independent
+auditor of those decisions: it receives, in batches over ZeroMQ, every input the checks used
+(the valuation as of the order's event time, the order, and the order flow since: approvals,
+fills, cancels, rejections) and the decision taken, re-decides every order with its own
+``RiskEngine``, and reports any disagreement, which fails the run. In paper and live trading,
+where orders are rare and a round trip is cheap next to the exchange's, the same core
+answers checks directly.
+
+The audit stream is a sequence of records (``engine.codec.encode_many`` frames), in the order
+they happened: a check is ``Valuation`` then ``SubmitOrder``, followed immediately by
+``OrderDenied`` when it was denied or by the same ``SubmitOrder`` (its approval) when it
+passed; venue events (``OrderFilled``, ``OrderCanceled``, ``OrderRejected``) appear as they
+happen. An empty frame ends the stream.
 """
 
 from __future__ import annotations
@@ -16,92 +27,136 @@ from typing import Any
 import zmq
 
 from engine import bus
-from engine.codec import decode, encode
+from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
-from engine.messages import SubmitOrder, Valuation
+from engine.messages import (
+    OrderCanceled, OrderDenied, OrderFilled, OrderRejected, SubmitOrder, Valuation,
+)
 from engine.risk import RiskEngine, RiskLimits
+
+_VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)
 
 
 class RiskCore:
-    """Answers risk checks in the order they come (the caller sends them in event time)."""
+    """Re-decides every audited check with its own risk engine."""
 
     def __init__(self, limits: RiskLimits, host: str = "127.0.0.1") -> None:
         self.engine = RiskEngine(limits)
-        self.sock, self.endpoint = bus.bind(zmq.REP, host)
+        self.sock, self.endpoint = bus.bind(zmq.PULL, host)
         self.checks = 0
+        self.mismatches = 0
+        self.first_mismatch: str | None = None
+        self._check: tuple[Valuation, SubmitOrder, str | None] | None = None
+        self._valuation: Valuation | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def serve(self) -> dict[str, int]:
-        """Serve until an empty request; returns counts of checks and denials."""
+    def serve(self) -> dict[str, Any]:
+        """Audit until the stream ends; returns checks, denials and disagreements."""
         while True:
             if self._stop.is_set():
                 raise InterruptedError("risk stopped")
             if not self.sock.poll(200, zmq.POLLIN):
                 continue
-            frames = self.sock.recv_multipart()
-            if frames == [b""]:
-                self.sock.send(b"")
-                return {"checks": self.checks, "denied": self.engine.n_denied}
-            self.sock.send(self.handle(frames).encode())
+            frame = self.sock.recv()
+            if not frame:
+                if self._check is not None:
+                    raise InvalidMessageError("audit stream ended inside a check")
+                return self.report()
+            self.audit(decode_many(frame))
 
-    def handle(self, frames: list[bytes]) -> str:
-        """One check: apply the events, then check the order. Returns '' or the reason."""
-        if len(frames) < 2:
-            raise InvalidMessageError(f"risk request has {len(frames)} frames, expected at "
-                                      f"least 2 (Valuation, SubmitOrder)")
-        valuation, cmd = decode(frames[0]), decode(frames[1])
-        if type(valuation) is not Valuation or type(cmd) is not SubmitOrder:
-            raise InvalidMessageError(f"risk request must start with Valuation and "
-                                      f"SubmitOrder, got {type(valuation).__name__} and "
-                                      f"{type(cmd).__name__}")
-        for frame in frames[2:]:
-            event = decode(frame)
-            if type(event) is SubmitOrder:
-                self.engine.on_approved(event)
+    def report(self) -> dict[str, Any]:
+        return {"checks": self.checks, "denied": self.engine.n_denied,
+                "mismatches": self.mismatches, "first_mismatch": self.first_mismatch}
+
+    def audit(self, records: list[Any]) -> None:
+        """Replay records of the audit stream (see the module docs)."""
+        for record in records:
+            cls = type(record)
+            pending = self._check
+            if pending is not None:
+                valuation, cmd, mine = pending
+                self._check = None
+                if cls is OrderDenied and record.client_order_id == cmd.client_order_id:
+                    theirs: str | None = record.reason
+                elif cls is SubmitOrder and record == cmd:
+                    theirs = None
+                    self.engine.on_approved(cmd)
+                else:
+                    raise InvalidMessageError(f"audit stream: the check of "
+                                              f"{cmd.client_order_id!r} is not followed by its "
+                                              f"decision (got {cls.__name__})")
+                if theirs != mine:
+                    self.mismatches += 1
+                    if self.first_mismatch is None:
+                        self.first_mismatch = (f"order {cmd.client_order_id!r} at "
+                                               f"{cmd.ts_event}: execution decided {theirs!r}, "
+                                               f"risk decides {mine!r}")
+                continue
+            if cls is Valuation:
+                self._valuation = record
+            elif cls is SubmitOrder:
+                valuation = self._valuation
+                if valuation is None or valuation.ts_event != record.ts_event:
+                    raise InvalidMessageError(f"audit stream: order {record.client_order_id!r} "
+                                              f"has no valuation as of its time")
+                self._valuation = None
+                marks = dict(zip(valuation.symbols, valuation.marks))
+                self.checks += 1
+                self._check = (valuation, record,
+                               self.engine.check(record, valuation.equity, marks))
+            elif cls in _VENUE_EVENTS:
+                self.engine.on_event(record)
             else:
-                self.engine.on_event(event)
-        self.checks += 1
-        marks = dict(zip(valuation.symbols, valuation.marks))
-        return self.engine.check(cmd, valuation.equity, marks) or ""
+                raise InvalidMessageError(f"audit stream: unexpected {cls.__name__}")
 
     def close(self) -> None:
         self.sock.close(0)
 
 
-class RiskClient:
-    """What the execution core calls instead of a local ``RiskEngine``: same methods, the
-    decision made by the risk actor. Events are batched into the next check."""
+class AuditedRisk:
+    """The execution core's risk engine: decides locally, streams every decision with its
+    inputs to the risk actor for audit (batched, off the critical path)."""
 
-    def __init__(self, endpoint: str, timeout_s: float = 120.0) -> None:
-        self.sock = bus.connect(zmq.REQ, endpoint)
-        self.endpoint = endpoint
-        self.timeout_ms = int(timeout_s * 1000)
-        self._pending: list[bytes] = []
+    def __init__(self, limits: RiskLimits, endpoint: str, batch: int = 4096) -> None:
+        self.engine = RiskEngine(limits)
+        self.sock = bus.connect(zmq.PUSH, endpoint)
+        self.batch = batch
+        self._records: list[Any] = []
 
     def on_approved(self, cmd: SubmitOrder) -> None:
-        self._pending.append(encode(cmd))
+        self.engine.on_approved(cmd)
+        self._records.append(cmd)
 
     def on_event(self, event: Any) -> None:
-        if type(event).__name__ in ("OrderFilled", "OrderCanceled", "OrderRejected"):
-            self._pending.append(encode(event))
+        if type(event) in _VENUE_EVENTS:
+            self.engine.on_event(event)
+            self._records.append(event)
 
     def check(self, cmd: SubmitOrder, equity: float, marks: dict[str, float]) -> str | None:
         symbols = tuple(sorted(marks))
         valuation = Valuation(cmd.ts_event, float(equity), symbols,
                               tuple(float(marks[s]) for s in symbols))
-        self.sock.send_multipart([encode(valuation), encode(cmd), *self._pending])
-        self._pending = []
-        if not self.sock.poll(self.timeout_ms, zmq.POLLIN):
-            raise TimeoutError(f"risk actor at {self.endpoint} did not answer within "
-                               f"{self.timeout_ms / 1000:g}s")
-        reason = self.sock.recv().decode()
-        return reason or None
+        reason = self.engine.check(cmd, valuation.equity, dict(zip(symbols, valuation.marks)))
+        records = self._records
+        records.append(valuation)
+        records.append(cmd)
+        if reason is not None:
+            records.append(OrderDenied(cmd.strategy_id, cmd.venue, cmd.symbol,
+                                       cmd.client_order_id, reason, cmd.ts_event, cmd.ts_event))
+        if len(records) >= self.batch:
+            self.flush()
+        return reason
+
+    def flush(self) -> None:
+        if self._records:
+            self.sock.send(encode_many(self._records))
+            self._records = []
 
     def finish(self) -> None:
+        """Send what is left and end the stream."""
+        self.flush()
         self.sock.send(b"")
-        if self.sock.poll(self.timeout_ms, zmq.POLLIN):
-            self.sock.recv()
-        self.sock.close(0)
+        self.sock.close(5000)

@@ -13,11 +13,12 @@ from engine.run import PairPlan
 
 @ray.remote(num_cpus=0, max_concurrency=2)
 class WorkerActor:
-    def __init__(self, pairs: list[PairPlan], feed: dict[str, str], execution_endpoint: str,
-                 venue: str, kinds: dict[str, str]) -> None:
-        self.core = WorkerCore(pairs, feed, execution_endpoint, venue, kinds)
+    def __init__(self, pairs: list[PairPlan], venue: str, kinds: dict[str, str]) -> None:
+        self.core = WorkerCore(pairs, venue, kinds)
 
-    def topics(self) -> list[str]:
+    def connect(self, feed: dict[str, str], execution_endpoint: str) -> list[str]:
+        """Subscribe to the feed and connect to execution; returns the topics subscribed."""
+        self.core.connect(feed, execution_endpoint)
         return self.core.topics()
 
     def run(self) -> int:

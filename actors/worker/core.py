@@ -26,8 +26,7 @@ from engine.strategy import load_strategy
 class WorkerCore:
     """Hosts several pairs; one process, one thread, batch paths only."""
 
-    def __init__(self, pairs: list[PairPlan], feed: dict[str, str], execution_endpoint: str,
-                 venue: str, kinds: dict[str, str]) -> None:
+    def __init__(self, pairs: list[PairPlan], venue: str, kinds: dict[str, str]) -> None:
         self.pairs = pairs
         self.strategies = {}
         for plan in pairs:
@@ -40,15 +39,17 @@ class WorkerCore:
         for plan in pairs:
             topic = topics.market_data(kinds[plan.symbol], venue, plan.symbol)
             self.by_topic.setdefault(topic, []).append(plan)
+        self.rows: dict[str, int] = {t: 0 for t in self.by_topic}
+        self.events = 0
+        self._stop = threading.Event()
+
+    def connect(self, feed: dict[str, str], execution_endpoint: str) -> None:
+        """Subscribe to the feed's topics; push intents to the execution core."""
         self.sub = bus.connect(zmq.SUB, feed["pub"])
         for topic in self.by_topic:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.acks = bus.connect(zmq.PUSH, feed["ack"])
         self.out = bus.connect(zmq.PUSH, execution_endpoint)
-        self.rows: dict[str, int] = {t: 0 for t in self.by_topic}
-        self.done: set[str] = set()
-        self.events = 0
-        self._stop = threading.Event()
 
     def topics(self) -> list[str]:
         return list(self.by_topic)

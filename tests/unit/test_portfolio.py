@@ -4,6 +4,8 @@ positions to (symbol, strategy) while cash is shared."""
 
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
 import pytest
@@ -254,3 +256,21 @@ def test_net_qty_is_the_sum_of_the_positions_after_float_dust() -> None:
     pos = pf.apply_fill(fill(SELL, 99999.6, 1.0))
     assert pos.qty == 0.0 and len(pf.trades) == 1
     assert pf.net_qty["BTC"] == sum(p.qty for p in pf.positions.values())
+
+
+def test_equity_curve_segments_give_the_single_walk() -> None:
+    # tick-level curves are walked in parallel segments cut at event times; the result must
+    # equal one walk, including ties across feeds and the start row
+    from engine.equity import equity_curve
+    rng = np.random.default_rng(0)
+    times = [np.sort(rng.integers(0, 10_000, n)) for n in (3000, 5000, 1)]
+    marks = [rng.random(len(t)) + 1 for t in times]
+    total = sum(len(t) for t in times)
+    seq = np.sort(rng.integers(0, total, 300))
+    feed, cash, qty = rng.integers(0, 3, 300), rng.random(300), rng.random(300)
+    one = equity_curve(times, marks, seq, feed, cash, qty, 100.0, start_ts=-5, segments=1)
+    assert one.iloc[0].tolist() == [-5, 100.0, 100.0, 0.0]
+    assert (np.diff(one["ts"].to_numpy()) > 0).all()
+    for segments in (2, 3, 7):
+        assert equity_curve(times, marks, seq, feed, cash, qty, 100.0, start_ts=-5,
+                            segments=segments).equals(one)
