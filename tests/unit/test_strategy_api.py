@@ -246,7 +246,10 @@ def test_every_builtin_resolves() -> None:
 
 
 def test_unknown_name_lists_the_builtins() -> None:
-    with pytest.raises(ConfigError, match=r"unknown strategy 'smacross'.*momentum, sma_cross"):
+    # every built-in is listed, sorted
+    with pytest.raises(ConfigError, match=r"unknown strategy 'smacross'.*\(bollinger_bands, "
+                                          r"bollinger_reversion, .*momentum, .*sma_cross, "
+                                          r"volume_price_correlation, vwap_reversion\)"):
         load_strategy("smacross")
 
 
