@@ -1,0 +1,174 @@
+"""The actor graph on a local Ray: results equal the single-process run exactly whatever the
+number of workers (risk denials included), a faulting batch path is isolated, a bad spec is
+refused before any actor starts, and cancel or a killed worker leave nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from actors.graph import GraphCanceled, GraphError, GraphRun, ensure_ray, run_graph  # noqa: E402
+from engine.config import BacktestConfig  # noqa: E402
+from engine.errors import NoDataError  # noqa: E402
+from engine.run import run_config  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+STRATEGIES = [{"strategy": "sma_cross", "params": {"fast": 20, "slow": 100}},
+              {"strategy": "momentum", "params": {"lookback": 50, "threshold": 0.002}}]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Any:
+    ensure_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def spec(**changes: Any) -> BacktestConfig:
+    values = {"data": "synthetic:trades", "symbols": SYMBOLS, "start": "2024-01-01",
+              "end": "2024-01-03", "strategies": STRATEGIES, "capital": 20_000,
+              "max_open_positions": 3}
+    values.update(changes)
+    return BacktestConfig.from_dict(values)
+
+
+def comparable(result: Any) -> dict:
+    out = result.to_dict()
+    out.pop("timing")
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pids: list[int], deadline_s: float = 20.0) -> list[int]:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        left = [p for p in pids if alive(p)]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return [p for p in pids if alive(p)]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    """The single-process run through the per-event hooks."""
+    result = run_config(spec())
+    assert result.metrics["n_denied"] > 0, "the spec must make the risk limit deny orders"
+    assert len(result.fills) > 100
+    return result
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_graph_equals_single_process(reference: Any, workers: int) -> None:
+    result = run_graph(spec(), workers=workers)
+    assert result.fills.equals(reference.fills)
+    assert result.trades.equals(reference.trades)
+    assert result.equity.equals(reference.equity)
+    assert comparable(result) == comparable(reference)
+    assert result.timing["risk_audit"]["mismatches"] == 0
+    assert result.timing["risk_audit"]["checks"] > 0
+
+
+def test_gross_exposure_limit_on_bars_equals_single_process() -> None:
+    config = spec(data="synthetic", timeframe="1m", end="2024-01-06", strategies=None,
+                  strategy="sma_cross", params={"fast": 5, "slow": 20},
+                  max_open_positions=None, max_gross_exposure=0.4)
+    reference = run_config(config)
+    assert reference.metrics["n_denied"] > 0
+    assert comparable(run_graph(config, workers=2)) == comparable(reference)
+
+
+def test_hook_only_strategy_runs_in_execution_actor() -> None:
+    # no batch path: its hooks run in the execution actor's event-time pass
+    config = spec(strategies=None, strategy="tests.fixtures.strategies:RaiseOnBar",
+                  data="synthetic", timeframe="1m", params={"fail_at": 10**9},
+                  max_open_positions=None)
+    assert comparable(run_graph(config, workers=2)) == comparable(run_config(config))
+
+
+def test_faulting_batch_path_is_isolated() -> None:
+    config = spec(end="2024-01-04", strategies=[
+        {"strategy": "tests.fixtures.strategies:FailingBatch",
+         "params": {"fast": 20, "slow": 100, "fail_row": 70_000, "fail_symbol": "ETH/USDT"}},
+        STRATEGIES[1]])
+    result = run_graph(config, workers=2)
+    (fault,) = result.faults
+    assert fault.strategy_id == "failing_batch:ETH/USDT" and fault.symbol == "ETH/USDT"
+    assert fault.hook == "on_batch"
+    assert "deliberate failure" in fault.error and "explode_deliberately" in fault.traceback
+    # the other pairs finished: same result as the single-process batch run
+    assert comparable(result) == comparable(run_config(config, batch=True))
+    traded = set(result.fills["strategy_id"])
+    assert {"momentum:ETH/USDT", "failing_batch:BTC/USDT", "momentum:SOL/USDT"} <= traded
+
+
+def test_symbol_without_data_is_refused_before_anything_starts(tmp_path: Any) -> None:
+    from engine.data.catalog import ParquetCatalog
+    from engine.synthetic import synthetic_trades
+    ParquetCatalog(tmp_path).write(synthetic_trades("BTC/USDT", n_trades=1000), venue="SIM",
+                                   symbol="BTC/USDT", kind="trade")
+    config = spec(data=f"catalog:{tmp_path}", venue="SIM", symbols=["BTC/USDT", "NOPE/USDT"])
+    run = GraphRun(config, workers=2)
+    with pytest.raises(NoDataError, match="NOPE/USDT"):
+        run.result()
+    assert run.actors() == {}      # the coordinator started no actor
+    run.cancel()
+
+
+def slow_run(**changes: Any) -> GraphRun:
+    config = spec(end="2024-01-08", strategies=[
+        {"strategy": "tests.fixtures.strategies:SlowBatch", "params": {"delay_s": 0.3}}],
+        max_open_positions=None, **changes)
+    return GraphRun(config, workers=2, batch_rows=2_000)
+
+
+def started_actors(run: GraphRun, deadline_s: float = 60.0) -> dict[str, dict]:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        actors = run.actors()
+        if actors:
+            return actors
+        time.sleep(0.2)
+    raise AssertionError("the graph did not start")
+
+
+def test_cancel_stops_every_actor() -> None:
+    run = slow_run()
+    actors = started_actors(run)
+    assert any(name.startswith("worker:") for name in actors)
+    assert {"risk", "execution", "feed"} & set(actors) == {"execution", "feed"}
+    coordinator_pid = ray.get(run.coordinator.pid.remote())
+    run.cancel()
+    with pytest.raises((GraphCanceled, ray.exceptions.RayActorError,
+                        ray.exceptions.ActorDiedError)):
+        run.result()
+    pids = [a["pid"] for a in actors.values()] + [coordinator_pid]
+    assert wait_gone(pids) == []
+
+
+def test_killed_worker_fails_the_run_fast_and_cleans_up() -> None:
+    run = slow_run()
+    actors = started_actors(run)
+    name, where = next((n, w) for n, w in actors.items() if n.startswith("worker:"))
+    os.kill(where["pid"], signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(GraphError, match="lost mid-run") as info:
+        run.result()
+    assert time.monotonic() - t0 < 15
+    assert name.split("@")[0] in str(info.value)
+    assert wait_gone([a["pid"] for a in actors.values()]) == []
