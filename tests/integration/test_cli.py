@@ -188,3 +188,38 @@ def test_catalog_backtest_uses_the_catalog_the_data_commands_use(tmp_path: Path,
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["data"]["source"] == f"catalog:{tmp_path / 'cat'}"
     assert result["data"]["feeds"][0]["symbol"] == "TEST/USD"
+
+
+GRAPH_ARGS = ["--data", "synthetic:trades", "--symbols", "BTC/USDT,ETH/USDT", "--start",
+              "2024-01-01", "--end", "2024-01-01T12:00", "--strategy", "sma_cross", "--strategy",
+              "momentum", "--param", "sma_cross.fast=20", "--param", "sma_cross.slow=100",
+              "--max-open-positions", "2", "--quiet"]
+
+
+@pytest.mark.slow
+def test_workers_flag_runs_the_actor_graph_with_the_same_result(tmp_path: Path) -> None:
+    outputs = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"w{workers}"
+        proc = subprocess.run([sys.executable, "-m", "engine.cli", "backtest", *GRAPH_ARGS,
+                               "--workers", workers, "--output", str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads((out / "result.json").read_text())
+        result.pop("timing")
+        outputs[workers] = (result, (out / "trades.csv").read_text())
+    assert outputs["0"] == outputs["2"]
+    assert outputs["0"][0]["config"]["max_open_positions"] == 2
+    assert [e["strategy"] for e in outputs["0"][0]["config"]["strategies"]] == ["sma_cross",
+                                                                             "momentum"]
+
+
+def test_scoped_params_need_a_known_strategy(capsys) -> None:
+    code, _, err = run_cli(capsys, "backtest", "--strategy", "sma_cross", "--strategy",
+                           "momentum", "--param", "fast=5")
+    assert code == 2 and "name the strategy" in err and "sma_cross, momentum" in err
+
+
+def test_address_without_workers_is_refused(capsys) -> None:
+    code, _, err = run_cli(capsys, "backtest", "--address", "auto")
+    assert code == 2 and "--workers" in err
