@@ -125,26 +125,52 @@ def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None
     return LoadedData([feed], str(path), {symbol: result.report.to_dict()})
 
 
-def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
-    from engine.data.catalog import ParquetCatalog
-
+def _catalog_root(config: BacktestConfig) -> str:
     # catalog:DIR, else an explicit catalog setting, else $RAYTRADER_CATALOG (as `raytrader
     # data` uses), else ./catalog
     default = BacktestConfig.__dataclass_fields__["catalog"].default
-    root = (config.data.partition(":")[2]
+    return (config.data.partition(":")[2]
             or (config.catalog if config.catalog != default else None)
             or os.environ.get("RAYTRADER_CATALOG") or default)
-    catalog = ParquetCatalog(root)
+
+
+def _catalog_series(config: BacktestConfig) -> dict[str, pd.DataFrame]:
+    """Each configured symbol's stored series (catalog listing rows); a symbol with none is a
+    ``NoDataError``."""
+    from engine.data.catalog import ParquetCatalog
+
+    root = _catalog_root(config)
     if not config.symbols:
         raise ConfigError("a catalog backtest needs symbols (--symbols)")
-    feeds = []
+    listing = ParquetCatalog(root).list()
+    out = {}
     for symbol in config.symbols:
-        listing = catalog.list()
         mine = listing[(listing["venue"] == config.venue) & (listing["symbol"] == symbol)] \
             if len(listing) else listing
         if len(mine) == 0:
             raise NoDataError(f"catalog {root} has no data for {symbol!r} on venue "
                               f"{config.venue!r}")
+        out[symbol] = mine
+    return out
+
+
+def known_symbols(config: BacktestConfig) -> tuple[str, ...] | None:
+    """The symbols a run will have, checked without loading the data (a catalog symbol without
+    data raises ``NoDataError``); None when only loading the data can tell."""
+    if config.data == SYNTHETIC or config.data.startswith(SYNTHETIC + ":"):
+        return _symbols(config, "BTC/USDT")
+    if config.data == "catalog" or config.data.startswith("catalog:"):
+        return tuple(_catalog_series(config))
+    return None
+
+
+def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
+    from engine.data.catalog import ParquetCatalog
+
+    root = _catalog_root(config)
+    catalog = ParquetCatalog(root)
+    feeds = []
+    for symbol, mine in _catalog_series(config).items():
         bars = mine[mine["kind"] == BAR]
         if len(bars):
             timeframes = sorted(bars["timeframe"], key=timeframe_to_ns)

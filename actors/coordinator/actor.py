@@ -20,12 +20,15 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.coordinator.core import GraphPlan, prepare, worker_name
+from actors.coordinator.core import GraphPlan, prepare, worker_groups, worker_name
 from actors.execution.actor import ExecutionActor
 from actors.feed.actor import FeedActor
 from actors.risk.actor import RiskActor
 from actors.worker.actor import WorkerActor
 from engine.config import BacktestConfig
+from engine.datasource import known_symbols
+from engine.run import complete_params, plan_pairs
+from engine.strategy import load_strategy
 from engine.errors import RaytraderError
 from engine.result import BacktestResult
 
@@ -50,13 +53,30 @@ class CoordinatorActor:
 
     def run(self, config: BacktestConfig, workers: int, batch_rows: int = 65_536,
             spread: bool = False, frames: Any = None) -> BacktestResult:
-        t0 = time.perf_counter()
-        plan = prepare(config, workers, frames)
-        self._total = plan.total_events
-        self.phases = {"prepare": time.perf_counter() - t0}
-        self._t0 = t0
+        t0 = self._t0 = time.perf_counter()
+        self.phases: dict[str, float] = {}
         try:
-            result = self._run(plan, batch_rows, spread)
+            # When the symbols are known without loading the data (synthetic, catalog: a
+            # missing symbol is refused here), the actors' processes start while the data
+            # loads; otherwise after.
+            early = None
+            if frames is None:
+                checked = complete_params(config)
+                symbols = known_symbols(checked)
+                if symbols is not None:
+                    plans = plan_pairs(checked, list(symbols))
+                    early = self._create(checked, plans, _batch_ids(plans),
+                                         worker_groups([p for p in plans
+                                                        if p.strategy_id in _batch_ids(plans)],
+                                                       workers), batch_rows, spread)
+            plan = prepare(config, workers, frames)
+            self._total = plan.total_events
+            self.phases["prepare"] = time.perf_counter() - t0
+            if early is None or early[0] != [p.strategy_id for p in plan.plans]:
+                self._kill_all()
+                early = self._create(plan.config, plan.plans, plan.batch_ids, plan.groups,
+                                     batch_rows, spread)
+            result = self._run(plan, early[1])
         finally:
             self._kill_all()
         self.phases["total"] = time.perf_counter() - t0
@@ -71,49 +91,63 @@ class CoordinatorActor:
                 nodes[index % len(nodes)], soft=False)
         return opts
 
-    def _run(self, plan: GraphPlan, batch_rows: int, spread: bool) -> BacktestResult:
-        config = plan.config
+    def _create(self, config: BacktestConfig, plans: list[Any], batch_ids: frozenset[str],
+                groups: list[list[Any]], batch_rows: int, spread: bool,
+                ) -> tuple[list[str], dict[str, Any]]:
+        """Start every actor of the graph (their processes start in parallel)."""
         rid = self.run_id
+        slots = iter(range(1 << 30))
+        handles: dict[str, Any] = {"workers": []}
+        if config.risk_limits().active:
+            handles["risk"] = self._start("risk", RiskActor.options(**self._options(
+                f"risk@{rid}", next(slots), spread)).remote(config.risk_limits()))
+        handles["execution"] = self._start("execution", ExecutionActor.options(**self._options(
+            f"execution:{config.venue}@{rid}", next(slots), spread)).remote(
+            config, plans, batch_ids))
+        if groups:
+            handles["feed"] = self._start("feed", FeedActor.options(**self._options(
+                f"feed:{config.venue}@{rid}", next(slots), spread)).remote(config.venue,
+                                                                           batch_rows))
+            for i, group in enumerate(groups):
+                name = worker_name(group, i, rid)
+                handles["workers"].append((name, group, self._start(
+                    name, WorkerActor.options(**self._options(name, next(slots), spread))
+                    .remote(group, config.venue))))
+        return [p.strategy_id for p in plans], handles
+
+    def _run(self, plan: GraphPlan, handles: dict[str, Any]) -> BacktestResult:
+        config = plan.config
         symbols = list(plan.streams)
         refs = [ray.put(plan.streams[s]) for s in symbols]
         self.phases["object_store"] = time.perf_counter() - self._t0
         fed = sorted({p.symbol for g in plan.groups for p in g}, key=symbols.index)
         kinds = {s: plan.streams[s]["kind"] for s in symbols}
-        limits = config.risk_limits()
-        # Create every actor first (their processes start in parallel), then wire endpoints.
-        slots = iter(range(1 << 30))
-        risk = execution = feed = None
-        if limits.active:
-            risk = self._start("risk", RiskActor.options(**self._options(
-                f"risk@{rid}", next(slots), spread)).remote(limits))
-        execution = self._start("execution", ExecutionActor.options(**self._options(
-            f"execution:{config.venue}@{rid}", next(slots), spread)).remote(
-            config, symbols, refs, plan.plans, plan.batch_ids, plan.data_info()))
-        workers = []
-        if plan.groups:
-            feed = self._start("feed", FeedActor.options(**self._options(
-                f"feed:{config.venue}@{rid}", next(slots), spread)).remote(
-                fed, [refs[symbols.index(s)] for s in fed], config.venue, batch_rows))
-            for i, group in enumerate(plan.groups):
-                name = worker_name(group, i, rid)
-                workers.append((name, self._start(name, WorkerActor.options(**self._options(
-                    name, next(slots), spread)).remote(group, config.venue, kinds))))
+        risk, execution, feed = handles.get("risk"), handles["execution"], handles.get("feed")
+        self._execution = execution
+        waits = [execution.load.remote(symbols, refs, plan.data_info())]
+        if feed is not None:
+            waits.append(feed.load.remote(fed, [refs[symbols.index(s)] for s in fed]))
         risk_endpoint = ray.get(risk.endpoint.remote()) if risk is not None else None
         exec_endpoint = ray.get(execution.endpoint.remote())
         started: dict[str, Any] = {}
         if risk is not None:
             started["risk"] = risk.serve.remote()
-        started["execution"] = execution.run.remote(risk_endpoint)
         if feed is not None:
             feed_endpoints = ray.get(feed.endpoints.remote())
+            workers = handles["workers"]
+            topic_lists = ray.get([w.connect.remote(feed_endpoints, exec_endpoint, kinds)
+                                   for _, _, w in workers])
+            ray.get(waits)
+            started["execution"] = execution.run.remote(risk_endpoint)
             subscribers: dict[str, int] = {}
-            topic_lists = ray.get([w.connect.remote(feed_endpoints, exec_endpoint)
-                                   for _, w in workers])
-            for (name, worker), topics in zip(workers, topic_lists):
+            for (name, _, worker), topics in zip(workers, topic_lists):
                 for topic in topics:
                     subscribers[topic] = subscribers.get(topic, 0) + 1
                 started[name] = worker.run.remote()
             started["feed"] = feed.run.remote(subscribers)
+        else:
+            ray.get(waits)
+            started["execution"] = execution.run.remote(risk_endpoint)
         self.started = dict(zip(self._actors, ray.get(
             [h.where.remote() for h in self._actors.values()])))
         self.phases["actors_started"] = time.perf_counter() - self._t0
@@ -181,6 +215,11 @@ class CoordinatorActor:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+def _batch_ids(plans: list[Any]) -> frozenset[str]:
+    return frozenset(p.strategy_id for p in plans
+                     if load_strategy(p.strategy_ref).has_batch_path())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,12 +15,14 @@ from engine.run import PairPlan
 
 @ray.remote(num_cpus=0, max_concurrency=2)
 class ExecutionActor:
-    def __init__(self, config: BacktestConfig, symbols: list[str], stream_refs: list[Any],
-                 plans: list[PairPlan], batch_ids: frozenset[str],
-                 data_info: dict[str, Any]) -> None:
-        streams = dict(zip(symbols, ray.get(stream_refs)))
-        self.core = ExecutionCore(config, streams, plans, batch_ids, data_info,
-                                  ray.util.get_node_ip_address())
+    def __init__(self, config: BacktestConfig, plans: list[PairPlan],
+                 batch_ids: frozenset[str]) -> None:
+        self.core = ExecutionCore(config, plans, batch_ids, ray.util.get_node_ip_address())
+
+    def load(self, symbols: list[str], stream_refs: list[Any],
+             data_info: dict[str, Any]) -> None:
+        # zero-copy views of the arrays in the object store
+        self.core.load(dict(zip(symbols, ray.get(stream_refs))), data_info)
 
     def endpoint(self) -> str:
         return self.core.endpoint

@@ -62,12 +62,19 @@ class ZmqIntentSource(IntentSource):
 class ExecutionCore:
     """Venue, portfolio and the event-time pass of one backtest."""
 
-    def __init__(self, config: BacktestConfig, streams: dict[str, dict[str, Any]],
-                 plans: list[PairPlan], batch_ids: frozenset[str], data_info: dict[str, Any],
-                 host: str = "127.0.0.1") -> None:
+    def __init__(self, config: BacktestConfig, plans: list[PairPlan],
+                 batch_ids: frozenset[str], host: str = "127.0.0.1") -> None:
         self.config = config
+        self.plans = plans
+        self.batch_ids = batch_ids
         self.sock, self.endpoint = bus.bind(zmq.PULL, host)
         self.risk: AuditedRisk | None = None
+        self._stop = threading.Event()
+        self.progress = (0, 0)
+
+    def load(self, streams: dict[str, dict[str, Any]], data_info: dict[str, Any]) -> None:
+        """Build the venue, portfolio and contexts over the market data."""
+        config = self.config
         self.engine = BacktestEngine(capital=config.capital,
                                      venue_config=config.venue_config(),
                                      risk_limits=config.risk_limits())
@@ -78,12 +85,10 @@ class ExecutionCore:
                         venue=config.venue)
             self.engine.add_feed(feed)
             feeds.append(feed)
-        for plan in plans:
+        for plan in self.plans:
             cls = load_strategy(plan.strategy_ref)
             self.engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
         self.loaded = LoadedData(feeds, data_info["source"], data_info.get("reports", {}))
-        self.batch_ids = batch_ids
-        self._stop = threading.Event()
         self.progress = (0, sum(len(s["columns"]["ts"]) for s in streams.values()))
 
     def connect_risk(self, endpoint: str | None) -> None:

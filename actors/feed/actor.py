@@ -12,10 +12,12 @@ from actors.feed.core import FeedCore
 
 @ray.remote(num_cpus=0, max_concurrency=2)
 class FeedActor:
-    def __init__(self, symbols: list[str], stream_refs: list[Any], venue: str,
-                 batch_rows: int) -> None:
-        streams = dict(zip(symbols, ray.get(stream_refs)))   # zero-copy from the object store
-        self.core = FeedCore(streams, venue, ray.util.get_node_ip_address(), batch_rows)
+    def __init__(self, venue: str, batch_rows: int) -> None:
+        self.core = FeedCore(None, venue, ray.util.get_node_ip_address(), batch_rows)
+
+    def load(self, symbols: list[str], stream_refs: list[Any]) -> None:
+        # zero-copy views of the arrays in the object store
+        self.core.load(dict(zip(symbols, ray.get(stream_refs))))
 
     def endpoints(self) -> dict[str, str]:
         return self.core.endpoints()

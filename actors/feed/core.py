@@ -27,12 +27,13 @@ from engine.messages import MarketBatch
 class FeedCore:
     """Publishes the streams of several symbols."""
 
-    def __init__(self, streams: dict[str, dict[str, Any]], venue: str = "SIM",
+    def __init__(self, streams: dict[str, dict[str, Any]] | None = None, venue: str = "SIM",
                  host: str = "127.0.0.1", batch_rows: int = 65_536, window: int = 8) -> None:
-        """``streams``: symbol -> {"kind", "interval_ns", "columns": {name: array}}."""
+        """``streams``: symbol -> {"kind", "interval_ns", "columns": {name: array}} (or given
+        later to :meth:`load`)."""
         if batch_rows < 1:
             raise ConfigError(f"batch_rows must be positive, got {batch_rows}")
-        self.streams = streams
+        self.streams = streams or {}
         self.venue = venue
         self.batch_rows = batch_rows
         self.window = window
@@ -41,6 +42,10 @@ class FeedCore:
         self.published = 0
         self.events_published = 0
         self._stop = threading.Event()
+
+    def load(self, streams: dict[str, dict[str, Any]]) -> None:
+        """The streams to publish."""
+        self.streams = streams
 
     def endpoints(self) -> dict[str, str]:
         return {"pub": self.pub_endpoint, "ack": self.ack_endpoint}

@@ -13,12 +13,13 @@ from engine.run import PairPlan
 
 @ray.remote(num_cpus=0, max_concurrency=2)
 class WorkerActor:
-    def __init__(self, pairs: list[PairPlan], venue: str, kinds: dict[str, str]) -> None:
-        self.core = WorkerCore(pairs, venue, kinds)
+    def __init__(self, pairs: list[PairPlan], venue: str) -> None:
+        self.core = WorkerCore(pairs, venue)
 
-    def connect(self, feed: dict[str, str], execution_endpoint: str) -> list[str]:
+    def connect(self, feed: dict[str, str], execution_endpoint: str,
+                kinds: dict[str, str]) -> list[str]:
         """Subscribe to the feed and connect to execution; returns the topics subscribed."""
-        self.core.connect(feed, execution_endpoint)
+        self.core.connect(feed, execution_endpoint, kinds)
         return self.core.topics()
 
     def run(self) -> int:

@@ -26,8 +26,9 @@ from engine.strategy import load_strategy
 class WorkerCore:
     """Hosts several pairs; one process, one thread, batch paths only."""
 
-    def __init__(self, pairs: list[PairPlan], venue: str, kinds: dict[str, str]) -> None:
+    def __init__(self, pairs: list[PairPlan], venue: str) -> None:
         self.pairs = pairs
+        self.venue = venue
         self.strategies = {}
         for plan in pairs:
             cls = load_strategy(plan.strategy_ref)
@@ -36,15 +37,18 @@ class WorkerCore:
                                   f"in the execution actor")
             self.strategies[plan.strategy_id] = cls(plan.params)
         self.by_topic: dict[str, list[PairPlan]] = {}
-        for plan in pairs:
-            topic = topics.market_data(kinds[plan.symbol], venue, plan.symbol)
-            self.by_topic.setdefault(topic, []).append(plan)
-        self.rows: dict[str, int] = {t: 0 for t in self.by_topic}
+        self.rows: dict[str, int] = {}
         self.events = 0
         self._stop = threading.Event()
 
-    def connect(self, feed: dict[str, str], execution_endpoint: str) -> None:
-        """Subscribe to the feed's topics; push intents to the execution core."""
+    def connect(self, feed: dict[str, str], execution_endpoint: str,
+                kinds: dict[str, str]) -> None:
+        """Subscribe to the feed's topics of this worker's symbols (``kinds``: symbol -> data
+        kind); push intents to the execution core."""
+        for plan in self.pairs:
+            topic = topics.market_data(kinds[plan.symbol], self.venue, plan.symbol)
+            self.by_topic.setdefault(topic, []).append(plan)
+        self.rows = {t: 0 for t in self.by_topic}
         self.sub = bus.connect(zmq.SUB, feed["pub"])
         for topic in self.by_topic:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
@@ -98,5 +102,7 @@ class WorkerCore:
         return self.events
 
     def close(self) -> None:
-        for sock in (self.sub, self.acks, self.out):
-            sock.close(1000)
+        for name in ("sub", "acks", "out"):
+            sock = getattr(self, name, None)
+            if sock is not None:
+                sock.close(1000)
