@@ -169,9 +169,23 @@ class BacktestContext:
     def order_target(self, quantity: float) -> str | None:
         """Market order bringing position plus working orders to ``quantity`` (signed).
 
-        Returns the client order id, or None when nothing needs to change.
+        Working orders on the side opposite to the change needed (all of them when the
+        position is already at the target) are canceled first: a target that flips while an
+        order is still filling must not leave both sides working. Same-side working orders
+        count towards the target; orders with a cancel in flight do not. Returns the client order id, or
+        None when no new order is needed.
         """
-        delta = quantity - self.position - self.pending_quantity
+        want = quantity - self.position
+        orders = self.open_orders()
+        pending = 0.0
+        for order in orders:
+            if order.cancel_ns is not None:
+                continue
+            if abs(want) <= 1e-12 or (order.sign > 0) != (want > 0):
+                self.cancel(order.client_order_id)   # opposite side, or nothing wanted
+            else:
+                pending += order.sign * order.leaves_qty
+        delta = want - pending
         if delta > 1e-12:
             return self.buy(delta)
         if delta < -1e-12:

@@ -296,6 +296,10 @@ class SimulatedVenue:
         The volume cap is one pool shared by buys and sells for bars and trades (one traded
         volume), and one pool per side for quotes (a size on each side of the book).
         """
+        if (b_open - b_open or b_low - b_low or b_high - b_high or s_open - s_open
+                or s_low - s_low or s_high - s_high or not (b_volume >= 0.0)
+                or not (s_volume >= 0.0)):
+            return   # a NaN or infinite print (bad data) fills nothing; orders keep working
         if per_side:
             cap = {1: self._share * b_volume, -1: self._share * s_volume}
         else:

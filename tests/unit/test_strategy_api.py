@@ -270,3 +270,66 @@ def test_reference_to_a_non_strategy_is_a_config_error(ref: str) -> None:
 def test_malformed_reference_is_a_config_error(ref: str) -> None:
     with pytest.raises(ConfigError, match="strategy"):
         load_strategy(ref)
+
+
+def test_order_target_cancels_the_opposite_side_when_the_target_flips() -> None:
+    # Volume caps the buy at 0.25 a bar, so it is still working when the target flips to flat:
+    # the rest of the buy is canceled and only the filled part is sold.
+    from engine.backtester import BacktestEngine, Feed
+    from engine.messages import OrderCanceled
+    from tests.unit.scripted import MINUTE, bar_table
+
+    class Flip(Strategy):
+        name = "flip"
+
+        def on_start(self) -> None:
+            self.n = 0
+
+        def on_bar(self, bar) -> None:
+            if self.n == 0:
+                self.ctx.order_target(1.0)
+            elif self.n == 2:
+                self.ctx.order_target(0.0)
+            self.n += 1
+
+    engine = BacktestEngine(capital=10_000.0)
+    engine.add_feed(Feed("X", "bar", bar_table([(100, 101, 99, 100, 1.0)] * 6),
+                         interval_ns=MINUTE))
+    engine.add_strategy(Flip(), "X")
+    engine.run()
+    buys = [f.last_qty for f in engine.fills if f.side == "BUY"]
+    sells = [f.last_qty for f in engine.fills if f.side == "SELL"]
+    assert buys == [0.25, 0.25]                 # bars 1 and 2, capped at 25% of volume 1.0
+    canceled = [e for e in engine.order_events if type(e) is OrderCanceled]
+    assert [e.client_order_id for e in canceled] == ["flip:X-1"]
+    assert sum(sells) == pytest.approx(0.5) and engine.contexts[0].position == pytest.approx(0)
+
+
+def test_a_nan_print_fills_nothing_and_orders_keep_working() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from engine.backtester import BacktestEngine, Feed
+
+    class BuyOnce(Strategy):
+        name = "buy_once"
+
+        def on_start(self) -> None:
+            self.done = False
+
+        def on_trade(self, trade) -> None:
+            if not self.done:
+                self.done = True
+                self.ctx.buy(1.0)
+
+    prices = [100.0, np.nan, np.inf, 101.0]
+    frame = pd.DataFrame({"ts": np.arange(4, dtype=np.int64) * 1_000_000_000,
+                          "price": prices, "size": [10.0] * 4,
+                          "side": np.ones(4, np.int8), "trade_id": np.arange(4)})
+    engine = BacktestEngine(capital=10_000.0)
+    engine.add_feed(Feed("X", "trade", frame))
+    engine.add_strategy(BuyOnce(), "X")
+    engine.run()
+    (fill,) = engine.fills
+    assert fill.ts_event == 3_000_000_000 and fill.last_price == pytest.approx(101.0, rel=1e-3)
+    assert np.isfinite(engine.portfolio.cash)
