@@ -560,12 +560,13 @@ class BacktestEngine:
 
     # --- outputs --------------------------------------------------------------------------
 
-    def equity_curve(self, start_ts: int | None = None) -> pd.DataFrame:
+    def equity_curve(self, start_ts: int | None = None, interval_ns: int = 0) -> pd.DataFrame:
         """Equity, cash and gross exposure after each event time (one row per timestamp).
 
         Built from the fills booked during the run and the events' mark prices, so the hot
         loop records nothing per event. ``start_ts``, when earlier than the first event, adds
-        a first row there with the initial capital.
+        a first row there with the initial capital; ``interval_ns`` > 0 keeps the last point
+        of each interval only.
         """
         index = {f.symbol: i for i, f in enumerate(self.feeds)}
         return equity_curve([f.event_times() for f in self.feeds],
@@ -574,7 +575,7 @@ class BacktestEngine:
                             np.array([index[f.symbol] for f in self.fills], dtype=np.int64),
                             np.asarray(self._fill_cash, dtype=np.float64),
                             np.asarray(self._fill_net_qty, dtype=np.float64),
-                            self.portfolio.initial_cash, start_ts)
+                            self.portfolio.initial_cash, start_ts, interval_ns=interval_ns)
 
     def equity_curve_reference(self) -> pd.DataFrame:
         """The same curve computed with plain numpy (kept as the kernel's test oracle)."""

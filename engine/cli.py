@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="portfolio limit: (symbol, strategy) pairs open at once")
     bt.add_argument("--max-gross-exposure", type=float,
                     help="portfolio limit: gross exposure as a multiple of equity")
+    bt.add_argument("--equity-interval",
+                    help="equity curve resolution: a timeframe (default 1m) or 'event'")
     bt.add_argument("--workers", type=int, default=0,
                     help="strategy-worker processes of the Ray actor graph; 0 (default) runs "
                          "in this process without Ray")
@@ -114,6 +116,7 @@ _FLAG_TO_KEY = {
     "max_volume_share": "max_volume_share", "limit_fill": "limit_fill", "seed": "seed",
     "venue": "venue", "catalog": "catalog", "skip_bad": "skip_bad",
     "max_open_positions": "max_open_positions", "max_gross_exposure": "max_gross_exposure",
+    "equity_interval": "equity_interval",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from engine.errors import ConfigError
 from engine.risk import RiskLimits
+from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
 
 SYNTHETIC = "synthetic"
@@ -52,6 +53,9 @@ class BacktestConfig:
     strategies: tuple[Mapping[str, Any], ...] | None = None
     max_open_positions: int | None = None
     max_gross_exposure: float | None = None
+    # equity curve resolution: the last state in each interval (default 1m; "event": every
+    # event time). Bars of 1m or longer are unaffected: each closes in its own minute.
+    equity_interval: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(self.params))
@@ -78,6 +82,7 @@ class BacktestConfig:
             raise ConfigError(f"periods_per_year must be positive, got {self.periods_per_year!r}")
         self.venue_config()  # validates the cost fields
         self.risk_limits()
+        self.equity_interval_ns()
         if self.strategies is not None:
             entries = self.strategies
             if isinstance(entries, Mapping) or not isinstance(entries, (list, tuple)) or not entries:
@@ -144,6 +149,19 @@ class BacktestConfig:
         return RiskLimits(max_open_positions=self.max_open_positions,
                           max_gross_exposure=self.max_gross_exposure)
 
+    def equity_interval_ns(self) -> int:
+        """The equity curve's resolution in ns (0: every event time)."""
+        value = self.equity_interval
+        if value is None:
+            return 60_000_000_000
+        if value == "event":
+            return 0
+        try:
+            return timeframe_to_ns(value)
+        except (ConfigError, TypeError, ValueError):
+            raise ConfigError(f"equity_interval must be 'event' or a timeframe such as 1s, 1m, "
+                              f"1h, got {value!r}") from None
+
     def strategy_entries(self) -> list[dict[str, Any]]:
         """Every strategy to run on each symbol: ``{"strategy": ref, "params": {...}}``."""
         if self.strategies is not None:
@@ -156,7 +174,8 @@ class BacktestConfig:
         out["symbols"] = list(self.symbols) if self.symbols is not None else None
         out["params"] = dict(self.params)
         # settings added later are left out while unset, so earlier configs keep their hash
-        for name in ("strategies", "max_open_positions", "max_gross_exposure"):
+        for name in ("strategies", "max_open_positions", "max_gross_exposure",
+                     "equity_interval"):
             if out[name] is None:
                 del out[name]
         if self.strategies is not None:

@@ -26,11 +26,13 @@ _MIN_SEGMENT = 1_000_000   # events; shorter curves are walked in one piece
 def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.ndarray,
                  fill_feed: np.ndarray, fill_cash: np.ndarray, fill_net_qty: np.ndarray,
                  initial_cash: float, start_ts: int | None = None,
-                 segments: int | None = None) -> pd.DataFrame:
+                 segments: int | None = None, interval_ns: int = 0) -> pd.DataFrame:
     """``times``/``marks``: each feed's event times and mark prices; the ``fill_*`` arrays: per
     fill in booking order, the event index it was booked at (in the merged order), its feed,
     and the portfolio's cash and the symbol's net quantity right after it. ``start_ts``, when
-    earlier than every event, adds a first row there holding the initial capital."""
+    earlier than every event, adds a first row there holding the initial capital.
+    ``interval_ns`` > 0 keeps one point per interval (the state after its last event, at that
+    event's time) instead of one per event time."""
     nf = len(times)
     offsets = np.zeros(nf + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(t) for t in times])
@@ -47,8 +49,11 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
     if segments is None:
         segments = min(os.cpu_count() or 1, max(1, n // _MIN_SEGMENT))
     # cut at event times: all events of one time fall in one segment
-    cuts = [int(t) for t in np.unique(np.quantile(all_ts, np.linspace(0, 1, segments + 1)[1:-1])
-                                      .astype(np.int64))] if segments > 1 else []
+    cuts = np.quantile(all_ts, np.linspace(0, 1, segments + 1)[1:-1]).astype(np.int64) \
+        if segments > 1 and n else np.empty(0, np.int64)
+    if interval_ns > 0:
+        cuts = cuts - cuts % interval_ns       # an interval never straddles two segments
+    cuts = [int(c) for c in np.unique(cuts)]
     starts = [np.array([int(np.searchsorted(t, c, side="left")) for t in times], np.int64)
               for c in cuts]
     bounds = [np.zeros(nf, np.int64), *starts, np.array([len(t) for t in times], np.int64)]
@@ -69,7 +74,7 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
         prepend = i == 0 and start_ts is not None and n > 0 and start_ts < all_ts.min()
         return _curve(all_ts, all_marks, offsets, lo.copy(), hi, int(hi.sum() - k0), k0, px,
                       qty, cash, traded, fill_seq, fill_feed, fill_cash, fill_qty, f0,
-                      float(initial_cash), prepend, int(start_ts or 0))
+                      float(initial_cash), prepend, int(start_ts or 0), interval_ns)
 
     if len(bounds) > 2:
         with ThreadPoolExecutor(len(bounds) - 1) as pool:
@@ -86,8 +91,8 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
 
 @njit(cache=True, nogil=True)
 def _curve(all_ts, all_marks, offsets, cursor, stop, n, k0, px, qty, cash, traded, fill_seq,
-           fill_feed, fill_cash, fill_qty, f, initial_cash, prepend,
-           start_ts):  # pragma: no cover - compiled
+           fill_feed, fill_cash, fill_qty, f, initial_cash, prepend, start_ts,
+           interval_ns):  # pragma: no cover - compiled
     """Walk ``n`` events from per-feed ``cursor`` (event index ``k0`` in the merged order)."""
     nf = offsets.shape[0] - 1
     extra = 1 if prepend else 0
@@ -128,8 +133,9 @@ def _curve(all_ts, all_marks, offsets, cursor, stop, n, k0, px, qty, cash, trade
                 v = qty[j] * px[j]
                 value += v
                 gross += abs(v)
-        if m > extra and out_ts[m - 1] == best_ts:
-            m -= 1      # keep the state after the last event of each time
+        if m > extra and (out_ts[m - 1] == best_ts or (
+                interval_ns > 0 and out_ts[m - 1] // interval_ns == best_ts // interval_ns)):
+            m -= 1      # keep the state after the last event of each time (or interval)
         out_ts[m] = best_ts
         out_eq[m] = cash + value
         out_cash[m] = cash

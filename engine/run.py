@@ -140,7 +140,7 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     trades = pd.DataFrame(engine.portfolio.trades, columns=_TRADE_COLUMNS)
     # The curve starts with the capital at the first event's opening time.
     first_open = min(int(f.frame["ts"].iloc[0]) for f in loaded.feeds)
-    curve = engine.equity_curve(start_ts=first_open)
+    curve = engine.equity_curve(start_ts=first_open, interval_ns=config.equity_interval_ns())
     index = pd.to_datetime(curve["ts"].to_numpy(), unit="ns", utc=True)
     equity = pd.Series(curve["equity"].to_numpy(), index=index)
     with np.errstate(divide="ignore", invalid="ignore"):

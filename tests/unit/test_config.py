@@ -47,6 +47,7 @@ CHANGED: dict[str, Any] = {
     "strategies": ({"strategy": "momentum", "params": {"lookback": 5}},),
     "max_open_positions": 3,
     "max_gross_exposure": 1.5,
+    "equity_interval": "event",
 }
 
 
@@ -236,6 +237,7 @@ def test_bool_capital_is_refused() -> None:
     ({"max_gross_exposure": -1}, "max_gross_exposure must be a positive number"),
     ({"max_gross_exposure": "2"}, "max_gross_exposure must be a positive number"),
     ({"strategies": []}, "strategies must be a non-empty list"),
+    ({"equity_interval": "soon"}, "equity_interval must be 'event' or a timeframe"),
     ({"strategies": [{"params": {}}]}, r"strategies\[0\] must be an object"),
     ({"strategies": [{"strategy": "sma_cross", "extra": 1}]}, r"strategies\[0\]"),
     ({"strategies": [{"strategy": 5}]}, r"strategies\[0\]\.strategy"),

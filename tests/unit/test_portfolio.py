@@ -274,3 +274,19 @@ def test_equity_curve_segments_give_the_single_walk() -> None:
     for segments in (2, 3, 7):
         assert equity_curve(times, marks, seq, feed, cash, qty, 100.0, start_ts=-5,
                             segments=segments).equals(one)
+
+
+def test_equity_interval_keeps_the_last_point_of_each_interval() -> None:
+    from engine.equity import equity_curve
+    rng = np.random.default_rng(1)
+    times = [np.sort(rng.integers(0, 100_000, n)) for n in (4000, 3000)]
+    marks = [rng.random(len(t)) + 1 for t in times]
+    seq = np.sort(rng.integers(0, 7000, 200))
+    feed, cash, qty = rng.integers(0, 2, 200), rng.random(200), rng.random(200)
+    every = equity_curve(times, marks, seq, feed, cash, qty, 100.0, segments=1)
+    bucket = every["ts"] // 1000
+    expected = every[bucket.ne(bucket.shift(-1))].reset_index(drop=True)
+    for segments in (1, 3):
+        sampled = equity_curve(times, marks, seq, feed, cash, qty, 100.0, segments=segments,
+                               interval_ns=1000)
+        assert sampled.equals(expected)
