@@ -42,14 +42,27 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
+_idle_coordinator: list[Any] = []   # one coordinator kept between runs of this driver
+
+
 class GraphRun:
-    """A backtest running on the actor graph."""
+    """A backtest running on the actor graph.
+
+    The coordinator actor outlives a run that ends normally and serves the next one (its
+    process and imports are ready); the actors of the graph itself are started per run.
+    """
 
     def __init__(self, config: BacktestConfig, *, workers: int, address: str | None = None,
                  frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                  batch_rows: int = 65_536, spread: bool = False) -> None:
         self.started_ray = ensure_ray(address)
-        self.coordinator = CoordinatorActor.options(max_restarts=0).remote()
+        job = ray.get_runtime_context().get_job_id()
+        if _idle_coordinator and not spread and _idle_coordinator[-1][0] == job:
+            self.coordinator = _idle_coordinator.pop()[1]
+        else:
+            _idle_coordinator.clear()     # from an earlier Ray session, or in use
+            self.coordinator = CoordinatorActor.options(max_restarts=0).remote()
+        self._reusable = not spread
         self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)
         self._done = False
 
@@ -77,6 +90,10 @@ class GraphRun:
                     if total:
                         progress(done, total)
             result = ray.get(self.ref)
+            if self._reusable and not _idle_coordinator:
+                _idle_coordinator.append((ray.get_runtime_context().get_job_id(),
+                                          self.coordinator))
+                self._reusable = False
         except KeyboardInterrupt:
             self.cancel()
             raise
@@ -90,6 +107,8 @@ class GraphRun:
 
     def cancel(self, timeout_s: float = 10.0) -> None:
         """Stop the run: the coordinator kills its actors, then the coordinator goes too."""
+        _idle_coordinator[:] = [e for e in _idle_coordinator if e[1] is not self.coordinator]
+        self._reusable = False
         try:
             self.coordinator.cancel.remote()
             ray.wait([self.ref], timeout=timeout_s)
@@ -106,8 +125,9 @@ def run_graph(config: BacktestConfig, *, workers: int, address: str | None = Non
                    batch_rows=batch_rows, spread=spread)
     try:
         return run.result(progress)
-    finally:
-        ray.kill(run.coordinator, no_restart=True)
+    except BaseException:
+        run.cancel()
+        raise
 
 
 def backtest(strategy: str | type[Strategy] = "sma_cross",

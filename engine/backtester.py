@@ -29,7 +29,7 @@ from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
-from engine.intents import EventBatch, Intents, IntentSource, IntentUpdate, apply_intent
+from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.messages import (
     BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
@@ -659,30 +659,6 @@ class LocalIntentSource(IntentSource):
                                      {k: feed.frame[k].to_numpy() for k in feed.frame.columns},
                                      feed.interval_ns, self.chunk_rows))
         return out
-
-
-def batch_intents(strategy: Strategy, strategy_id: str, kind: str, symbol: str,
-                  columns: dict[str, np.ndarray], interval_ns: int, chunk_rows: int,
-                  start: int = 0) -> IntentUpdate:
-    """Run ``strategy.on_batch`` over ``columns`` (rows from ``start`` of the symbol's stream)
-    in chunks. A raising batch path faults the strategy at its chunk's first row; the intents
-    of earlier chunks stand."""
-    n = len(columns["ts"])
-    parts = []
-    for lo in range(0, n, chunk_rows):
-        chunk = {k: v[lo:lo + chunk_rows] for k, v in columns.items()}
-        try:
-            out = strategy.on_batch(EventBatch(kind, symbol, start + lo, chunk, interval_ns))
-            if out is not None and not isinstance(out, Intents):
-                raise TypeError(f"on_batch must return Intents or None, got "
-                                f"{type(out).__name__}")
-        except Exception as exc:  # the guard around user code
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True,
-                                fault=(start + lo, f"{type(exc).__name__}: {exc}", tb))
-        if out is not None:
-            parts.append(out)
-    return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True)
 
 
 _INF_KEY = (np.iinfo(np.int64).max, 1 << 30, 1 << 62)

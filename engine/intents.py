@@ -24,6 +24,7 @@ keeps to its hooks; the engine falls back to them.
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from typing import Any
 
 import numpy as np
@@ -233,3 +234,27 @@ def from_message(msg: IntentBatch) -> IntentUpdate:
                       np.frombuffer(msg.values, "<f8"), np.frombuffer(msg.prices, "<f8"))
     fault = (msg.fault_row, msg.error, msg.traceback) if msg.fault_row >= 0 else None
     return IntentUpdate(msg.strategy_id, intents, msg.upto_row, bool(msg.done), fault)
+
+
+def batch_intents(strategy: Any, strategy_id: str, kind: str, symbol: str,
+                  columns: dict[str, np.ndarray], interval_ns: int, chunk_rows: int,
+                  start: int = 0) -> IntentUpdate:
+    """Run ``strategy.on_batch`` over ``columns`` (rows from ``start`` of the symbol's stream)
+    in chunks. A raising batch path faults the strategy at its chunk's first row; the intents
+    of earlier chunks stand."""
+    n = len(columns["ts"])
+    parts = []
+    for lo in range(0, n, chunk_rows):
+        chunk = {k: v[lo:lo + chunk_rows] for k, v in columns.items()}
+        try:
+            out = strategy.on_batch(EventBatch(kind, symbol, start + lo, chunk, interval_ns))
+            if out is not None and not isinstance(out, Intents):
+                raise TypeError(f"on_batch must return Intents or None, got "
+                                f"{type(out).__name__}")
+        except Exception as exc:  # the guard around user code
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True,
+                                fault=(start + lo, f"{type(exc).__name__}: {exc}", tb))
+        if out is not None:
+            parts.append(out)
+    return IntentUpdate(strategy_id, Intents.concat(parts), start + n - 1, done=True)

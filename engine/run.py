@@ -11,7 +11,6 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -24,7 +23,8 @@ from engine.errors import ConfigError
 from engine.messages import OrderDenied
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.result import BacktestResult
-from engine.strategy import Strategy, StrategyParams, load_strategy
+from engine.plan import PairPlan
+from engine.strategy import Strategy, load_strategy
 
 _FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
                  "fee", "liquidity", "slippage_bps", "leaves_qty"]
@@ -59,16 +59,6 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     config = BacktestConfig.from_dict({"strategy": strategy, "params": dict(params or {}),
                                        "data": data, **settings})
     return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
-
-
-@dataclasses.dataclass(frozen=True)
-class PairPlan:
-    """One (symbol, strategy) pair of a run: what runs where, under which id."""
-
-    strategy_id: str
-    symbol: str
-    strategy_ref: str
-    params: StrategyParams
 
 
 def plan_pairs(config: BacktestConfig, symbols: list[str],

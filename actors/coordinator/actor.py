@@ -54,6 +54,13 @@ class CoordinatorActor:
     def run(self, config: BacktestConfig, workers: int, batch_rows: int = 65_536,
             spread: bool = False, frames: Any = None) -> BacktestResult:
         t0 = self._t0 = time.perf_counter()
+        # a coordinator serves one run after another: reset what a run leaves
+        self.run_id = uuid.uuid4().hex[:8]
+        self._cancel.clear()
+        self._actors = {}
+        self.started = {}
+        self._execution = None
+        self._total = 0
         self.phases: dict[str, float] = {}
         try:
             # When the symbols are known without loading the data (synthetic, catalog: a

@@ -19,7 +19,8 @@ import pandas as pd
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
-from engine.run import PairPlan, complete_params, plan_pairs
+from engine.plan import PairPlan
+from engine.run import complete_params, plan_pairs
 from engine.strategy import load_strategy
 
 

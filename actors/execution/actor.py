@@ -10,7 +10,7 @@ import ray
 from actors.execution.core import ExecutionCore
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
-from engine.run import PairPlan
+from engine.plan import PairPlan
 
 
 @ray.remote(num_cpus=0, max_concurrency=2)

@@ -25,7 +25,8 @@ from engine.datasource import LoadedData
 from engine.intents import IntentSource, IntentUpdate, from_message
 from engine.messages import IntentBatch
 from engine.result import BacktestResult
-from engine.run import PairPlan, assemble_result
+from engine.plan import PairPlan
+from engine.run import assemble_result
 from engine.strategy import load_strategy
 
 

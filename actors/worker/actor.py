@@ -8,7 +8,7 @@ from typing import Any
 import ray
 
 from actors.worker.core import WorkerCore
-from engine.run import PairPlan
+from engine.plan import PairPlan
 
 
 @ray.remote(num_cpus=0, max_concurrency=2)

@@ -14,12 +14,11 @@ import threading
 import zmq
 
 from engine import bus, topics
-from engine.backtester import batch_intents
 from engine.codec import decode
 from engine.errors import ConfigError
-from engine.intents import Intents, IntentUpdate, to_message
+from engine.intents import Intents, IntentUpdate, batch_intents, to_message
 from engine.messages import MarketBatch
-from engine.run import PairPlan
+from engine.plan import PairPlan
 from engine.strategy import load_strategy
 
 
