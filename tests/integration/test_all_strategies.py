@@ -127,3 +127,27 @@ def test_quote_strategies_on_real_quotes() -> None:
     reference = run_config(config)
     assert reference.faults == []
     assert comparable(run_graph(config, workers=2)) == comparable(reference)
+
+
+@pytest.mark.parametrize("data,names,extra", [
+    ("synthetic", ON_BARS, ["--timeframe", "5m", "--end", "2024-01-04"]),
+    ("synthetic:trades", ["order_flow_imbalance"], ["--end", "2024-01-01T12:00"]),
+    ("synthetic:quotes", ["liquidity_events"], ["--end", "2024-01-01T03:00"]),
+], ids=["bars", "trades", "quotes"])
+def test_every_strategy_through_the_cli_on_the_synthetic_market(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], data: str, names: list[str],
+        extra: list[str]) -> None:
+    from engine.cli import main
+    outputs = {}
+    for workers in ("0", "2"):
+        out = tmp_path / f"w{workers}"
+        args = ["backtest", "--data", data, "--start", "2024-01-01", "--capital", "5000",
+                "--quiet", "--workers", workers, "--output", str(out), *extra]
+        for name in names:
+            args += ["--strategy", name]
+        assert main(args) == 0, capsys.readouterr().err
+        result = json.loads((out / "result.json").read_text())
+        result.pop("timing")
+        outputs[workers] = result
+    assert outputs["0"] == outputs["2"]
+    assert outputs["0"]["faults"] == [] and outputs["0"]["n_fills"] > 0
