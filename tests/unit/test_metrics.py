@@ -549,7 +549,7 @@ def test_any_positive_curve_gives_clean_json(values: list[float], hours: int,
     format_metrics_table(m)
 
 
-@pytest.mark.parametrize("rule", ["1h", "1d", "7d"])
+@pytest.mark.parametrize("rule", ["1h", "1D", "7D"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fast_period_closes_equal_pandas_resample(rule: str, seed: int) -> None:
     from engine.metrics import _last_per_period
