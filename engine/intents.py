@@ -80,7 +80,8 @@ class EventBatch:
 
 
 class Intents:
-    """Orders a batch path decided: parallel columns, rows ascending within a chunk.
+    """Orders a batch path decided: parallel columns, rows non-decreasing (several intents
+    may share a row; they are placed in order).
 
     ``row`` counts in the symbol's whole stream (``batch.start + i``).
     """
