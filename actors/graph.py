@@ -64,7 +64,6 @@ class GraphRun:
             self.coordinator = CoordinatorActor.options(max_restarts=0).remote()
         self._reusable = not spread
         self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)
-        self._done = False
 
     def progress(self) -> tuple[int, int]:
         """(events processed, total events)."""
@@ -99,8 +98,6 @@ class GraphRun:
             raise
         except ray.exceptions.RayTaskError as exc:
             raise exc.cause if isinstance(exc.cause, Exception) else GraphError(str(exc)) from None
-        finally:
-            self._done = True
         if progress is not None:
             progress(result.metrics.get("events", 0), result.metrics.get("events", 0))
         return result

@@ -310,13 +310,14 @@ class BacktestEngine:
         if self.risk is not None:
             self.risk.on_event(event)
         if cls is OrderFilled:
-            if self._event_key is not None:
-                self._fill_keys.append(self._event_key)
             pos = self.portfolio.apply_fill(event)
             ctx.position = pos.qty
             ctx.avg_price = pos.avg_price
             self.fills.append(event)
-            self._fill_event_seq.append(self._event_seq)
+            if self._event_key is None:
+                self._fill_event_seq.append(self._event_seq)
+            else:   # batch mode: the fill's event is placed in the merged order after the run
+                self._fill_keys.append(self._event_key)
             self._fill_cash.append(self.portfolio.cash)
             self._fill_net_qty.append(self.portfolio.net_qty[event.symbol])
             self._call(ctx, "on_fill", event)

@@ -61,8 +61,3 @@ def recv(sock: zmq.Socket, source: str) -> Any:
         return decode(frame.buffer)
     except CodecError as exc:
         raise type(exc)(f"from {source}: {exc}") from None
-
-
-def wait_readable(sock: zmq.Socket, timeout_ms: int) -> bool:
-    """Whether ``sock`` has a message within ``timeout_ms``."""
-    return bool(sock.poll(timeout_ms, zmq.POLLIN))

@@ -194,7 +194,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeRemainingColumn)
         with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(),
-                      _RateColumn(), TimeRemainingColumn(), console=console,
+                      _rate_column(), TimeRemainingColumn(), console=console,
                       transient=True) as bar:
             task = bar.add_task("events", total=None)
             result = run(lambda done, total: bar.update(task, completed=done, total=total))
@@ -211,7 +211,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_FAULT if result.faults else EXIT_OK
 
 
-def _RateColumn() -> Any:
+def _rate_column() -> Any:
     """A progress column showing events per second."""
     from rich.progress import ProgressColumn
     from rich.text import Text

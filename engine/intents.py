@@ -170,22 +170,6 @@ def apply_intent(ctx: Any, kind: int, value: float, price: float) -> None:
         raise ValueError(f"unknown intent kind {kind!r}")
 
 
-def run_batch_path(strategy: Any, kind: str, symbol: str, columns: dict[str, np.ndarray],
-                   interval_ns: int = 0, chunk_rows: int = 65_536) -> Intents:
-    """Feed a whole stream through ``strategy.on_batch`` in chunks; all intents in order.
-
-    Used by the single-process engine's batch mode and by tests comparing paths.
-    """
-    n = len(columns["ts"])
-    parts = []
-    for start in range(0, n, chunk_rows):
-        chunk = {k: v[start:start + chunk_rows] for k, v in columns.items()}
-        out = strategy.on_batch(EventBatch(kind, symbol, start, chunk, interval_ns))
-        if out is not None:
-            parts.append(out)
-    return Intents.concat(parts)
-
-
 class IntentSource:
     """Where a batch-mode run gets its intents: per strategy id, intents in row order, how far
     each has got (a watermark row: every intent up to that row is delivered), and faults."""

@@ -123,7 +123,9 @@ class RiskEngine:
                 gross = 0.0
                 for (symbol, _), q in sorted(exposure.items()):
                     if q:
-                        gross += abs(q) * marks.get(symbol, cmd_price(cmd, marks))
+                        # a symbol not marked yet is valued at the order's limit or stop
+                        gross += abs(q) * marks.get(symbol, cmd.limit_price or cmd.stop_price
+                                                    or 0.0)
                 limit = limits.max_gross_exposure
                 if equity <= 0 or gross > limit * equity:
                     self.n_denied += 1
@@ -131,8 +133,3 @@ class RiskEngine:
                     return (f"max_gross_exposure: gross exposure would be {ratio:.4g}x equity, "
                             f"limit {limit:g}x")
         return None
-
-
-def cmd_price(cmd: SubmitOrder, marks: Mapping[str, float]) -> float:
-    """The price an order is valued at when its symbol has no mark yet: its limit or stop."""
-    return cmd.limit_price or cmd.stop_price or 0.0

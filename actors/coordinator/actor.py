@@ -72,10 +72,10 @@ class CoordinatorActor:
                 symbols = known_symbols(checked)
                 if symbols is not None:
                     plans = plan_pairs(checked, list(symbols))
-                    early = self._create(checked, plans, _batch_ids(plans),
-                                         worker_groups([p for p in plans
-                                                        if p.strategy_id in _batch_ids(plans)],
-                                                       workers), batch_rows, spread)
+                    batch_ids = _batch_ids(plans)
+                    groups = worker_groups([p for p in plans if p.strategy_id in batch_ids],
+                                           workers)
+                    early = self._create(checked, plans, batch_ids, groups, batch_rows, spread)
             plan = prepare(config, workers, frames)
             self._total = plan.total_events
             self.phases["prepare"] = time.perf_counter() - t0

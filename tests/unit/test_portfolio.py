@@ -290,3 +290,20 @@ def test_equity_interval_keeps_the_last_point_of_each_interval() -> None:
         sampled = equity_curve(times, marks, seq, feed, cash, qty, 100.0, segments=segments,
                                interval_ns=1000)
         assert sampled.equals(expected)
+
+
+def test_equity_kernel_equals_the_numpy_reference_on_a_traded_run() -> None:
+    # the numba walk against the plain-numpy curve it replaced, on two feeds that both trade
+    from engine.backtester import BacktestEngine, Feed
+    from engine.synthetic import synthetic_bars
+    from strategies.sma_cross import SmaCross
+
+    engine = BacktestEngine(capital=10_000.0)
+    for seed, symbol in enumerate(["A", "B"]):
+        engine.add_feed(Feed(symbol, "bar", synthetic_bars(symbol, seed=seed, n_bars=3000,
+                                                           timeframe="1m"),
+                             interval_ns=60_000_000_000))
+        engine.add_strategy(SmaCross({"fast": 5, "slow": 20}), symbol)
+    engine.run()
+    assert len({f.symbol for f in engine.fills}) == 2
+    assert engine.equity_curve().equals(engine.equity_curve_reference())
