@@ -9,6 +9,10 @@ processed them in, so a fill booked at the k-th event shows from that event on.
 Tick-level runs have tens of millions of events, so the walk is cut at event times into
 segments that run on all cores: each segment starts from the state (cash, quantities, marks)
 the fills and prices before it imply, so the result is the same as one walk.
+
+A sampled curve (one point per interval, the default for tick data) needs no walk at all: the
+state at an interval's last event is found by binary searches in each feed's times and in the
+fills, with the walk's arithmetic, so its points equal the walk's exactly.
 """
 
 from __future__ import annotations
@@ -34,25 +38,28 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
     ``interval_ns`` > 0 keeps one point per interval (the state after its last event, at that
     event's time) instead of one per event time."""
     nf = len(times)
-    offsets = np.zeros(nf + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(t) for t in times])
-    n = int(offsets[-1])
-    all_ts = np.concatenate(times).astype(np.int64, copy=False)
-    all_marks = np.concatenate(marks).astype(np.float64, copy=False)
     fill_seq = np.asarray(fill_seq, dtype=np.int64)
     fill_feed = np.asarray(fill_feed, dtype=np.int64)
     fill_cash = np.asarray(fill_cash, dtype=np.float64)
     fill_qty = np.asarray(fill_net_qty, dtype=np.float64)
     traded = np.zeros(nf, dtype=np.bool_)
     traded[fill_feed] = True
+    if interval_ns > 0 and any(len(t) for t in times):
+        return _interval_curve(times, marks, fill_seq, fill_feed, fill_cash, fill_qty,
+                               float(initial_cash), start_ts, interval_ns, traded)
+    offsets = np.zeros(nf + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(t) for t in times])
+    n = int(offsets[-1])
+    all_ts = np.concatenate(times).astype(np.int64, copy=False)
+    all_marks = np.concatenate(marks).astype(np.float64, copy=False)
 
     if segments is None:
         segments = min(os.cpu_count() or 1, max(1, n // _MIN_SEGMENT))
     # cut at event times: all events of one time fall in one segment
-    cuts = np.quantile(all_ts, np.linspace(0, 1, segments + 1)[1:-1]).astype(np.int64) \
+    # (any cut points give the same curve; a sample of the times places them well enough)
+    cuts = np.quantile(all_ts[::max(1, n // 100_000)],
+                       np.linspace(0, 1, segments + 1)[1:-1]).astype(np.int64) \
         if segments > 1 and n else np.empty(0, np.int64)
-    if interval_ns > 0:
-        cuts = cuts - cuts % interval_ns       # an interval never straddles two segments
     cuts = [int(c) for c in np.unique(cuts)]
     starts = [np.array([int(np.searchsorted(t, c, side="left")) for t in times], np.int64)
               for c in cuts]
@@ -74,7 +81,7 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
         prepend = i == 0 and start_ts is not None and n > 0 and start_ts < all_ts.min()
         return _curve(all_ts, all_marks, offsets, lo.copy(), hi, int(hi.sum() - k0), k0, px,
                       qty, cash, traded, fill_seq, fill_feed, fill_cash, fill_qty, f0,
-                      float(initial_cash), prepend, int(start_ts or 0), interval_ns)
+                      float(initial_cash), prepend, int(start_ts or 0))
 
     if len(bounds) > 2:
         with ThreadPoolExecutor(len(bounds) - 1) as pool:
@@ -89,10 +96,70 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
                          "gross_exposure": np.concatenate(list(gross))}, copy=False)
 
 
+def _interval_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.ndarray,
+                    fill_feed: np.ndarray, fill_cash: np.ndarray, fill_qty: np.ndarray,
+                    initial_cash: float, start_ts: int | None, interval_ns: int,
+                    traded: np.ndarray) -> pd.DataFrame:
+    """The sampled curve without walking the events: the state after the last event of an
+    interval is the state once every event before the interval's end is processed, so each
+    feed's count of such events (a binary search) gives its mark, and the number of events
+    they add up to gives the fills booked by then. The same arithmetic, in the same order, as
+    the walk, so the points are identical to it."""
+    times = [np.asarray(t, dtype=np.int64) for t in times]
+    # the intervals holding at least one event, in time order
+    ids = np.unique(np.concatenate([_distinct_sorted(t // interval_ns) for t in times]))
+    ends = (ids + 1) * interval_ns
+    counts = [np.searchsorted(t, ends, side="left") for t in times]
+    booked = np.zeros(len(ends), dtype=np.int64)   # events processed by each interval's end
+    out_ts = np.full(len(ends), np.iinfo(np.int64).min, dtype=np.int64)
+    for t, c in zip(times, counts):
+        booked += c
+        seen = c > 0
+        out_ts[seen] = np.maximum(out_ts[seen], t[c[seen] - 1])
+    cash = _last_booked(fill_cash, np.searchsorted(fill_seq, booked, side="left"),
+                        initial_cash)
+    value = np.zeros(len(ends))
+    gross = np.zeros(len(ends))
+    for j in np.flatnonzero(traded):
+        mine = np.flatnonzero(fill_feed == j)
+        qty = _last_booked(fill_qty[mine], np.searchsorted(fill_seq[mine], booked, side="left"),
+                           0.0)
+        px = _last_booked(np.asarray(marks[j], dtype=np.float64), counts[j], 0.0)
+        v = qty * px
+        value += v
+        gross += np.abs(v)
+    equity = cash + value
+    if start_ts is not None and start_ts < min(int(t[0]) for t in times if len(t)):
+        out_ts = np.concatenate([[start_ts], out_ts])
+        equity = np.concatenate([[initial_cash], equity])
+        cash = np.concatenate([[initial_cash], cash])
+        gross = np.concatenate([[0.0], gross])
+    return pd.DataFrame({"ts": out_ts.astype(np.int64, copy=False), "equity": equity,
+                         "cash": cash.astype(np.float64, copy=False), "gross_exposure": gross},
+                        copy=False)
+
+
+def _last_booked(values: np.ndarray, counts: np.ndarray, before_any: float) -> np.ndarray:
+    """``values[count - 1]`` for each count, ``before_any`` where the count is 0."""
+    if len(values) == 0:
+        return np.full(len(counts), before_any, dtype=np.float64)
+    return np.where(counts > 0, values[np.maximum(counts - 1, 0)], before_any)
+
+
+def _distinct_sorted(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array."""
+    if len(a) == 0:
+        return a
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
 @njit(cache=True, nogil=True)
 def _curve(all_ts, all_marks, offsets, cursor, stop, n, k0, px, qty, cash, traded, fill_seq,
-           fill_feed, fill_cash, fill_qty, f, initial_cash, prepend, start_ts,
-           interval_ns):  # pragma: no cover - compiled
+           fill_feed, fill_cash, fill_qty, f, initial_cash, prepend,
+           start_ts):  # pragma: no cover - compiled
     """Walk ``n`` events from per-feed ``cursor`` (event index ``k0`` in the merged order)."""
     nf = offsets.shape[0] - 1
     extra = 1 if prepend else 0
@@ -133,9 +200,8 @@ def _curve(all_ts, all_marks, offsets, cursor, stop, n, k0, px, qty, cash, trade
                 v = qty[j] * px[j]
                 value += v
                 gross += abs(v)
-        if m > extra and (out_ts[m - 1] == best_ts or (
-                interval_ns > 0 and out_ts[m - 1] // interval_ns == best_ts // interval_ns)):
-            m -= 1      # keep the state after the last event of each time (or interval)
+        if m > extra and out_ts[m - 1] == best_ts:
+            m -= 1      # keep the state after the last event of each time
         out_ts[m] = best_ts
         out_eq[m] = cash + value
         out_cash[m] = cash

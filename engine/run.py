@@ -11,6 +11,8 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 
 from __future__ import annotations
 
+import gc
+
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -159,8 +161,23 @@ def _fills_frame(fills: list[Any]) -> pd.DataFrame:
         return pd.DataFrame(columns=_FILL_COLUMNS)
     fields = {name: i for i, name in enumerate(fills[0]._fields)}
     source = {"ts": "ts_event", "qty": "last_qty", "price": "last_price"}
-    rows = list(zip(*fills))
-    return pd.DataFrame({col: rows[fields[source.get(col, col)]] for col in _FILL_COLUMNS})
+    enabled = gc.isenabled()
+    gc.disable()   # the transpose makes millions of references, none of them cyclic
+    try:
+        rows = list(zip(*fills))
+    finally:
+        if enabled:
+            gc.enable()
+    out: dict[str, Any] = {}
+    for col in _FILL_COLUMNS:
+        values = rows[fields[source.get(col, col)]]
+        dtype = _NUMERIC.get(col)
+        out[col] = np.array(values, dtype=dtype) if dtype is not None else values
+    return pd.DataFrame(out)
+
+
+_NUMERIC = {"ts": np.int64, "qty": np.float64, "price": np.float64, "fee": np.float64,
+            "slippage_bps": np.float64, "leaves_qty": np.float64}
 
 
 def _attribution(engine: BacktestEngine,

@@ -189,7 +189,9 @@ class ParquetCatalog:
             raise NoDataError(
                 f"{label}: no rows in {window}; stored data covers "
                 f"{format_ns(parts[0].first_ts)} .. {format_ns(parts[-1].last_ts)}")
-        frame = pa.concat_tables(tables).to_pandas()
+        # split_blocks: one block per column, so each column's numpy view is contiguous and
+        # nothing is copied into 2-D blocks first
+        frame = pa.concat_tables(tables).to_pandas(split_blocks=True)
         return frame.reset_index(drop=True)
 
     def _absent(self, venue: str, symbol: str, kind: str, timeframe: str | None) -> str:

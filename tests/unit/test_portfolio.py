@@ -4,10 +4,10 @@ positions to (symbol, strategy) while cash is shared."""
 
 from __future__ import annotations
 
-import numpy as np
-
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from engine.messages import BUY, SELL, OrderFilled
@@ -290,6 +290,33 @@ def test_equity_interval_keeps_the_last_point_of_each_interval() -> None:
         sampled = equity_curve(times, marks, seq, feed, cash, qty, 100.0, segments=segments,
                                interval_ns=1000)
         assert sampled.equals(expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_equity_interval_points_equal_the_walk_with_ties_gaps_and_a_start_row(seed) -> None:
+    # the sampled curve is computed by binary searches, not by walking the events: it must
+    # give the walk's points bit for bit, with ties across feeds (same time, several feeds),
+    # intervals where a feed has no event, fills on untraded-later feeds and the start row
+    from engine.equity import equity_curve
+    rng = np.random.default_rng(seed)
+    times = [np.sort(rng.integers(-50_000, 50_000, n) // 7 * 7) for n in (2500, 900, 1)]
+    times.append(np.sort(rng.integers(20_000, 30_000, 400)))   # a feed that starts late
+    marks = [rng.random(len(t)) * 100 + 1 for t in times]
+    total = sum(len(t) for t in times)
+    n_fills = int(rng.integers(1, 400)) if seed else 0   # seed 0: a run without fills
+    seq = np.sort(rng.integers(0, total, n_fills))
+    feed = rng.integers(0, len(times), n_fills)
+    cash, qty = rng.normal(size=n_fills) * 1e3, rng.normal(size=n_fills)
+    interval = int(rng.choice([1, 7, 1000, 12_345]))
+    every = equity_curve(times, marks, seq, feed, cash, qty, 100.0, start_ts=-10**6,
+                         segments=1)
+    body = every.iloc[1:]
+    bucket = body["ts"] // interval
+    expected = pd.concat([every.iloc[:1], body[bucket.ne(bucket.shift(-1))]],
+                         ignore_index=True)
+    sampled = equity_curve(times, marks, seq, feed, cash, qty, 100.0, start_ts=-10**6,
+                           interval_ns=interval)
+    assert sampled.equals(expected)
 
 
 def test_equity_kernel_equals_the_numpy_reference_on_a_traded_run() -> None:
