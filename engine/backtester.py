@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import heapq
 import numbers
 import traceback
 from typing import Any, Callable
@@ -28,10 +29,11 @@ import pandas as pd
 from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.equity import equity_curve
+from engine.fills import market_fills
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.messages import (
-    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderDenied, OrderFilled,
+    BUY, GTC, LIMIT, MARKET, SELL, STOP, TAKER, Bar, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
 )
 from engine.portfolio import Portfolio
@@ -231,7 +233,7 @@ class BacktestEngine:
         self.risk = risk if risk is not None else (RiskEngine(limits) if limits.active else None)
         self.portfolio = Portfolio(capital)
         self.venue_config = venue_config or VenueConfig()
-        self.venue = SimulatedVenue(self.venue_config, self._on_venue_event)
+        self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
@@ -304,29 +306,37 @@ class BacktestEngine:
             risk.on_approved(cmd)
         self.venue.submit(cmd)
 
-    def _on_venue_event(self, event: Any) -> None:
+    def _on_fill(self, event: OrderFilled) -> None:
+        """Book a fill (the venue's direct route for fills: this runs once per fill)."""
         ctx = self._by_id[event.strategy_id]
-        cls = type(event)
         if self.risk is not None:
             self.risk.on_event(event)
+        portfolio = self.portfolio
+        pos = portfolio.apply_fill(event)
+        ctx.position = pos.qty
+        ctx.avg_price = pos.avg_price
+        self.fills.append(event)
+        if self._event_key is None:
+            self._fill_event_seq.append(self._event_seq)
+        else:   # batch mode: the fill's event is placed in the merged order after the run
+            self._fill_keys.append(self._event_key)
+        self._fill_cash.append(portfolio.cash)
+        self._fill_net_qty.append(portfolio.net_qty[event.symbol])
+        self._call(ctx, "on_fill", event)
+
+    def _on_venue_event(self, event: Any) -> None:
+        cls = type(event)
         if cls is OrderFilled:
-            pos = self.portfolio.apply_fill(event)
-            ctx.position = pos.qty
-            ctx.avg_price = pos.avg_price
-            self.fills.append(event)
-            if self._event_key is None:
-                self._fill_event_seq.append(self._event_seq)
-            else:   # batch mode: the fill's event is placed in the merged order after the run
-                self._fill_keys.append(self._event_key)
-            self._fill_cash.append(self.portfolio.cash)
-            self._fill_net_qty.append(self.portfolio.net_qty[event.symbol])
-            self._call(ctx, "on_fill", event)
-        else:
-            self.order_events.append(event)
-            if cls is OrderRejected:
-                self._call(ctx, "on_order_rejected", event)
-            elif cls is OrderCanceled:
-                self._call(ctx, "on_order_canceled", event)
+            self._on_fill(event)
+            return
+        ctx = self._by_id[event.strategy_id]
+        if self.risk is not None:
+            self.risk.on_event(event)
+        self.order_events.append(event)
+        if cls is OrderRejected:
+            self._call(ctx, "on_order_rejected", event)
+        elif cls is OrderCanceled:
+            self._call(ctx, "on_order_canceled", event)
 
     def _call(self, ctx: BacktestContext, hook: str, *args: Any) -> None:
         sid = ctx.strategy_id
@@ -662,6 +672,28 @@ class LocalIntentSource(IntentSource):
         return out
 
 
+class _Schedule:
+    """The forecast fills of one symbol's book (``engine.fills.market_fills``) as lists, with
+    how many are booked."""
+
+    __slots__ = ("orders", "rows", "ts", "order", "qty", "price", "fee", "slip", "filled",
+                 "notional", "leaves", "n", "pos")
+
+    def __init__(self, orders: list[Order], rows: list[int], ts: list[int], order: list[int],
+                 qty: list[float], price: list[float], fee: list[float], slip: list[float],
+                 filled: list[float], notional: list[float], leaves: list[float]) -> None:
+        self.orders, self.rows, self.ts, self.order = orders, rows, ts, order
+        self.qty, self.price, self.fee, self.slip = qty, price, fee, slip
+        self.filled, self.notional, self.leaves = filled, notional, leaves
+        self.n = len(rows)
+        self.pos = 0
+
+    def next_key(self, fi: int) -> tuple[int, int, int]:
+        if self.pos < self.n:
+            return (self.ts[self.pos], fi, self.rows[self.pos])
+        return _INF_KEY
+
+
 _INF_KEY = (np.iinfo(np.int64).max, 1 << 30, 1 << 62)
 _FAULT = -1
 
@@ -701,6 +733,15 @@ class _BatchLoop:
         self.ctx_fi = {ctx.strategy_id: self.symbol_index[ctx.symbol]
                        for ctx in engine.contexts}
         self.total = sum(len(t) for t in self.times)
+        # Trade feeds without hooks: a book of plain market orders gets its fills from a
+        # compiled schedule (engine.fills) instead of a visit per trade.
+        self.schedulable = [f.kind == TRADE and not self.dense[i] for i, f in enumerate(feeds)]
+        self.sched: list[_Schedule | None] = [None] * len(feeds)
+        self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
+        vc = engine.venue_config
+        self._fill_params = (vc.max_volume_share, vc.slippage_model == "sqrt",
+                             vc.slippage_bps, vc.impact_base_bps, vc.impact_k_bps,
+                             vc.taker_fee_bps * 1e-4)
 
     def _take(self, updates: list[IntentUpdate]) -> None:
         for u in updates:
@@ -726,6 +767,7 @@ class _BatchLoop:
         nf = len(feeds)
         times, entries, dense, queue, head = (self.times, self.entries, self.dense,
                                               self.queue, self.head)
+        sched = self.sched
         books = [venue.working[f.symbol] for f in feeds]
         lengths = [len(t) for t in times]
         last_vis = [-1] * nf
@@ -737,7 +779,7 @@ class _BatchLoop:
             row = last_vis[fi] + 1
             if row >= lengths[fi]:
                 return _INF_KEY
-            cand = row if (dense[fi] or books[fi]) else -1
+            cand = row if (dense[fi] or (books[fi] and sched[fi] is None)) else -1
             for sid in batch_sids[fi]:
                 q, h = queue[sid], head[sid]
                 if h < len(q):
@@ -761,12 +803,15 @@ class _BatchLoop:
                 cands = [candidate(fi) for fi in range(nf)]
                 continue
             fi = best[1]
+            if self.next_fill <= best:
+                self._book(best)
             self._visit(best[0], fi, best[2], books)
             last_vis[fi] = best[2]
             cands[fi] = candidate(fi)   # only this feed's books and queues changed
             visits += 1
             if self.progress is not None and not (visits & 4095):
                 self.progress(engine._global_index(*best), self.total)
+        self._book(_INF_KEY)
         # the portfolio ends marked at every symbol's last price
         last = engine.portfolio.last_price
         for fi, feed in enumerate(feeds):
@@ -783,7 +828,7 @@ class _BatchLoop:
         c = self.cols[fi]
         engine._event_key = (ts, fi, row)
         kind = feed.kind
-        if books[fi]:
+        if books[fi] and self.sched[fi] is None:
             if kind == BAR:
                 engine.venue.on_bar(symbol, float(c["open"][row]), float(c["high"][row]),
                                     float(c["low"][row]), float(c["close"][row]),
@@ -795,6 +840,9 @@ class _BatchLoop:
                                       float(c["bid_size"][row]), float(c["ask_size"][row]), ts)
         engine.portfolio.last_price[symbol] = float(self.marks[fi][row])
         engine.clock.ts = ts
+        book = books[fi]
+        # the book as the schedule (if any) forecast it: orders and their cancel requests
+        before = [(o, o.cancel_ns) for o in book] if self.sched[fi] is not None else None
         refreshed = False
         for ctx, is_batch, hook in self.entries[fi]:
             sid = ctx.strategy_id
@@ -822,6 +870,75 @@ class _BatchLoop:
                     hook(self._event(fi, row, ts))
                 except Exception as exc:
                     engine._fault(ctx, hook.__name__, exc)
+        if self.schedulable[fi] and before != [(o, o.cancel_ns) for o in book]:
+            self._schedule(fi, row + 1, book)   # the book changed: forecast afresh
+
+    # --- compiled fills of market-order books ---------------------------------------------
+
+    def _schedule(self, fi: int, start: int, book: list[Order]) -> None:
+        """Forecast the fills of feed ``fi``'s book from ``start`` on, when the book holds
+        only GTC market orders with no cancel in flight; otherwise trades are visited."""
+        self.sched[fi] = None
+        if book and all(o.order_type == MARKET and o.time_in_force == GTC
+                        and o.cancel_ns is None and not o.closed for o in book):
+            c = self.cols[fi]
+            orders = list(book)
+            filled = np.array([o.filled_qty for o in orders])
+            out = market_fills(c["price"], c["size"], self.times[fi], start,
+                               np.array([o.sign for o in orders], dtype=np.int64),
+                               np.array([o.quantity for o in orders]), filled,
+                               np.array([o.notional for o in orders]),
+                               np.array([o.active_ns for o in orders], dtype=np.int64),
+                               *self._fill_params)
+            # (an empty schedule too: those orders get no fill before the data ends)
+            rows = out[0]
+            self.sched[fi] = _Schedule(orders, rows.tolist(), self.times[fi][rows].tolist(),
+                                       *(a.tolist() for a in out[1:]))
+        self.next_fill = min([s.next_key(j) for j, s in enumerate(self.sched) if s is not None],
+                             default=_INF_KEY)
+
+    def _book(self, upto: tuple[int, int, int]) -> None:
+        """Book every scheduled fill at or before event key ``upto``, in event-time order
+        across symbols (as visiting each trade would), through the engine's fill route."""
+        engine = self.engine
+        venue = engine.venue
+        on_fill = engine._on_fill
+        scheds = self.sched
+        books = venue.working
+        name = venue.config.venue
+        heap = [(s.next_key(j), j) for j, s in enumerate(scheds)
+                if s is not None and s.pos < s.n]
+        heapq.heapify(heap)
+        while heap and heap[0][0] <= upto:
+            best, fi = heap[0]
+            s = scheds[fi]
+            row = best[2]
+            engine._event_key = best
+            ts = best[0]
+            book = books[engine.feeds[fi].symbol]
+            k = s.pos
+            while k < s.n and s.rows[k] == row:
+                order = s.orders[s.order[k]]
+                order.filled_qty = filled = s.filled[k]
+                order.notional = s.notional[k]
+                order.last_fill_ns = ts
+                leaves = s.leaves[k]
+                venue._fill_seq += 1
+                on_fill(_new(OrderFilled, (order.strategy_id, name, order.symbol,
+                                           order.client_order_id, order.venue_order_id,
+                                           f"F-{venue._fill_seq}", order.side, s.qty[k],
+                                           s.price[k], filled, leaves, TAKER, s.fee[k],
+                                           s.slip[k], ts, ts)))
+                if leaves == 0.0:
+                    order.closed = True
+                    book.remove(order)
+                k += 1
+            s.pos = k
+            if k < s.n:
+                heapq.heapreplace(heap, (s.next_key(fi), fi))
+            else:
+                heapq.heappop(heap)
+        self.next_fill = heap[0][0] if heap else _INF_KEY
 
     def _event(self, fi: int, row: int, ts: int) -> Any:
         """The message a hook receives for one row of a feed."""
@@ -844,6 +961,6 @@ class _BatchLoop:
         last = self.engine.portfolio.last_price
         for j, times in enumerate(self.times):
             if j != fi:
-                c = int(np.searchsorted(times, ts, side="right" if j < fi else "left"))
+                c = int(times.searchsorted(ts, side="right" if j < fi else "left"))
                 if c:
                     last[self.engine.feeds[j].symbol] = float(self.marks[j][c - 1])

@@ -74,7 +74,10 @@ class Portfolio:
 
     def apply_fill(self, fill: OrderFilled) -> Position:
         """Book a fill: cash, fees, position, realized PnL and round trips."""
-        pos = self.position(fill.symbol, fill.strategy_id)
+        symbol = fill.symbol
+        pos = self.positions.get((symbol, fill.strategy_id))
+        if pos is None:
+            pos = self.position(symbol, fill.strategy_id)
         qty = fill.last_qty
         price = fill.last_price
         signed = qty if fill.side == "BUY" else -qty
@@ -82,7 +85,7 @@ class Portfolio:
         self.total_fees += fill.fee
         pos.fees += fill.fee
         pos.n_fills += 1
-        self.last_price.setdefault(fill.symbol, price)
+        self.last_price.setdefault(symbol, price)
 
         old = pos.qty
         new = old + signed
@@ -120,8 +123,9 @@ class Portfolio:
                 else:
                     pos.avg_price = 0.0
             pos.qty = new
-        # Recomputed from the positions (fills are rare), so it always equals their sum.
-        self.net_qty[fill.symbol] = sum([p.qty for p in self._by_symbol[fill.symbol]])
+        # Recomputed from the positions, so it always equals their sum.
+        mine = self._by_symbol[symbol]
+        self.net_qty[symbol] = pos.qty if len(mine) == 1 else sum([p.qty for p in mine])
         return pos
 
     def open_trades(self) -> list[dict[str, Any]]:

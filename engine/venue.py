@@ -51,21 +51,6 @@ _new = tuple.__new__
 _EPS = 1e-12
 
 
-class _SharedCap:
-    """The volume cap of one bar or trade: a single pool both sides draw from."""
-
-    __slots__ = ("left",)
-
-    def __init__(self, left: float) -> None:
-        self.left = left
-
-    def __getitem__(self, side: int) -> float:
-        return self.left
-
-    def __setitem__(self, side: int, value: float) -> None:
-        self.left = value
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -159,9 +144,12 @@ class SimulatedVenue:
     happen; the backtest routes them to the portfolio and the strategy.
     """
 
-    def __init__(self, config: VenueConfig, emit: Callable[[Any], None]) -> None:
+    def __init__(self, config: VenueConfig, emit: Callable[[Any], None],
+                 on_fill: Callable[[OrderFilled], None] | None = None) -> None:
         self.config = config
         self.emit = emit
+        self.on_fill = on_fill or emit   # fills may take a direct route (the hot path)
+        self._venue = config.venue
         self.working: dict[str, list[Order]] = {}
         self.orders: dict[str, Order] = {}
         self._latency_ns = config.latency_ns
@@ -300,10 +288,10 @@ class SimulatedVenue:
                 or s_low - s_low or s_high - s_high or not (b_volume >= 0.0)
                 or not (s_volume >= 0.0)):
             return   # a NaN or infinite print (bad data) fills nothing; orders keep working
-        if per_side:
-            cap = {1: self._share * b_volume, -1: self._share * s_volume}
-        else:
-            cap = _SharedCap(self._share * b_volume)  # type: ignore[assignment]
+        # what is left to fill this event: [buys, sells]; one pool (both kept equal) unless
+        # the sides have sizes of their own
+        cap = [self._share * b_volume, self._share * s_volume]
+        shared = not per_side
         touch = self._touch
         done: list[Order] = []
         for order in list(book):
@@ -319,12 +307,15 @@ class SimulatedVenue:
                 stop = order.stop_price
                 if (p_open >= stop) if buy else (p_open <= stop):
                     order.triggered = True
-                    self._fill(order, p_open, cap, TAKER, ts_first, b_volume if buy else s_volume)
+                    self._fill(order, p_open, cap, shared, TAKER, ts_first,
+                               b_volume if buy else s_volume)
                 elif (p_high >= stop) if buy else (p_low <= stop):
                     order.triggered = True
-                    self._fill(order, stop, cap, TAKER, ts_last, b_volume if buy else s_volume)
+                    self._fill(order, stop, cap, shared, TAKER, ts_last,
+                               b_volume if buy else s_volume)
             elif kind == MARKET or kind == STOP:
-                self._fill(order, p_open, cap, TAKER, ts_first, b_volume if buy else s_volume)
+                self._fill(order, p_open, cap, shared, TAKER, ts_first,
+                               b_volume if buy else s_volume)
             else:  # LIMIT
                 # Aggressive until the market moves away from it: while the open is at or
                 # better than the limit it takes liquidity (a remainder left by the volume cap
@@ -332,13 +323,13 @@ class SimulatedVenue:
                 # only when the market trades through. IOC orders never rest.
                 limit = order.limit_price
                 if not order.resting and ((p_open <= limit) if buy else (p_open >= limit)):
-                    self._fill(order, p_open, cap, TAKER, ts_first,
+                    self._fill(order, p_open, cap, shared, TAKER, ts_first,
                                b_volume if buy else s_volume, limit)
                 elif order.time_in_force != IOC:
                     order.resting = True
                     if (p_low < limit or (touch and p_low <= limit)) if buy else \
                             (p_high > limit or (touch and p_high >= limit)):
-                        self._fill(order, limit, cap, MAKER, ts_last,
+                        self._fill(order, limit, cap, shared, MAKER, ts_last,
                                    b_volume if buy else s_volume)
             if order.closed:
                 continue  # its strategy faulted in on_fill and it was canceled
@@ -358,15 +349,20 @@ class SimulatedVenue:
             if order in book:
                 book.remove(order)
 
-    def _fill(self, order: Order, price: float, cap: Any, liquidity: str, ts: int,
-              volume: float, worst: float | None = None) -> None:
+    def _fill(self, order: Order, price: float, cap: list[float], shared: bool,
+              liquidity: str, ts: int, volume: float, worst: float | None = None) -> None:
         sign = order.sign
-        qty = min(order.leaves_qty, cap[sign])
+        side = 0 if sign == 1 else 1
+        left = cap[side]
+        leaves = order.quantity - order.filled_qty
+        qty = left if left < leaves else leaves
         if qty <= _EPS:
             return
-        cap[sign] -= qty
+        if shared:
+            cap[0] = cap[1] = left - qty
+        else:
+            cap[side] = left - qty
         order.last_fill_ns = ts
-        slip_bps = 0.0
         if liquidity == TAKER:
             slip_bps = (self.config.impact_base_bps + self.config.impact_k_bps
                         * math.sqrt(qty / volume)) if self._sqrt else self._slip_fixed
@@ -374,15 +370,19 @@ class SimulatedVenue:
             if worst is not None and (price - worst) * sign > 0:
                 slip_bps = (worst / (price / (1.0 + sign * slip_bps * 1e-4)) - 1.0) * sign * 1e4
                 price = worst
-        fee = qty * price * (self._taker_rate if liquidity == TAKER else self._maker_rate)
-        order.filled_qty += qty
+            fee = qty * price * self._taker_rate
+        else:
+            slip_bps = 0.0
+            fee = qty * price * self._maker_rate
+        filled = order.filled_qty + qty
         order.notional += qty * price
-        leaves = order.quantity - order.filled_qty
+        leaves = order.quantity - filled
         if leaves <= _EPS:
             leaves = 0.0
-            order.filled_qty = order.quantity
+            filled = order.quantity
+        order.filled_qty = filled
         self._fill_seq += 1
-        self.emit(_new(OrderFilled, (order.strategy_id, self.config.venue, order.symbol,
-                                    order.client_order_id, order.venue_order_id,
-                                    f"F-{self._fill_seq}", order.side, qty, price,
-                                    order.filled_qty, leaves, liquidity, fee, slip_bps, ts, ts)))
+        self.on_fill(_new(OrderFilled, (order.strategy_id, self._venue, order.symbol,
+                                       order.client_order_id, order.venue_order_id,
+                                       f"F-{self._fill_seq}", order.side, qty, price,
+                                       filled, leaves, liquidity, fee, slip_bps, ts, ts)))
