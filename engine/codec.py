@@ -9,9 +9,11 @@ type and field at fault.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import types
 import typing
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import msgpack
 import numpy as np
@@ -20,8 +22,8 @@ from engine.errors import (
     CodecError, CorruptFrameError, InvalidMessageError, UnknownMessageTypeError,
 )
 from engine.messages import (
-    Bar, CancelOrder, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot, OrderCanceled,
-    OrderDenied, OrderFilled, OrderRejected, Quote, SubmitOrder, Trade, Valuation,
+    Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
+    OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote, SubmitOrder, Trade, Valuation,
 )
 
 # Wire tags are part of the protocol: never renumber, only append.
@@ -29,7 +31,7 @@ TAGS: dict[type, int] = {
     Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5,
     SubmitOrder: 10, CancelOrder: 11,
     OrderAccepted: 20, OrderRejected: 21, OrderDenied: 22, OrderFilled: 23, OrderCanceled: 24,
-    IntentBatch: 30, Valuation: 31,
+    IntentBatch: 30, Valuation: 31, FillBatch: 32,
 }
 TYPES_BY_TAG: dict[int, type] = {tag: cls for cls, tag in TAGS.items()}
 
@@ -121,6 +123,21 @@ for _cls in TAGS:
     _hints = typing.get_type_hints(_cls)
     _FIELDS[_cls] = tuple((name, _checker(_hints[name])) for name in _cls._fields)
 
+# The field types a well-formed record of each type decodes to, when every optional field is
+# set and numbers have their declared type: such a record needs no per-field checks.
+_EXACT: dict[type, tuple[type, ...]] = {}
+for _cls, _fields in _FIELDS.items():
+    _types = []
+    for _name in _cls._fields:
+        _hint = typing.get_type_hints(_cls)[_name]
+        _origin = typing.get_origin(_hint)
+        if _origin in (typing.Union, types.UnionType):
+            (_hint,) = [a for a in typing.get_args(_hint) if a is not type(None)]
+            _origin = typing.get_origin(_hint)
+        _types.append(list if _origin is tuple else _hint)
+    if all(t in (int, float, str, bytes) for t in _types):
+        _EXACT[_cls] = tuple(_types)
+
 _packer_options = {"use_bin_type": True}
 
 
@@ -173,33 +190,49 @@ def decode(frame: bytes) -> Any:
 def encode_many(messages: list[Any]) -> bytes:
     """Encode a sequence of records (not batches) as one frame: cheaper than one frame each
     when many small messages travel together."""
-    payload = []
-    for message in messages:
-        tag = TAGS.get(type(message))
-        if tag is None or type(message) in (MarketBatch, OrderBookSnapshot):
-            raise TypeError(f"encode_many carries plain records, not "
-                            f"{type(message).__name__}")
-        payload.append([tag, *message])
-    return msgpack.packb(payload, **_packer_options)
+    with _no_gc():
+        payload = []
+        for message in messages:
+            tag = TAGS.get(type(message))
+            if tag is None or type(message) in (MarketBatch, OrderBookSnapshot):
+                raise TypeError(f"encode_many carries plain records, not "
+                                f"{type(message).__name__}")
+            payload.append([tag, *message])
+        return msgpack.packb(payload, **_packer_options)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many small containers are made (as the
+    msgpack docs advise for large payloads): they hold no cycles, and collections triggered
+    by their sheer number would dominate the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def decode_many(frame: bytes) -> list[Any]:
     """Decode a frame made by :func:`encode_many`; a bad record raises a ``CodecError`` naming
     its position."""
-    try:
-        payload = msgpack.unpackb(frame, raw=False, use_list=True, strict_map_key=True)
-    except Exception as exc:
-        raise CorruptFrameError(f"frame of {len(frame)} bytes is not a valid record list: "
-                                f"{type(exc).__name__}: {exc}") from None
-    if type(payload) is not list:
-        raise CorruptFrameError("frame does not hold a list of records")
-    out = []
-    for i, item in enumerate(payload):
+    with _no_gc():
         try:
-            out.append(_from_payload(item))
-        except CodecError as exc:
-            raise type(exc)(f"record {i}: {exc}") from None
-    return out
+            payload = msgpack.unpackb(frame, raw=False, use_list=True, strict_map_key=True)
+        except Exception as exc:
+            raise CorruptFrameError(f"frame of {len(frame)} bytes is not a valid record list: "
+                                    f"{type(exc).__name__}: {exc}") from None
+        if type(payload) is not list:
+            raise CorruptFrameError("frame does not hold a list of records")
+        out = []
+        for i, item in enumerate(payload):
+            try:
+                out.append(_from_payload(item))
+            except CodecError as exc:
+                raise type(exc)(f"record {i}: {exc}") from None
+        return out
 
 
 def _from_payload(payload: Any) -> Any:
@@ -215,6 +248,8 @@ def _from_payload(payload: Any) -> Any:
         return _decode_batch(payload)
     fields = _FIELDS[cls]
     values = payload[1:]
+    if tuple(map(type, values)) == _EXACT.get(cls):
+        return tuple.__new__(cls, values)   # the common case: every field already right
     if len(values) != len(fields):
         raise InvalidMessageError(f"{cls.__name__} frame has {len(values)} fields, expected "
                                   f"{len(fields)} ({', '.join(n for n, _ in fields)})")

@@ -250,11 +250,23 @@ class Valuation(NamedTuple):
     marks: tuple[float, ...]
 
 
+class FillBatch(NamedTuple):
+    """A run of fills in booking order, as columns: the risk audit's compact form of
+    ``OrderFilled`` events, carrying only what the risk engine's portfolio view uses."""
+
+    strategy_ids: tuple[str, ...]
+    symbols: tuple[str, ...]
+    client_order_ids: tuple[str, ...]
+    sides: tuple[str, ...]
+    last_qtys: tuple[float, ...]
+    leaves_qtys: tuple[float, ...]
+
+
 RECORD_TYPES: tuple[type, ...] = (
     Bar, Trade, Quote, OrderBookSnapshot,
     SubmitOrder, CancelOrder,
     OrderAccepted, OrderRejected, OrderDenied, OrderFilled, OrderCanceled,
-    IntentBatch, Valuation,
+    IntentBatch, Valuation, FillBatch,
 )
 
 for _cls in RECORD_TYPES:

@@ -76,16 +76,21 @@ class RiskEngine:
         """Apply a venue event (fills, cancels, rejections; others are ignored)."""
         cls = type(event)
         if cls is OrderFilled:
-            pair = (event.symbol, event.strategy_id)
-            signed = event.last_qty if event.side == BUY else -event.last_qty
-            self.qty[pair] = self.qty.get(pair, 0.0) + signed
-            if event.leaves_qty > _EPS:
-                self.working[event.client_order_id] = (
-                    pair, event.leaves_qty if event.side == BUY else -event.leaves_qty)
-            else:
-                self.working.pop(event.client_order_id, None)
+            self.on_fill(event.strategy_id, event.symbol, event.client_order_id, event.side,
+                         event.last_qty, event.leaves_qty)
         elif cls is OrderCanceled or cls is OrderRejected:
             self.working.pop(event.client_order_id, None)
+
+    def on_fill(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
+                last_qty: float, leaves_qty: float) -> None:
+        """Apply one fill (the fields of ``OrderFilled`` the view uses)."""
+        pair = (symbol, strategy_id)
+        signed = last_qty if side == BUY else -last_qty
+        self.qty[pair] = self.qty.get(pair, 0.0) + signed
+        if leaves_qty > _EPS:
+            self.working[client_order_id] = (pair, leaves_qty if side == BUY else -leaves_qty)
+        else:
+            self.working.pop(client_order_id, None)
 
     def _exposure_qty(self) -> dict[tuple[str, str], float]:
         out = dict(self.qty)

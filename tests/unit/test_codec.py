@@ -19,8 +19,8 @@ from engine.errors import (
     CodecError, CorruptFrameError, InvalidMessageError, UnknownMessageTypeError,
 )
 from engine.messages import (
-    ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, MarketBatch, OrderAccepted,
-    IntentBatch, OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
+    ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch,
+    OrderAccepted, OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
     Quote, SubmitOrder, Trade, Valuation,
 )
 
@@ -92,6 +92,7 @@ MESSAGES: dict[type, st.SearchStrategy] = {
     OrderCanceled: record(OrderCanceled),
     IntentBatch: record(IntentBatch),
     Valuation: record(Valuation),
+    FillBatch: record(FillBatch),
 }
 
 any_message = st.sampled_from(list(TAGS)).flatmap(lambda cls: MESSAGES[cls])
@@ -125,6 +126,8 @@ SAMPLES: dict[type, Any] = {
                              np.array([3], "<i8").tobytes(), np.array([0], "|i1").tobytes(),
                              np.array([0.95]).tobytes(), np.array([100.0]).tobytes()),
     Valuation: Valuation(1, 100_000.0, ("BTC/USDT", "ETH/USDT"), (100.0, 10.0)),
+    FillBatch: FillBatch(("s1", "s1"), ("BTC/USDT", "BTC/USDT"), ("s1-1", "s1-1"),
+                         ("BUY", "BUY"), (0.25, 0.25), (0.25, 0.0)),
 }
 
 
