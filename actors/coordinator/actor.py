@@ -5,7 +5,9 @@ It puts each symbol's columns in Ray's object store once (the feed and execution
 them zero-copy), starts the risk, execution, feed and strategy-worker actors with readable
 names, wires their ZeroMQ endpoints, and waits. If any actor fails or dies, every actor it
 started is killed and the error names the one lost; ``cancel()`` does the same on request.
-Actors it created are owned by it, so killing the coordinator also ends them.
+After a run that ends normally the graph stays warm: the next run of the same shape resets
+those actors with fresh cores instead of starting new processes. Actors it created are owned
+by it, so killing the coordinator also ends them.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class CoordinatorActor:
         self._total = 0
         self.started: dict[str, dict[str, Any]] = {}   # name -> pid and node of each actor
         self.run_id = uuid.uuid4().hex[:8]
+        # The graph of the last run that ended normally, kept warm: a run of the same shape
+        # reuses its actors' processes (fresh cores, no process start-up). (shape, handles,
+        # name -> handle)
+        self._warm: tuple[Any, dict[str, Any], dict[str, Any]] | None = None
+        self._graph: tuple[Any, dict[str, Any]] | None = None
 
     def run(self, config: BacktestConfig, workers: int, batch_rows: int = 65_536,
             spread: bool = False, frames: Any = None) -> BacktestResult:
@@ -84,6 +91,7 @@ class CoordinatorActor:
                 early = self._create(plan.config, plan.plans, plan.batch_ids, plan.groups,
                                      batch_rows, spread)
             result = self._run(plan, early[1])
+            self._keep_warm()
         finally:
             self._kill_all()
         self.phases["total"] = time.perf_counter() - t0
@@ -101,7 +109,19 @@ class CoordinatorActor:
     def _create(self, config: BacktestConfig, plans: list[Any], batch_ids: frozenset[str],
                 groups: list[list[Any]], batch_rows: int, spread: bool,
                 ) -> tuple[list[str], dict[str, Any]]:
-        """Start every actor of the graph (their processes start in parallel)."""
+        """Start every actor of the graph (their processes start in parallel), or reset the
+        warm graph of the previous run when it has the same shape."""
+        shape = (config.venue, config.risk_limits().active, batch_rows,
+                 tuple(worker_name(g, i, "") for i, g in enumerate(groups)))
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            if warm[0] == shape and not spread:
+                handles = self._reset(warm, config, plans, batch_ids, groups, batch_rows)
+                if handles is not None:
+                    self._graph = (shape, handles)
+                    return [p.strategy_id for p in plans], handles
+            else:
+                self._kill(warm[2])
         rid = self.run_id
         slots = iter(range(1 << 30))
         handles: dict[str, Any] = {"workers": []}
@@ -120,7 +140,43 @@ class CoordinatorActor:
                 handles["workers"].append((name, group, self._start(
                     name, WorkerActor.options(**self._options(name, next(slots), spread))
                     .remote(group, config.venue))))
+        self._graph = (shape, handles)
         return [p.strategy_id for p in plans], handles
+
+    def _reset(self, warm: tuple[Any, dict[str, Any], dict[str, Any]], config: BacktestConfig,
+               plans: list[Any], batch_ids: frozenset[str], groups: list[list[Any]],
+               batch_rows: int) -> dict[str, Any] | None:
+        """Give the warm graph's actors fresh cores for this run; None (and the warm actors
+        killed) if any of them is gone."""
+        _, old, actors = warm
+        handles: dict[str, Any] = {"workers": []}
+        resets = []
+        if "risk" in old:
+            handles["risk"] = old["risk"]
+            resets.append(old["risk"].reset.remote(config.risk_limits()))
+        handles["execution"] = old["execution"]
+        resets.append(old["execution"].reset.remote(config, plans, batch_ids))
+        if "feed" in old:
+            handles["feed"] = old["feed"]
+            resets.append(old["feed"].reset.remote(config.venue, batch_rows))
+        for (name, _, worker), group in zip(old["workers"], groups):
+            handles["workers"].append((name, group, worker))
+            resets.append(worker.reset.remote(group, config.venue))
+        try:
+            ray.get(resets, timeout=60)
+        except Exception:   # an actor died while idle: start the graph afresh
+            self._kill(actors)
+            return None
+        self._actors.update(actors)
+        return handles
+
+    def _keep_warm(self) -> None:
+        """After a run that ended normally: keep its actors for the next run of its shape."""
+        if self._graph is not None:
+            self._warm = (self._graph[0], self._graph[1], dict(self._actors))
+        self._actors.clear()
+        self._graph = None
+        self._execution = None
 
     def _run(self, plan: GraphPlan, handles: dict[str, Any]) -> BacktestResult:
         config = plan.config
@@ -212,13 +268,24 @@ class CoordinatorActor:
         self._cancel.set()
 
     def _kill_all(self) -> None:
-        for handle in self._actors.values():
+        self._kill(self._actors)
+        self._actors.clear()
+        self._graph = None
+        self._execution = None
+
+    @staticmethod
+    def _kill(actors: dict[str, Any]) -> None:
+        for handle in actors.values():
             try:
                 ray.kill(handle, no_restart=True)
             except Exception:
                 pass   # already gone
-        self._actors.clear()
-        self._execution = None
+
+    def release(self) -> None:
+        """End the warm graph's actors (the coordinator itself stays)."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            self._kill(warm[2])
 
     def pid(self) -> int:
         return os.getpid()

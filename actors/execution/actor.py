@@ -17,6 +17,11 @@ from engine.plan import PairPlan
 class ExecutionActor:
     def __init__(self, config: BacktestConfig, plans: list[PairPlan],
                  batch_ids: frozenset[str]) -> None:
+        self.reset(config, plans, batch_ids)
+
+    def reset(self, config: BacktestConfig, plans: list[PairPlan],
+              batch_ids: frozenset[str]) -> None:
+        """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = ExecutionCore(config, plans, batch_ids, ray.util.get_node_ip_address())
 
     def load(self, symbols: list[str], stream_refs: list[Any],
@@ -40,6 +45,7 @@ class ExecutionActor:
             return self.core.run()
         finally:
             self.core.close()
+            self.core.release()
 
     def progress(self) -> tuple[int, int]:
         return self.core.progress

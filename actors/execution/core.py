@@ -39,8 +39,18 @@ class ZmqIntentSource(IntentSource):
         self.strategy_ids = strategy_ids
         self._stop = stop
         self.frames = 0
+        self.waited = 0.0   # seconds the pass spent blocked on intents not yet computed
 
     def poll(self, block: bool) -> list[IntentUpdate]:
+        if block:
+            t0 = time.perf_counter()
+            try:
+                return self._poll(block)
+            finally:
+                self.waited += time.perf_counter() - t0
+        return self._poll(block)
+
+    def _poll(self, block: bool) -> list[IntentUpdate]:
         out = []
         while True:
             if self._stop.is_set():
@@ -117,8 +127,14 @@ class ExecutionCore:
         t1 = time.perf_counter()
         result = assemble_result(self.config, self.engine, self.loaded)
         result.timing["execution_pass_seconds"] = t1 - t0
+        result.timing["execution_wait_seconds"] = source.waited
         result.timing["assemble_seconds"] = time.perf_counter() - t1
         return result
 
     def close(self) -> None:
         self.sock.close(0)
+
+    def release(self) -> None:
+        """Drop the run's engine and data (the object store can then free the columns)."""
+        self.engine = None   # type: ignore[assignment]
+        self.loaded = None   # type: ignore[assignment]

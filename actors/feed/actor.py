@@ -13,6 +13,10 @@ from actors.feed.core import FeedCore
 @ray.remote(num_cpus=0, max_concurrency=2)
 class FeedActor:
     def __init__(self, venue: str, batch_rows: int) -> None:
+        self.reset(venue, batch_rows)
+
+    def reset(self, venue: str, batch_rows: int) -> None:
+        """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = FeedCore(None, venue, ray.util.get_node_ip_address(), batch_rows)
 
     def load(self, symbols: list[str], stream_refs: list[Any]) -> None:
@@ -30,6 +34,7 @@ class FeedActor:
             return self.core.run(subscribers)
         finally:
             self.core.close()
+            self.core.streams = {}   # let the object store free the data
 
     def stop(self) -> None:
         self.core.stop()

@@ -14,6 +14,10 @@ from engine.risk import RiskLimits
 @ray.remote(num_cpus=0, max_concurrency=2)
 class RiskActor:
     def __init__(self, limits: RiskLimits) -> None:
+        self.reset(limits)
+
+    def reset(self, limits: RiskLimits) -> None:
+        """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = RiskCore(limits, ray.util.get_node_ip_address())
 
     def endpoint(self) -> str:

@@ -14,6 +14,10 @@ from engine.plan import PairPlan
 @ray.remote(num_cpus=0, max_concurrency=2)
 class WorkerActor:
     def __init__(self, pairs: list[PairPlan], venue: str) -> None:
+        self.reset(pairs, venue)
+
+    def reset(self, pairs: list[PairPlan], venue: str) -> None:
+        """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = WorkerCore(pairs, venue)
 
     def connect(self, feed: dict[str, str], execution_endpoint: str,

@@ -84,6 +84,26 @@ def test_graph_equals_single_process(reference: Any, workers: int) -> None:
     assert result.timing["risk_audit"]["checks"] > 0
 
 
+def test_a_run_of_the_same_shape_reuses_the_warm_graph() -> None:
+    # the second run (other parameters, same pairs and workers) resets the first run's actors
+    # instead of starting processes, and still equals the single-process run of its own spec
+    first = GraphRun(spec(), workers=2)
+    first.result()
+    warm = {name: a["pid"] for name, a in first.actors().items()}
+    other = spec(strategies=[{"strategy": "sma_cross", "params": {"fast": 10, "slow": 60}},
+                             STRATEGIES[1]], capital=30_000)
+    second = GraphRun(other, workers=2)
+    result = second.result()
+    assert {name: a["pid"] for name, a in second.actors().items()} == warm
+    assert comparable(result) == comparable(run_config(other))
+    assert result.fills.equals(run_config(other).fills)
+    # a graph of another shape ends the warm actors and starts its own
+    third = GraphRun(spec(symbols=SYMBOLS[:2]), workers=2)
+    third.result()
+    assert not set(a["pid"] for a in third.actors().values()) & set(warm.values())
+    assert wait_gone(list(warm.values())) == []
+
+
 def test_gross_exposure_limit_on_bars_equals_single_process() -> None:
     config = spec(data="synthetic", timeframe="1m", end="2024-01-06", strategies=None,
                   strategy="sma_cross", params={"fast": 5, "slow": 20},
