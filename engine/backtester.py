@@ -674,17 +674,14 @@ class LocalIntentSource(IntentSource):
 
 class _Schedule:
     """The forecast fills of one symbol's book (``engine.fills.market_fills``) as lists, with
-    how many are booked."""
+    how many are booked: per fill its row, time, order (index into ``orders``) and values
+    (qty, price, fee, slippage_bps, filled_after, notional_after, leaves_after)."""
 
-    __slots__ = ("orders", "rows", "ts", "order", "qty", "price", "fee", "slip", "filled",
-                 "notional", "leaves", "n", "pos")
+    __slots__ = ("orders", "rows", "ts", "order", "values", "n", "pos")
 
     def __init__(self, orders: list[Order], rows: list[int], ts: list[int], order: list[int],
-                 qty: list[float], price: list[float], fee: list[float], slip: list[float],
-                 filled: list[float], notional: list[float], leaves: list[float]) -> None:
-        self.orders, self.rows, self.ts, self.order = orders, rows, ts, order
-        self.qty, self.price, self.fee, self.slip = qty, price, fee, slip
-        self.filled, self.notional, self.leaves = filled, notional, leaves
+                 values: list[list[float]]) -> None:
+        self.orders, self.rows, self.ts, self.order, self.values = orders, rows, ts, order, values
         self.n = len(rows)
         self.pos = 0
 
@@ -739,9 +736,9 @@ class _BatchLoop:
         self.sched: list[_Schedule | None] = [None] * len(feeds)
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
         vc = engine.venue_config
-        self._fill_params = (vc.max_volume_share, vc.slippage_model == "sqrt",
-                             vc.slippage_bps, vc.impact_base_bps, vc.impact_k_bps,
-                             vc.taker_fee_bps * 1e-4)
+        self._fill_params = np.array([vc.max_volume_share, vc.slippage_model == "sqrt",
+                                      vc.slippage_bps, vc.impact_base_bps, vc.impact_k_bps,
+                                      vc.taker_fee_bps * 1e-4], dtype=np.float64)
 
     def _take(self, updates: list[IntentUpdate]) -> None:
         for u in updates:
@@ -883,17 +880,13 @@ class _BatchLoop:
                         and o.cancel_ns is None and not o.closed for o in book):
             c = self.cols[fi]
             orders = list(book)
-            filled = np.array([o.filled_qty for o in orders])
-            out = market_fills(c["price"], c["size"], self.times[fi], start,
-                               np.array([o.sign for o in orders], dtype=np.int64),
-                               np.array([o.quantity for o in orders]), filled,
-                               np.array([o.notional for o in orders]),
-                               np.array([o.active_ns for o in orders], dtype=np.int64),
-                               *self._fill_params)
+            rows, which, values = market_fills(
+                c["price"], c["size"], self.times[fi], start,
+                np.array([(o.sign, o.quantity, o.filled_qty, o.notional) for o in orders]),
+                np.array([o.active_ns for o in orders], dtype=np.int64), self._fill_params)
             # (an empty schedule too: those orders get no fill before the data ends)
-            rows = out[0]
             self.sched[fi] = _Schedule(orders, rows.tolist(), self.times[fi][rows].tolist(),
-                                       *(a.tolist() for a in out[1:]))
+                                       which.tolist(), values.tolist())
         self.next_fill = min([s.next_key(j) for j, s in enumerate(self.sched) if s is not None],
                              default=_INF_KEY)
 
@@ -919,16 +912,15 @@ class _BatchLoop:
             k = s.pos
             while k < s.n and s.rows[k] == row:
                 order = s.orders[s.order[k]]
-                order.filled_qty = filled = s.filled[k]
-                order.notional = s.notional[k]
+                qty, price, fee, slip, filled, notional, leaves = s.values[k]
+                order.filled_qty = filled
+                order.notional = notional
                 order.last_fill_ns = ts
-                leaves = s.leaves[k]
                 venue._fill_seq += 1
                 on_fill(_new(OrderFilled, (order.strategy_id, name, order.symbol,
                                            order.client_order_id, order.venue_order_id,
-                                           f"F-{venue._fill_seq}", order.side, s.qty[k],
-                                           s.price[k], filled, leaves, TAKER, s.fee[k],
-                                           s.slip[k], ts, ts)))
+                                           f"F-{venue._fill_seq}", order.side, qty, price,
+                                           filled, leaves, TAKER, fee, slip, ts, ts)))
                 if leaves == 0.0:
                     order.closed = True
                     book.remove(order)

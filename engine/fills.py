@@ -26,31 +26,31 @@ _EPS = 1e-12
 
 
 @njit(cache=True, nogil=True)
-def market_fills(prices, sizes, times, start, signs, quantity, filled, notional, active_ns,
-                 share, sqrt_model, slip_fixed, impact_base, impact_k,
-                 taker_rate):  # pragma: no cover - compiled
+def market_fills(prices, sizes, times, start, orders, active_ns,
+                 params):  # pragma: no cover - compiled
     """Fills of the orders (book order = time priority) from row ``start`` until every order
-    has filled or the rows run out. ``filled`` and ``notional`` are updated in place.
+    has filled or the rows run out.
 
-    Returns (row, order, qty, price, fee, slippage_bps, filled_after, notional_after,
-    leaves_after) per fill, in the order they happen.
+    ``orders``: one row per order, (sign, quantity, filled, notional); ``active_ns`` when each
+    becomes active; ``params``: (volume share, sqrt model 0/1, fixed slippage bps, impact base
+    bps, impact k bps, taker fee rate). Returns the row, the order and (qty, price, fee,
+    slippage_bps, filled_after, notional_after, leaves_after) of each fill, in the order they
+    happen.
     """
-    n_orders = signs.shape[0]
+    share, sqrt_model, slip_fixed, impact_base, impact_k, taker_rate = (
+        params[0], params[1] != 0.0, params[2], params[3], params[4], params[5])
+    n_orders = orders.shape[0]
+    filled = orders[:, 2].copy()
+    notional = orders[:, 3].copy()
     size = 64
     o_row = np.empty(size, np.int64)
     o_ord = np.empty(size, np.int64)
-    o_qty = np.empty(size)
-    o_px = np.empty(size)
-    o_fee = np.empty(size)
-    o_slip = np.empty(size)
-    o_filled = np.empty(size)
-    o_notional = np.empty(size)
-    o_leaves = np.empty(size)
+    o_val = np.empty((size, 7))
     m = 0
     open_orders = 0
     closed = np.zeros(n_orders, np.bool_)
     for i in range(n_orders):
-        if quantity[i] - filled[i] <= _EPS:
+        if orders[i, 1] - filled[i] <= _EPS:
             closed[i] = True
         else:
             open_orders += 1
@@ -67,64 +67,49 @@ def market_fills(prices, sizes, times, start, signs, quantity, filled, notional,
         for i in range(n_orders):
             if closed[i] or active_ns[i] > ts:
                 continue
-            leaves = quantity[i] - filled[i]
+            quantity = orders[i, 1]
+            leaves = quantity - filled[i]
             qty = left if left < leaves else leaves
             if qty <= _EPS:
                 continue
             left = left - qty
-            sign = signs[i]
             if sqrt_model:
                 slip = impact_base + impact_k * math.sqrt(qty / v)
             else:
                 slip = slip_fixed
-            price = p * (1.0 + sign * slip * 1e-4)
+            price = p * (1.0 + orders[i, 0] * slip * 1e-4)
             fee = qty * price * taker_rate
             done = filled[i] + qty
             notional[i] += qty * price
-            leaves = quantity[i] - done
+            leaves = quantity - done
             if leaves <= _EPS:
                 leaves = 0.0
-                done = quantity[i]
+                done = quantity
                 closed[i] = True
                 open_orders -= 1
             filled[i] = done
             if m == size:
                 size *= 2
-                o_row = _grow_i(o_row, size)
-                o_ord = _grow_i(o_ord, size)
-                o_qty = _grow_f(o_qty, size)
-                o_px = _grow_f(o_px, size)
-                o_fee = _grow_f(o_fee, size)
-                o_slip = _grow_f(o_slip, size)
-                o_filled = _grow_f(o_filled, size)
-                o_notional = _grow_f(o_notional, size)
-                o_leaves = _grow_f(o_leaves, size)
+                grown_row = np.empty(size, np.int64)
+                grown_row[:m] = o_row
+                o_row = grown_row
+                grown_ord = np.empty(size, np.int64)
+                grown_ord[:m] = o_ord
+                o_ord = grown_ord
+                grown_val = np.empty((size, 7))
+                grown_val[:m] = o_val
+                o_val = grown_val
             o_row[m] = r - 1
             o_ord[m] = i
-            o_qty[m] = qty
-            o_px[m] = price
-            o_fee[m] = fee
-            o_slip[m] = slip
-            o_filled[m] = done
-            o_notional[m] = notional[i]
-            o_leaves[m] = leaves
+            o_val[m, 0] = qty
+            o_val[m, 1] = price
+            o_val[m, 2] = fee
+            o_val[m, 3] = slip
+            o_val[m, 4] = done
+            o_val[m, 5] = notional[i]
+            o_val[m, 6] = leaves
             m += 1
-    return (o_row[:m], o_ord[:m], o_qty[:m], o_px[:m], o_fee[:m], o_slip[:m], o_filled[:m],
-            o_notional[:m], o_leaves[:m])
-
-
-@njit(cache=True, nogil=True)
-def _grow_i(a, size):  # pragma: no cover - compiled
-    out = np.empty(size, np.int64)
-    out[:a.shape[0]] = a
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _grow_f(a, size):  # pragma: no cover - compiled
-    out = np.empty(size)
-    out[:a.shape[0]] = a
-    return out
+    return o_row[:m], o_ord[:m], o_val[:m]
 
 
 __all__ = ["market_fills"]

@@ -24,6 +24,7 @@ stream.
 
 from __future__ import annotations
 
+import operator
 import threading
 from typing import Any
 
@@ -38,9 +39,9 @@ from engine.messages import (
 from engine.risk import RiskEngine, RiskLimits
 
 _VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)
-_FILLED = {name: i for i, name in enumerate(OrderFilled._fields)}
-_FILL_BATCH_SOURCE = ("strategy_id", "symbol", "client_order_id", "side", "last_qty",
-                      "leaves_qty")   # the OrderFilled field behind each FillBatch column
+# the OrderFilled fields behind FillBatch's columns, in its order
+_pick_fill_batch = operator.itemgetter(*(OrderFilled._fields.index(name) for name in (
+    "strategy_id", "symbol", "client_order_id", "side", "last_qty", "leaves_qty")))
 
 
 class RiskCore:
@@ -163,9 +164,7 @@ class AuditedRisk:
     def _close_fills(self) -> None:
         fills = self._fills
         if fills:
-            columns = list(zip(*fills))
-            self._records.append(FillBatch(*(columns[_FILLED[name]]
-                                             for name in _FILL_BATCH_SOURCE)))
+            self._records.append(FillBatch(*zip(*map(_pick_fill_batch, fills))))
             self._fills = []
 
     def check(self, cmd: SubmitOrder, equity: float, marks: dict[str, float]) -> str | None:
