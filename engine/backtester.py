@@ -734,6 +734,8 @@ class _BatchLoop:
         # compiled schedule (engine.fills) instead of a visit per trade.
         self.schedulable = [f.kind == TRADE and not self.dense[i] for i, f in enumerate(feeds)]
         self.sched: list[_Schedule | None] = [None] * len(feeds)
+        # per feed: row -> the other symbols' marks as of that row (rows with intents)
+        self.marks_ahead: list[dict[int, list[tuple[str, float]]]] = [{} for _ in feeds]
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
         vc = engine.venue_config
         self._fill_params = np.array([vc.max_volume_share, vc.slippage_model == "sqrt",
@@ -747,6 +749,8 @@ class _BatchLoop:
             it = u.intents
             q.extend(zip(it.row.tolist(), it.kind.tolist(), it.value.tolist(),
                          it.price.tolist()))
+            if len(it):
+                self._mark_ahead(self.ctx_fi[sid], it.row)
             if u.fault is not None:
                 row, error, tb = u.fault
                 q.append((row, _FAULT, 0.0, 0.0))
@@ -851,7 +855,7 @@ class _BatchLoop:
                     if sid in engine._faulted:
                         continue
                     if not refreshed:
-                        self._refresh_marks(ts, fi)
+                        self._marks_at(ts, fi, row)
                         refreshed = True
                     if ikind == _FAULT:
                         error, tb = self.faults[sid]
@@ -947,6 +951,32 @@ class _BatchLoop:
                                 str(c["trade_id"][row].item()), ts, ts))
         return _new(Quote, (venue, feed.symbol, float(c["bid"][row]), float(c["ask"][row]),
                             float(c["bid_size"][row]), float(c["ask_size"][row]), ts, ts))
+
+    def _mark_ahead(self, fi: int, rows: np.ndarray) -> None:
+        """What :meth:`_refresh_marks` will find at these rows of feed ``fi``, looked up for a
+        whole batch of intents at once (one vectorized search per feed, not one per visit)."""
+        ts = self.times[fi][rows]
+        others = []
+        for j, times in enumerate(self.times):
+            if j != fi:
+                c = times.searchsorted(ts, side="right" if j < fi else "left")
+                others.append((self.engine.feeds[j].symbol,
+                               self.marks[j][np.maximum(c - 1, 0)].tolist(), (c > 0).tolist()))
+        ahead = self.marks_ahead[fi]
+        for k, row in enumerate(rows.tolist()):
+            if row not in ahead:
+                ahead[row] = [(symbol, marks[k]) for symbol, marks, seen in others if seen[k]]
+
+    def _marks_at(self, ts: int, fi: int, row: int) -> None:
+        """Mark every other symbol as of this visit (prepared by :meth:`_mark_ahead` when the
+        row has intents)."""
+        ahead = self.marks_ahead[fi].pop(row, None)
+        if ahead is None:
+            self._refresh_marks(ts, fi)
+            return
+        last = self.engine.portfolio.last_price
+        for symbol, mark in ahead:
+            last[symbol] = mark
 
     def _refresh_marks(self, ts: int, fi: int) -> None:
         """Mark every other symbol at its last event before (ts, fi) in event-time order."""
