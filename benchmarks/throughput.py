@@ -8,9 +8,11 @@ receiving the spec to the assembled result (Ray already started, data already in
 
 Prints a table for 1 and 2 strategy-worker processes (and any ``--workers`` given): seconds,
 unique market events per second, event deliveries per second (each pair's events), fills,
-denials, and the machine's peak memory in use above the pre-run baseline. A run is "cold" when
-its graph's actor processes started for it, "warm" when it reused the previous run's graph of
-the same shape (the coordinator keeps it). Ends with ``cold_start_unique_events_per_second``
+denials, the machine's peak memory in use above the pre-run baseline, and "host": millions
+of iterations per second of a fixed Python loop just before the run (a shared machine's speed
+swings by up to 2x within minutes; compare figures taken at similar host speeds). A run is
+"cold" when its graph's actor processes started for it, "warm" when it reused the previous
+run's graph of the same shape (the coordinator keeps it). Ends with ``cold_start_unique_events_per_second``
 (the best cold run) and ``unique_events_per_second: N`` (the best run).
 
     .venv/bin/python benchmarks/throughput.py [--symbols 8] [--events 2000000] [--workers 1 2]
@@ -92,6 +94,16 @@ def _used() -> int:
     return info["MemTotal"] - info["MemAvailable"]
 
 
+def host_speed() -> float:
+    """Millions of iterations per second of a fixed pure-Python loop: this machine's speed
+    at the moment (shared hosts swing by 2x within minutes), to read the figures against."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return 2.0 / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--symbols", type=int, default=8)
@@ -121,6 +133,7 @@ def main() -> None:
     last_pids: set[int] = set()
     for workers in args.workers:
         for _ in range(args.repeat):
+            speed = host_speed()
             with PeakMemory() as mem:
                 t0 = time.perf_counter()
                 run = GraphRun(config, workers=workers)
@@ -132,7 +145,7 @@ def main() -> None:
             last_pids = pids
             events = result.metrics["events"]
             rows.append((f"graph, {workers} worker{'s' if workers > 1 else ''}, {start}",
-                         elapsed, events, n_pairs * events / len(symbols), result, mem))
+                         elapsed, events, n_pairs * events / len(symbols), result, mem, speed))
             if reference is None:
                 reference = result
             elif not (result.fills.equals(reference.fills)
@@ -148,12 +161,14 @@ def main() -> None:
         from engine.run import run_config
         for label, batch in (("single process, batch paths", True),
                              ("single process, hooks", False)):
+            speed = host_speed()
             with PeakMemory() as mem:
                 t0 = time.perf_counter()
                 result = run_config(config, batch=batch)
                 elapsed = time.perf_counter() - t0
             events = result.metrics["events"]
-            rows.append((label, elapsed, events, n_pairs * events / len(symbols), result, mem))
+            rows.append((label, elapsed, events, n_pairs * events / len(symbols), result, mem,
+                         speed))
             if not result.fills.equals(reference.fills):
                 raise SystemExit(f"{label}: result differs from the actor graph")
 
@@ -162,9 +177,9 @@ def main() -> None:
           f"momentum 2000/1%); fees, slippage, volume cap, risk limits on; "
           f"{os.cpu_count()} cores")
     print(f"{'configuration':<34}{'seconds':>9}{'unique ev/s':>14}{'deliveries/s':>15}"
-          f"{'fills':>9}{'denied':>8}{'peak MiB':>10}")
+          f"{'fills':>9}{'denied':>8}{'peak MiB':>10}{'host':>7}")
     best = best_cold = 0.0
-    for label, elapsed, events, deliveries, result, mem in rows:
+    for label, elapsed, events, deliveries, result, mem, speed in rows:
         rate = events / elapsed
         if label.startswith("graph"):
             best = max(best, rate)
@@ -172,7 +187,8 @@ def main() -> None:
                 best_cold = max(best_cold, rate)
         n_denied = int(result.metrics["n_denied"])
         print(f"{label:<34}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
-              f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}")
+              f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}"
+              f"{speed:>7.1f}")
     print(f"cold_start_unique_events_per_second: {best_cold:.0f}")
     print(f"unique_events_per_second: {best:.0f}")
     ray.shutdown()
