@@ -16,7 +16,9 @@ run's graph of the same shape (the coordinator keeps it). Ends with ``cold_start
 (the best cold run) and ``unique_events_per_second: N`` (the best run).
 
     .venv/bin/python benchmarks/throughput.py [--symbols 8] [--events 2000000] [--workers 1 2]
-        [--repeat 1] [--single]    (--single also times the single-process batch and hook runs)
+        [--repeat 1] [--single] [--peers]
+    (--single also times the single-process batch and hook runs; --peers runs vectorbt and
+    backtrader on the same data, from the ``peers`` extra)
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ def main() -> None:
     ap.add_argument("--single", action="store_true",
                     help="also time the single-process runs (batch paths, and hooks)")
     ap.add_argument("--catalog", default=None, help="where to keep the benchmark data")
+    ap.add_argument("--peers", action="store_true",
+                    help="also run vectorbt and backtrader on the same data (benchmarks/peers.py; "
+                         "the 'peers' extra)")
     args = ap.parse_args()
 
     symbols = SYMBOLS[:args.symbols]
@@ -189,6 +194,12 @@ def main() -> None:
         print(f"{label:<34}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
               f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}"
               f"{speed:>7.1f}")
+    if args.peers:
+        from peers import report
+        print("\npeers on the same trades (signals only: whole fills, no volume cap, no portfolio "
+              "risk limits; see benchmarks/peers.py):")
+        for line in report(root, symbols, 200_000):
+            print("  " + line)
     print(f"cold_start_unique_events_per_second: {best_cold:.0f}")
     print(f"unique_events_per_second: {best:.0f}")
     ray.shutdown()
