@@ -29,11 +29,10 @@ import pandas as pd
 from engine.clock import SimulatedClock, perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.equity import equity_curve
-from engine.fills import market_fills
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.messages import (
-    BUY, GTC, LIMIT, MARKET, SELL, STOP, TAKER, Bar, OrderCanceled, OrderDenied, OrderFilled,
+    BUY, GTC, LIMIT, MARKET, SELL, STOP, Bar, OrderCanceled, OrderDenied, OrderFilled,
     OrderRejected, Quote, SubmitOrder, Trade,
 )
 from engine.portfolio import Portfolio
@@ -737,10 +736,6 @@ class _BatchLoop:
         # per feed: row -> the other symbols' marks as of that row (rows with intents)
         self.marks_ahead: list[dict[int, list[tuple[str, float]]]] = [{} for _ in feeds]
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
-        vc = engine.venue_config
-        self._fill_params = np.array([vc.max_volume_share, vc.slippage_model == "sqrt",
-                                      vc.slippage_bps, vc.impact_base_bps, vc.impact_k_bps,
-                                      vc.taker_fee_bps * 1e-4], dtype=np.float64)
 
     def _take(self, updates: list[IntentUpdate]) -> None:
         for u in updates:
@@ -872,23 +867,20 @@ class _BatchLoop:
                 except Exception as exc:
                     engine._fault(ctx, hook.__name__, exc)
         if self.schedulable[fi] and before != [(o, o.cancel_ns) for o in book]:
-            self._schedule(fi, row + 1, book)   # the book changed: forecast afresh
+            self._schedule(fi, row + 1)   # the book changed: forecast afresh
 
     # --- compiled fills of market-order books ---------------------------------------------
 
-    def _schedule(self, fi: int, start: int, book: list[Order]) -> None:
-        """Forecast the fills of feed ``fi``'s book from ``start`` on, when the book holds
-        only GTC market orders with no cancel in flight; otherwise trades are visited."""
-        self.sched[fi] = None
-        if book and all(o.order_type == MARKET and o.time_in_force == GTC
-                        and o.cancel_ns is None and not o.closed for o in book):
-            c = self.cols[fi]
-            orders = list(book)
-            rows, which, values = market_fills(
-                c["price"], c["size"], self.times[fi], start,
-                np.array([(o.sign, o.quantity, o.filled_qty, o.notional) for o in orders]),
-                np.array([o.active_ns for o in orders], dtype=np.int64), self._fill_params)
-            # (an empty schedule too: those orders get no fill before the data ends)
+    def _schedule(self, fi: int, start: int) -> None:
+        """Forecast the fills of feed ``fi``'s book from ``start`` on, when the venue can
+        (a book of plain market orders); otherwise its trades are visited."""
+        c = self.cols[fi]
+        forecast = self.engine.venue.forecast_market_fills(
+            self.engine.feeds[fi].symbol, c["price"], c["size"], self.times[fi], start)
+        if forecast is None:
+            self.sched[fi] = None
+        else:   # (an empty schedule too: those orders get no fill before the data ends)
+            orders, (rows, which, values) = forecast
             self.sched[fi] = _Schedule(orders, rows.tolist(), self.times[fi][rows].tolist(),
                                        which.tolist(), values.tolist())
         self.next_fill = min([s.next_key(j) for j, s in enumerate(self.sched) if s is not None],
@@ -898,11 +890,8 @@ class _BatchLoop:
         """Book every scheduled fill at or before event key ``upto``, in event-time order
         across symbols (as visiting each trade would), through the engine's fill route."""
         engine = self.engine
-        venue = engine.venue
-        on_fill = engine._on_fill
+        book_fill = engine.venue.book_forecast_fill
         scheds = self.sched
-        books = venue.working
-        name = venue.config.venue
         heap = [(s.next_key(j), j) for j, s in enumerate(scheds)
                 if s is not None and s.pos < s.n]
         heapq.heapify(heap)
@@ -912,22 +901,9 @@ class _BatchLoop:
             row = best[2]
             engine._event_key = best
             ts = best[0]
-            book = books[engine.feeds[fi].symbol]
             k = s.pos
             while k < s.n and s.rows[k] == row:
-                order = s.orders[s.order[k]]
-                qty, price, fee, slip, filled, notional, leaves = s.values[k]
-                order.filled_qty = filled
-                order.notional = notional
-                order.last_fill_ns = ts
-                venue._fill_seq += 1
-                on_fill(_new(OrderFilled, (order.strategy_id, name, order.symbol,
-                                           order.client_order_id, order.venue_order_id,
-                                           f"F-{venue._fill_seq}", order.side, qty, price,
-                                           filled, leaves, TAKER, fee, slip, ts, ts)))
-                if leaves == 0.0:
-                    order.closed = True
-                    book.remove(order)
+                book_fill(s.orders[s.order[k]], s.values[k], ts)
                 k += 1
             s.pos = k
             if k < s.n:

@@ -126,10 +126,11 @@ for _cls in TAGS:
 # The field types a well-formed record of each type decodes to, when every optional field is
 # set and numbers have their declared type: such a record needs no per-field checks.
 _EXACT: dict[type, tuple[type, ...]] = {}
-for _cls, _fields in _FIELDS.items():
+for _cls in _FIELDS:
+    _hints = typing.get_type_hints(_cls)
     _types = []
     for _name in _cls._fields:
-        _hint = typing.get_type_hints(_cls)[_name]
+        _hint = _hints[_name]
         _origin = typing.get_origin(_hint)
         if _origin in (typing.Union, types.UnionType):
             (_hint,) = [a for a in typing.get_args(_hint) if a is not type(None)]

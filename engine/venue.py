@@ -41,7 +41,10 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+import numpy as np
+
 from engine.errors import ConfigError
+from engine.fills import market_fills
 from engine.messages import (
     BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, TAKER, OrderAccepted, OrderCanceled,
     OrderFilled, OrderRejected, SubmitOrder,
@@ -161,6 +164,9 @@ class SimulatedVenue:
         self._slip_fixed = config.slippage_bps
         self._seq = 0
         self._fill_seq = 0
+        self._forecast_params = np.array([
+            config.max_volume_share, self._sqrt, config.slippage_bps, config.impact_base_bps,
+            config.impact_k_bps, self._taker_rate], dtype=np.float64)
 
     def add_symbol(self, symbol: str) -> None:
         """List a symbol for trading."""
@@ -381,8 +387,42 @@ class SimulatedVenue:
             leaves = 0.0
             filled = order.quantity
         order.filled_qty = filled
+        self._emit_fill(order, qty, price, filled, leaves, liquidity, fee, slip_bps, ts)
+
+    def _emit_fill(self, order: Order, qty: float, price: float, filled: float, leaves: float,
+                   liquidity: str, fee: float, slip_bps: float, ts: int) -> None:
         self._fill_seq += 1
         self.on_fill(_new(OrderFilled, (order.strategy_id, self._venue, order.symbol,
                                        order.client_order_id, order.venue_order_id,
                                        f"F-{self._fill_seq}", order.side, qty, price,
                                        filled, leaves, liquidity, fee, slip_bps, ts, ts)))
+
+    # --- compiled forecasts (engine.fills) ------------------------------------------------
+
+    def forecast_market_fills(self, symbol: str, prices: np.ndarray, sizes: np.ndarray,
+                              times: np.ndarray, start: int) -> tuple[list[Order], Any] | None:
+        """The fills ``symbol``'s book will get from the trades at rows ``start`` on, when it
+        holds only GTC market orders with no cancel in flight (None otherwise): the book's
+        orders and ``engine.fills.market_fills``'s (rows, order indices, values). Nothing
+        changes until :meth:`book_forecast_fill` books them."""
+        book = self.working[symbol]
+        if not book or not all(o.order_type == MARKET and o.time_in_force == GTC
+                               and o.cancel_ns is None and not o.closed for o in book):
+            return None
+        orders = list(book)
+        return orders, market_fills(
+            prices, sizes, times, start,
+            np.array([(o.sign, o.quantity, o.filled_qty, o.notional) for o in orders]),
+            np.array([o.active_ns for o in orders], dtype=np.int64), self._forecast_params)
+
+    def book_forecast_fill(self, order: Order, values: list[float], ts: int) -> None:
+        """Book one forecast fill (``values`` as ``market_fills`` gives them) at time ``ts``,
+        exactly as matching the trade would have."""
+        qty, price, fee, slip_bps, filled, notional, leaves = values
+        order.filled_qty = filled
+        order.notional = notional
+        order.last_fill_ns = ts
+        self._emit_fill(order, qty, price, filled, leaves, TAKER, fee, slip_bps, ts)
+        if leaves == 0.0:
+            order.closed = True
+            self.working[order.symbol].remove(order)

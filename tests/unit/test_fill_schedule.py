@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import backtester
+from engine import venue as venue_module
 from engine.backtester import BacktestEngine, Feed
 from engine.fills import market_fills
 from engine.intents import ORDER_QTY, TARGET_PERCENT, TARGET_QTY, EventBatch, Intents
@@ -141,7 +141,7 @@ def test_compiled_fills_equal_trade_by_trade_matching(seed: int, venue: VenueCon
         forecast.append(len(out[0]))
         return out
 
-    monkeypatch.setattr(backtester, "market_fills", counted)
+    monkeypatch.setattr(venue_module, "market_fills", counted)
     rng = np.random.default_rng(seed)
     n = 1500
     frames = {s: market(rng, n, bad) for s in SYMBOLS}
