@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench clean venv
+.PHONY: run test lint typecheck bench clean venv
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,6 +30,14 @@ run: $(STAMP)
 ## test: install the test extras and run the whole suite
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+## lint: ruff over the whole tree
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+
+## typecheck: mypy over engine/, actors/ and strategies/
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
 
 ## bench: single-process throughput benchmark
 bench: $(STAMP)
