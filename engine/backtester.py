@@ -6,8 +6,9 @@ For each event, in this order:
 1. the venue matches working orders of the event's symbol (orders decided on earlier events
    only: no look-ahead), fills are booked and ``on_fill`` runs;
 2. the clock moves to the event's time and the symbol's mark price updates;
-3. the strategies of that symbol see the event (``on_bar`` / ``on_trade`` / ``on_quote``) and
-   may submit orders, which can fill no earlier than the next event plus latency.
+3. the strategies of that symbol see the event (``on_bar`` / ``on_trade`` / ``on_quote``, then
+   ``on_price`` with the event's price when it is finite) and may submit orders, which can
+   fill no earlier than the next event plus latency.
 
 Events of several feeds are merged by ``ts_event`` (a bar's close time), ties broken by the
 feed order (symbols as configured), so a run is deterministic. The equity curve is computed
@@ -239,7 +240,8 @@ class BacktestEngine:
         self.faults: list[StrategyFault] = []
         self._faulted: set[str] = set()
         self._batch_ids: frozenset[str] = frozenset()   # their hooks do not run (run_batch)
-        self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None]]]] = {}
+        # per symbol, in strategy order: (context, hook, whether it takes the price)
+        self._handlers: dict[str, list[tuple[BacktestContext, Callable[[Any], None], bool]]] = {}
         self.fills: list[OrderFilled] = []
         self.order_events: list[Any] = []
         self._fill_event_seq: list[int] = []
@@ -360,9 +362,9 @@ class BacktestEngine:
             traceback=tb, ts_event=self.clock.ts))
         # Swap the hook for a no-op in place: the list may be mid-iteration in the event loop.
         handlers = self._handlers.get(ctx.symbol, [])
-        for i, (owner, _) in enumerate(handlers):
+        for i, (owner, _, by_price) in enumerate(handlers):
             if owner is ctx:
-                handlers[i] = (owner, _ignore)
+                handlers[i] = (owner, _ignore, by_price)
         for order in ctx.open_orders():
             self.venue.cancel_now(order, self.clock.ts, "strategy faulted")
 
@@ -374,12 +376,10 @@ class BacktestEngine:
             raise NoDataError("backtest has no data feeds")
         if not self.contexts:
             raise ConfigError("backtest has no strategies")
-        hook_of = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
         for feed in self.feeds:
-            hook = hook_of[feed.kind]
             self._handlers[feed.symbol] = [
-                (ctx, getattr(ctx.strategy, hook)) for ctx in self.contexts
-                if ctx.symbol == feed.symbol and ctx.strategy.overrides(hook)]
+                entry for ctx in self.contexts if ctx.symbol == feed.symbol
+                for entry in event_hooks(ctx, feed.kind)]
         even = 1.0 / len(self.contexts)
         for ctx in self.contexts:
             if ctx.capital_share is None:
@@ -432,12 +432,19 @@ class BacktestEngine:
                 on_bar(symbol, o, h, lo, c, v, ts_open, ts_close)
             last[symbol] = c
             clock.ts = ts_close
-            bar = _new(Bar, (venue_name, symbol, interval, o, h, lo, c, v, ts_close, ts_close))
-            for ctx, hook in handlers:
+            bar = None
+            for ctx, hook, by_price in handlers:
                 try:
-                    hook(bar)
+                    if by_price:
+                        if c - c == 0.0:    # NaN or infinite prices are not passed on
+                            hook(c)
+                    else:
+                        if bar is None:
+                            bar = _new(Bar, (venue_name, symbol, interval, o, h, lo, c, v,
+                                             ts_close, ts_close))
+                        hook(bar)
                 except Exception as exc:
-                    fault(ctx, "on_bar", exc)
+                    fault(ctx, "on_price" if by_price else "on_bar", exc)
             if progress is not None and not (i & mask):
                 progress(i, n)
         self.events_processed = n
@@ -497,11 +504,16 @@ class BacktestEngine:
                 last[symbol] = (bid + ask) / 2
                 event = _new(Quote, (venue_name, symbol, bid, ask, bs, az, ts, ts))
             clock.ts = ts   # merged by event time: never goes back
-            for ctx, hook in handlers[fi]:
+            price = last[symbol]
+            for ctx, hook, by_price in handlers[fi]:
                 try:
-                    hook(event)
+                    if by_price:
+                        if price - price == 0.0:    # NaN or infinite prices are not passed on
+                            hook(price)
+                    else:
+                        hook(event)
                 except Exception as exc:
-                    fault(ctx, hook_names[fi], exc)
+                    fault(ctx, "on_price" if by_price else hook_names[fi], exc)
             if progress is not None and not (k & (step - 1)):
                 progress(k, n)
         self.events_processed = n
@@ -634,6 +646,23 @@ def _as_of(fill_seq: np.ndarray, after_fill: np.ndarray, events: np.ndarray,
     return out
 
 
+_KIND_HOOK = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
+
+
+def event_hooks(ctx: BacktestContext, kind: str) -> list[tuple[BacktestContext, Any, bool]]:
+    """The hooks a strategy runs on each event of a ``kind`` feed, in call order: its
+    ``on_bar`` / ``on_trade`` / ``on_quote``, then ``on_price``; as (context, bound hook,
+    whether the hook takes the price)."""
+    strategy = ctx.strategy
+    out = []
+    hook = _KIND_HOOK[kind]
+    if strategy.overrides(hook):
+        out.append((ctx, getattr(strategy, hook), False))
+    if strategy.overrides("on_price"):
+        out.append((ctx, strategy.on_price, True))
+    return out
+
+
 def merged_order(feeds: list[Feed]) -> tuple[np.ndarray, np.ndarray]:
     """Event-time order of all feeds' rows: (feed index, row) sorted by (ts_event, feed index)."""
     times = [f.event_times() for f in feeds]
@@ -707,19 +736,17 @@ class _BatchLoop:
         self.marks = [f.mark_prices() for f in feeds]
         self.cols = [{k: f.frame[k].to_numpy() for k in f.frame.columns} for f in feeds]
         self.symbol_index = {f.symbol: i for i, f in enumerate(feeds)}
-        hook_of = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
         batch_ids = source.strategy_ids
-        # per feed, in strategy order: (ctx, is_batch, hook or None)
-        self.entries: list[list[tuple[BacktestContext, bool, Any]]] = [[] for _ in feeds]
+        # per feed, in strategy order: (ctx, is_batch, hook or None, whether it takes the price)
+        self.entries: list[list[tuple[BacktestContext, bool, Any, bool]]] = [[] for _ in feeds]
         self.dense = [False] * len(feeds)
         for ctx in engine.contexts:
             fi = self.symbol_index[ctx.symbol]
             if ctx.strategy_id in batch_ids:
-                self.entries[fi].append((ctx, True, None))
-            else:
-                hook = hook_of[feeds[fi].kind]
-                if ctx.strategy.overrides(hook) and ctx.strategy_id not in engine._faulted:
-                    self.entries[fi].append((ctx, False, getattr(ctx.strategy, hook)))
+                self.entries[fi].append((ctx, True, None, False))
+            elif ctx.strategy_id not in engine._faulted:
+                for _, hook, by_price in event_hooks(ctx, feeds[fi].kind):
+                    self.entries[fi].append((ctx, False, hook, by_price))
                     self.dense[fi] = True
         # per batch strategy: queued intents as lists, head position, watermark key
         self.queue: dict[str, list[tuple[int, int, float, float]]] = {s: [] for s in batch_ids}
@@ -767,7 +794,7 @@ class _BatchLoop:
         books = [venue.working[f.symbol] for f in feeds]
         lengths = [len(t) for t in times]
         last_vis = [-1] * nf
-        batch_sids = [[ctx.strategy_id for ctx, is_batch, _ in entries[fi] if is_batch]
+        batch_sids = [[ctx.strategy_id for ctx, is_batch, _, _ in entries[fi] if is_batch]
                       for fi in range(nf)]
 
         def candidate(fi: int) -> tuple[int, int, int]:
@@ -840,7 +867,7 @@ class _BatchLoop:
         # the book as the schedule (if any) forecast it: orders and their cancel requests
         before = [(o, o.cancel_ns) for o in book] if self.sched[fi] is not None else None
         refreshed = False
-        for ctx, is_batch, hook in self.entries[fi]:
+        for ctx, is_batch, hook, by_price in self.entries[fi]:
             sid = ctx.strategy_id
             if is_batch:
                 q, h = self.queue[sid], self.head[sid]
@@ -863,7 +890,12 @@ class _BatchLoop:
                     self._refresh_marks(ts, fi)
                     refreshed = True
                 try:
-                    hook(self._event(fi, row, ts))
+                    if by_price:
+                        price = engine.portfolio.last_price[symbol]
+                        if price - price == 0.0:   # NaN or infinite prices are not passed on
+                            hook(price)
+                    else:
+                        hook(self._event(fi, row, ts))
                 except Exception as exc:
                     engine._fault(ctx, hook.__name__, exc)
         if self.schedulable[fi] and before != [(o, o.cancel_ns) for o in book]:

@@ -264,6 +264,12 @@ class Strategy:
     def on_quote(self, quote: Quote) -> None:
         """The top of book of this strategy's symbol changed."""
 
+    def on_price(self, price: float) -> None:
+        """A new price of this strategy's symbol: a bar's close, a trade's price or a quote's
+        mid, whatever its feed carries. Runs after ``on_bar`` / ``on_trade`` / ``on_quote``
+        on the same event. Only finite prices arrive: an event whose price is NaN or
+        infinite skips this hook, so a strategy's state is left as it was."""
+
     def on_fill(self, fill: OrderFilled) -> None:
         """One of this strategy's orders (partly) filled; ``self.ctx.position`` is updated."""
 

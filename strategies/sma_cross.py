@@ -20,7 +20,6 @@ from numba import njit
 from engine.errors import ConfigError
 from engine.indicators import SMA
 from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
 from engine.strategy import Strategy, StrategyParams, param
 
 
@@ -54,18 +53,7 @@ class SmaCross(Strategy):
         self._istate = np.array([0, 0, 0, 0, -1], dtype=np.int64)
         self._fstate = np.zeros(2)
 
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
+    def on_price(self, price: float) -> None:
         fast = self._update_fast(price)
         slow = self._update_slow(price)
         above = fast > slow          # False while the slow SMA is NaN (not ready)

@@ -5,16 +5,21 @@ hook detection."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import pandas as pd
 import pytest
 
 from engine.errors import ConfigError
-from engine.messages import Bar
+from engine.backtester import BacktestEngine, Feed
+from engine.messages import Bar, Quote, Trade
+from engine.venue import VenueConfig
 from engine.strategy import (
     BUILTIN_STRATEGIES, ParamSpec, Strategy, StrategyParams, load_strategy, param,
 )
 from strategies.momentum import Momentum
 from strategies.sma_cross import SmaCross
+from tests.unit.scripted import MINUTE, bar_table, quote_table, trade_table
 
 
 class Knobs(Strategy):
@@ -209,13 +214,13 @@ def test_params_are_hashable_and_compare_by_value() -> None:
 
 
 def test_overrides_tells_implemented_hooks() -> None:
-    assert SmaCross.overrides("on_bar") and SmaCross.overrides("on_start")
-    assert SmaCross.overrides("on_trade") and SmaCross.has_batch_path()
+    assert SmaCross.overrides("on_price") and SmaCross.overrides("on_start")
+    assert not SmaCross.overrides("on_bar") and SmaCross.has_batch_path()
     assert not SmaCross.overrides("on_fill") and not Knobs.has_batch_path()
     assert Knobs.overrides("on_bar") and not Knobs.overrides("on_start")
     assert not Strategy.overrides("on_bar")
     assert not Unnamed.overrides("on_stop")
-    assert SmaCross().overrides("on_bar")  # also on an instance
+    assert SmaCross().overrides("on_price")  # also on an instance
 
 
 def test_overrides_sees_inherited_hooks() -> None:
@@ -223,7 +228,7 @@ def test_overrides_sees_inherited_hooks() -> None:
         def on_fill(self, fill: object) -> None:
             pass
 
-    assert Child.overrides("on_bar") and Child.overrides("on_fill")
+    assert Child.overrides("on_price") and Child.overrides("on_fill")
     assert Child.name == "sma_cross"  # inherited with the Params it validates
 
 
@@ -333,3 +338,101 @@ def test_a_nan_print_fills_nothing_and_orders_keep_working() -> None:
     (fill,) = engine.fills
     assert fill.ts_event == 3_000_000_000 and fill.last_price == pytest.approx(101.0, rel=1e-3)
     assert np.isfinite(engine.portfolio.cash)
+
+
+# --- the price hook ---------------------------------------------------------------------------
+
+
+class PriceLog(Strategy):
+    """Records the event and price hooks in the order they run."""
+
+    name = "price_log"
+
+    def on_start(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+
+    def on_bar(self, bar: Bar) -> None:
+        self.calls.append(("bar", bar.close))
+
+    def on_trade(self, trade: Trade) -> None:
+        self.calls.append(("trade", trade.price))
+
+    def on_quote(self, quote: Quote) -> None:
+        self.calls.append(("quote", quote.bid))
+
+    def on_price(self, price: float) -> None:
+        self.calls.append(("price", price))
+
+
+class PriceOnly(Strategy):
+    name = "price_only"
+
+    def on_start(self) -> None:
+        self.prices: list[float] = []
+
+    def on_price(self, price: float) -> None:
+        if price > 103.0:
+            raise RuntimeError("too high")
+        self.prices.append(price)
+
+
+NAN = float("nan")
+
+
+def _engine(kind: str, frame: pd.DataFrame, *strategies: Strategy,
+            second: pd.DataFrame | None = None) -> BacktestEngine:
+    engine = BacktestEngine(capital=10_000.0, venue_config=VenueConfig())
+    engine.add_feed(Feed("BTC/USDT", kind, frame, MINUTE if kind == "bar" else 0))
+    if second is not None:
+        engine.add_feed(Feed("ETH/USDT", kind, second, MINUTE if kind == "bar" else 0))
+    for strategy in strategies:
+        engine.add_strategy(strategy, "BTC/USDT")
+    return engine
+
+
+@pytest.mark.parametrize("two_feeds", [False, True], ids=["one-feed", "merged"])
+def test_on_price_follows_the_event_hook_with_the_close_and_skips_bad_prices(
+        two_feeds: bool) -> None:
+    bars = bar_table([(100, 101, 99, 100.5, 1), (100, 101, 99, NAN, 1), (100, 101, 99, 101, 1),
+                      (100, 101, 99, float("inf"), 1)])
+    log = PriceLog()
+    engine = _engine("bar", bars, log, second=bars if two_feeds else None)
+    engine.run()
+    assert log.calls[:2] == [("bar", 100.5), ("price", 100.5)]
+    assert log.calls[2][0] == "bar" and math.isnan(log.calls[2][1])   # no price hook on NaN
+    assert log.calls[3:] == [("bar", 101.0), ("price", 101.0), ("bar", float("inf"))]
+
+
+def test_on_price_gets_trade_prices_and_quote_mids() -> None:
+    log = PriceLog()
+    engine = _engine("trade", trade_table([(0, 100.0, 1), (1, NAN, 1), (2, 101.0, 2)]), log)
+    engine.run()
+    assert log.calls[0:2] == [("trade", 100.0), ("price", 100.0)]
+    assert log.calls[3:] == [("trade", 101.0), ("price", 101.0)]
+    log = PriceLog()
+    engine = _engine("quote", quote_table([(0, 100.0, 101.0, 1, 1), (1, 102.0, 102.5, 1, 1)]),
+                     log)
+    engine.run()
+    assert log.calls == [("quote", 100.0), ("price", 100.5), ("quote", 102.0),
+                         ("price", 102.25)]
+
+
+@pytest.mark.parametrize("mode", ["run", "run_batch"])
+def test_a_raising_price_hook_faults_its_strategy_under_that_hook_name(mode: str) -> None:
+    bars = bar_table([(100, 101, 99, c, 1) for c in (101.0, 102.0, 104.0, 99.0)])
+    strategy = PriceOnly()
+    engine = _engine("bar", bars, strategy)
+    getattr(engine, mode)()
+    assert strategy.prices == [101.0, 102.0]
+    assert [(f.hook, f.error) for f in engine.faults] == [("on_price",
+                                                           "RuntimeError: too high")]
+
+
+def test_the_batch_pass_runs_price_hooks_like_the_hook_loop() -> None:
+    bars = bar_table([(100, 101, 99, c, 1) for c in (100.0, NAN, 101.0, 102.5)])
+    logs = []
+    for mode in ("run", "run_batch"):
+        log = PriceLog()
+        getattr(_engine("bar", bars, log), mode)()
+        logs.append([(k, "nan" if v != v else v) for k, v in log.calls])
+    assert logs[0] == logs[1]
