@@ -48,7 +48,7 @@ class EventBatch:
     a trade's price, a quote's mid); ``columns`` every stored column (``engine.data.schema``).
     """
 
-    __slots__ = ("kind", "symbol", "start", "ts", "price", "columns")
+    __slots__ = ("columns", "kind", "price", "start", "symbol", "ts")
 
     def __init__(self, kind: str, symbol: str, start: int, columns: dict[str, np.ndarray],
                  interval_ns: int = 0) -> None:
@@ -86,7 +86,7 @@ class Intents:
     ``row`` counts in the symbol's whole stream (``batch.start + i``).
     """
 
-    __slots__ = ("row", "kind", "value", "price")
+    __slots__ = ("kind", "price", "row", "value")
 
     def __init__(self, row: np.ndarray, kind: np.ndarray, value: np.ndarray,
                  price: np.ndarray) -> None:
@@ -103,11 +103,11 @@ class Intents:
         return len(self.row)
 
     @classmethod
-    def empty(cls) -> "Intents":
+    def empty(cls) -> Intents:
         return cls(np.empty(0, np.int64), np.empty(0, np.int8), np.empty(0), np.empty(0))
 
     @classmethod
-    def concat(cls, parts: list["Intents"]) -> "Intents":
+    def concat(cls, parts: list[Intents]) -> Intents:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
@@ -155,6 +155,20 @@ def order_qty(batch: EventBatch, index: np.ndarray, signed_qty: np.ndarray) -> I
                    batch.price[index])
 
 
+def percent_targets(batch: EventBatch, targets: np.ndarray) -> Intents:
+    """``ctx.order_target_percent(targets[i], price)`` at every position ``i`` of the batch
+    where ``targets`` is not NaN: the dense form a batch kernel fills (NaN meaning "no order
+    on this event")."""
+    index = np.flatnonzero(targets == targets)
+    return target_percent(batch, index, targets[index])
+
+
+def qty_targets(batch: EventBatch, targets: np.ndarray) -> Intents:
+    """``ctx.order_target(targets[i])`` at every position ``i`` where ``targets`` is not NaN."""
+    index = np.flatnonzero(targets == targets)
+    return target_qty(batch, index, targets[index])
+
+
 def apply_intent(ctx: Any, kind: int, value: float, price: float) -> None:
     """Place one intent through a strategy context: the very call the hook would make."""
     if kind == TARGET_PERCENT:
@@ -176,7 +190,7 @@ class IntentSource:
 
     strategy_ids: frozenset[str] = frozenset()
 
-    def poll(self, block: bool) -> list["IntentUpdate"]:
+    def poll(self, block: bool) -> list[IntentUpdate]:
         """Updates available now; with ``block``, wait until at least one arrives."""
         raise NotImplementedError
 

@@ -15,7 +15,7 @@ from engine.indicators import BollingerBands
 from engine.intents import EventBatch, Intents, target_percent
 from engine.messages import Bar, Quote, Trade
 from engine.strategy import Strategy, StrategyParams, param
-from engine.ta_kernels import CANCELLATION
+from engine.indicators import CANCELLATION
 
 
 class BollingerParams(StrategyParams):

@@ -49,7 +49,7 @@ from engine.indicators import MACD, ROC, RSI, SMA, BollingerBands
 from engine.intents import EventBatch, Intents, target_percent
 from engine.messages import Bar, Quote, Trade
 from engine.strategy import Strategy, StrategyParams, param
-from engine.ta_kernels import CANCELLATION
+from engine.indicators import CANCELLATION
 
 SIGNALS = ("sma", "momentum", "rsi", "macd", "bollinger")
 VOTE_EXPIRY = 1.0 / 16.0

@@ -39,7 +39,7 @@ from engine.errors import ConfigError
 from engine.intents import EventBatch, Intents, target_percent
 from engine.messages import Bar, Quote, Trade
 from engine.strategy import Strategy, StrategyParams, param
-from engine.ta_kernels import CANCELLATION
+from engine.indicators import CANCELLATION
 
 # fstate layout of the batch kernel (the hook keeps the same values as attributes)
 _AX, _AY, _SX, _SY, _SXX, _SYY, _SXY, _PXX, _PYY, _PREV = range(10)

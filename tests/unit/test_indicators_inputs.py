@@ -283,11 +283,43 @@ def test_no_drift_over_half_a_million_values() -> None:
             mean = sum(window) / period
             weighted = sum(v * (j + 1) for j, v in enumerate(window)) / (period * (period + 1) // 2)
             exact_std = math.sqrt(sum((v - mean) ** 2 for v in window) / period)
-            assert sma[i] == pytest.approx(float(mean), rel=1e-11)   # SMA keeps its running sum
+            assert sma[i] == pytest.approx(float(mean), rel=1e-13)   # re-summed each window
             assert middle[i] == pytest.approx(float(mean), rel=1e-14)
             assert wma[i] == pytest.approx(float(weighted), rel=1e-14)
             assert std[i] == pytest.approx(exact_std, rel=1e-13)
             assert z[i] == pytest.approx(float(Fraction(x[i]) - mean) / exact_std, rel=1e-12)
+
+
+def test_equal_windows_give_equal_means() -> None:
+    # 0.1 + 0.1 + 0.1 is 0.30000000000000004 and a third of it is not 0.1: a running or even
+    # an exact sum does not give a flat window's value back, so the SMA recognises the window
+    # as flat, and windows of any length over the same flat stretch compare equal
+    x = np.r_[np.linspace(7.0, 9.0, 61), np.full(40, 0.1), [0.2]]
+    for period in (3, 10, 30):
+        means = ind.sma(x, period)
+        assert means[60 + period] == 0.1 and means[100] == 0.1
+        assert means[101] != 0.1    # a new value ends the flat window
+    fast, slow = ind.SMA(3), ind.SMA(30)
+    for value in x[:-1].tolist():
+        fast.update(value)
+        slow.update(value)
+    assert fast.value == slow.value == 0.1
+    assert not fast.value > slow.value
+
+
+@pytest.mark.real_data
+def test_sma_comparisons_agree_with_pandas_on_real_flat_stretches() -> None:
+    # the hourly file holds 34 identical closes from 2018-02-08: the old running-sum SMA read
+    # the fast average above an identical slow one there and the crossover traded
+    path = FILES["btc_1h"]
+    if not path.is_file():
+        pytest.skip(f"real data file {path} is absent")
+    close = load_file(path).frame["close"].to_numpy()
+    for fast, slow in ((5, 20), (10, 30), (24, 96)):
+        ours = ind.sma(close, fast) > ind.sma(close, slow)
+        rolling = pd.Series(close).rolling
+        theirs = rolling(fast).mean().to_numpy() > rolling(slow).mean().to_numpy()
+        np.testing.assert_array_equal(ours[slow - 1:], theirs[slow - 1:])
 
 
 def test_obv_and_vwap_do_not_drift() -> None:

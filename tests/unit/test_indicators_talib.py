@@ -79,9 +79,13 @@ def stepwise(make: Callable[[], object], *series: np.ndarray) -> tuple[np.ndarra
 
 
 def zscore_reference(close: np.ndarray, period: int) -> np.ndarray:
+    # TA-Lib has no z-score: (close - mean) / STDDEV, with the mean from pandas' compensated
+    # rolling sum. TA-Lib's own SMA keeps a plain running sum, whose residue from the walk's
+    # high prices shows at its low ones as 1.5e-9 of sigma in the numerator.
     std = talib.STDDEV(close, period)
+    mean = pd.Series(close).rolling(period).mean().to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0.0, (close - talib.SMA(close, period)) / std, np.nan)
+        return np.where(std > 0.0, (close - mean) / std, np.nan)
 
 
 # (name, incremental factory, fields, vectorized, TA-Lib reference, floor)
