@@ -19,13 +19,13 @@ Market orders, filled at the next event (plus latency). Warm-up: nothing happens
 a price is part of its own window it can lie at most ``sqrt(period - 1)`` standard deviations
 from the mean, so ``nbdev`` must be below that.
 
-The batch path (``on_batch``) runs the same band arithmetic (``engine.ta_dispersion``'s rolling
-moments, step for step) in a numba kernel and yields the same orders.
+The batch path (``on_batch``) runs the same bands (the Bollinger step function) and rules in a
+numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
-from engine.strategy import param
+from engine.api import param
 from strategies._bollinger import BollingerParams, BollingerStrategy
 
 

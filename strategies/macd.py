@@ -19,20 +19,31 @@ asking for the position already targeted does nothing.
 Market orders, filled at the next event (plus latency). Warm-up: ``slow + signal - 1`` prices
 (the first valid histogram). A NaN or infinite price is skipped (state unchanged).
 
-The batch path (``on_batch``) runs the same MACD arithmetic in a numba kernel and yields the
-same orders.
+The batch path (``on_batch``) runs the same MACD (the MACD step function) and cross rule in a
+numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.indicators import MACD
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
+from engine.api import (
+    MACD,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    macd_init,
+    macd_step,
+    param,
+    percent_targets,
+    step,
+)
 
 
 class MacdStrategy(Strategy):
@@ -55,142 +66,63 @@ class MacdStrategy(Strategy):
                 raise ConfigError(f"strategy 'macd': fast ({self.fast}) must be shorter than "
                                   f"slow ({self.slow})")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
         self.macd = MACD(p.fast, p.slow, p.signal)
-        self._update = self.macd.update
-        self.side = 0     # sign of the histogram: +1, -1, 0 not yet known
-        self.state = 0    # +1 long, -1 short, 0 flat (what this strategy last targeted)
-        # batch path state: the ring of the last ``fast`` prices (for the fast EMA's seed);
-        # [count, ring position, signal count, ready, side, state];
-        # [sum, fast EMA, slow EMA, signal sum, signal]
-        self._recent = np.zeros(p.fast)
-        self._istate = np.zeros(6, dtype=np.int64)
-        self._fstate = np.zeros(5)
-
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
-        line, _, hist = self._update(price)
-        if not self.macd.ready:
-            return
-        if hist > 0.0:
-            side = 1
-        elif hist < 0.0:
-            side = -1
-        else:
-            return
-        before = self.side
-        if side == before:
-            return
-        self.side = side
-        if before == 0:
-            return            # the first sign after the warm-up: no cross yet
-        p = self.params
-        if side == 1:
-            target = 1 if not p.zero_filter or line > 0.0 else 0
-        else:
-            target = -1 if p.allow_short and (not p.zero_filter or line < 0.0) else 0
-        if target == self.state:
-            return
-        self.state = target
-        self.ctx.order_target_percent(target * p.allocation, price)
+        self.rule = (p.zero_filter, p.allocation, -p.allocation if p.allow_short else 0.0)
+        self.state = (0, 0.0)     # the histogram's last sign (0: none yet), the last target
+        self._kernel = (*macd_init(p.fast, p.slow, p.signal), self.state)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        index, fraction = _signals(batch.price, p.slow, p.signal, p.zero_filter, p.allocation,
-                                   p.allow_short, self._recent, self._istate, self._fstate)
-        return target_percent(batch, index, fraction)
+        targets, self._kernel = _signals(batch.price, self.rule, *self._kernel)
+        return percent_targets(batch, targets)
+
+    def on_price(self, price: float) -> None:
+        line, _, hist = self.macd.update(price)
+        target, self.state = _crosses(self.state, line, hist, *self.rule)
+        if target == target:
+            self.ctx.order_target_percent(target, price)
+
+
+@step
+def histogram_cross(side: int, hist: float) -> tuple[int, int]:
+    """``(cross, side)``: +1 when the MACD histogram's sign turns from negative to positive
+    (bullish), -1 from positive to negative (bearish), else 0; ``side`` is its last sign (0
+    until the first), kept by a zero or NaN histogram."""
+    if hist > 0.0:
+        now = 1
+    elif hist < 0.0:
+        now = -1
+    else:
+        return 0, side
+    return (now if side != 0 and now != side else 0), now
+
+
+@step
+def _crosses(state: Any, line: float, hist: float, zero_filter: bool, up: float,
+             down: float) -> tuple[float, Any]:
+    """The target fraction on a cross that changes it (``up`` on a bullish cross, ``down`` on
+    a bearish one, flat where the zero filter refuses), else NaN; and the new state."""
+    side, held = state
+    cross, side = histogram_cross(side, hist)
+    target = held
+    if cross == 1:
+        target = up if not zero_filter or line > 0.0 else 0.0
+    elif cross == -1:
+        target = down if not zero_filter or line < 0.0 else 0.0
+    return (target if target != held else math.nan), (side, target)
 
 
 @njit(cache=True)
-def _signals(price, slow, signal, zero_filter, allocation, allow_short, recent, istate,
-             fstate):  # pragma: no cover - compiled
-    """Rows where the target changes and the new target fraction; state carried in place.
-
-    ``istate`` = [count, ring position, signal count, ready, side, state], ``fstate`` = [sum,
-    fast EMA, slow EMA, signal sum, signal]; the arithmetic is ``engine.indicators.MACD``'s,
-    step for step.
-    """
-    fast = recent.shape[0]
-    kf = 2.0 / (fast + 1)
-    ks = 2.0 / (slow + 1)
-    kg = 2.0 / (signal + 1)
-    count, pos, sig_count, ready, side, state = (istate[0], istate[1], istate[2], istate[3],
-                                                 istate[4], istate[5])
-    total, fast_ema, slow_ema, sig_sum, sig = fstate[0], fstate[1], fstate[2], fstate[3], \
-        fstate[4]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_v = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    for r in range(price.shape[0]):
-        x = price[r]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        if count < slow:
-            count += 1
-            total += x
-            recent[pos] = x
-            pos += 1
-            if pos == fast:
-                pos = 0
-            if count < slow:
-                continue
-            slow_ema = total / slow
-            seed = 0.0
-            for j in range(fast):      # the last ``fast`` prices, oldest first
-                k = pos + j
-                if k >= fast:
-                    k -= fast
-                seed += recent[k]
-            fast_ema = seed / fast
-        else:
-            fast_ema = (x - fast_ema) * kf + fast_ema
-            slow_ema = (x - slow_ema) * ks + slow_ema
-        line = fast_ema - slow_ema
-        if ready:
-            sig = (line - sig) * kg + sig
-        else:
-            sig_sum += line
-            sig_count += 1
-            if sig_count < signal:
-                continue
-            sig = sig_sum / signal
-            ready = 1
-        hist = line - sig
-        if hist > 0.0:
-            now = 1
-        elif hist < 0.0:
-            now = -1
-        else:
-            continue
-        before = side
-        if now == before:
-            continue
-        side = now
-        if before == 0:
-            continue
-        if now == 1:
-            target = 1 if not zero_filter or line > 0.0 else 0
-        else:
-            target = -1 if allow_short and (not zero_filter or line < 0.0) else 0
-        if target == state:
-            continue
-        state = target
-        out_i[n_out] = r
-        out_v[n_out] = target * allocation
-        n_out += 1
-    istate[0], istate[1], istate[2], istate[3], istate[4], istate[5] = (count, pos, sig_count,
-                                                                        ready, side, state)
-    fstate[0], fstate[1], fstate[2], fstate[3], fstate[4] = total, fast_ema, slow_ema, \
-        sig_sum, sig
-    return out_i[:n_out], out_v[:n_out]
+def _signals(price: Any, rule: Any, macd_state: Any, recent: Any,
+             state: Any) -> Any:  # pragma: no cover - compiled
+    """The target fraction where it changes (NaN elsewhere), and the state."""
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
+        x = price[i]
+        if math.isfinite(x):
+            (line, _, hist), macd_state = macd_step(macd_state, recent, x)
+            out[i], state = _crosses(state, line, hist, *rule)
+    return out, (macd_state, recent, state)

@@ -19,23 +19,36 @@ period)`` prices, until both indicators are valid; the first histogram sign afte
 cross. A NaN or infinite price is skipped (state unchanged). ``nbdev`` must be below
 ``sqrt(period - 1)``, or no price can touch the upper band it is part of.
 
-The batch path (``on_batch``) runs the same MACD and band arithmetic in a numba kernel and
-yields the same orders.
+The batch path (``on_batch``) runs the same MACD and bands (their step functions) and rules in
+a numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.indicators import MACD, BollingerBands
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
-from engine.indicators import CANCELLATION
+from engine.api import (
+    MACD,
+    BollingerBands,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    bbands_step,
+    macd_init,
+    macd_step,
+    moments_init,
+    param,
+    percent_targets,
+    step,
+)
+from strategies._bollinger import check_nbdev
+from strategies.macd import histogram_cross
 
 
 class MacdBollinger(Strategy):
@@ -60,210 +73,60 @@ class MacdBollinger(Strategy):
             if self.fast >= self.slow:
                 raise ConfigError(f"strategy 'macd_bollinger': fast ({self.fast}) must be "
                                   f"shorter than slow ({self.slow})")
-            limit = math.sqrt(self.period - 1)
-            if self.nbdev >= limit:
-                raise ConfigError(
-                    f"strategy 'macd_bollinger': nbdev ({self.nbdev}) must be below "
-                    f"sqrt(period - 1) = {limit:.4g} for period {self.period}: no price can "
-                    f"lie further than that outside a window it belongs to")
+            check_nbdev("macd_bollinger", self.nbdev, self.period)
+
+    params: Params
 
     def on_start(self) -> None:
         p = self.params
         self.macd = MACD(p.fast, p.slow, p.signal)
         self.bands = BollingerBands(p.period, p.nbdev, p.nbdev)
-        self._update_macd = self.macd.update
-        self._update_bands = self.bands.update
-        self.side = 0     # sign of the MACD histogram: +1, -1, 0 not yet known
-        self.long = False
-        # batch path state: the ring of the last ``fast`` prices (the fast EMA's seed) and the
-        # band window; [count, ring position, signal count, ready, side, long, band ring
-        # position, band count, bands ready]; [sum, fast EMA, slow EMA, signal sum, signal,
-        # anchor, s1, s2, peak]
-        self._recent = np.zeros(p.fast)
-        self._window = np.zeros(p.period)
-        self._istate = np.zeros(9, dtype=np.int64)
-        self._fstate = np.zeros(9)
-
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
-        _, _, hist = self._update_macd(price)
-        upper, _, lower = self._update_bands(price)
-        if not (self.macd.ready and self.bands.ready):
-            return
-        before = self.side
-        if hist > 0.0:
-            self.side = 1
-        elif hist < 0.0:
-            self.side = -1
-        if before == 0:
-            return            # the first sign after the warm-up: no cross yet
-        if self.long:
-            if (before == 1 and self.side == -1) or price >= upper:
-                self.long = False
-                self.ctx.order_target_percent(0.0, price)
-        elif (before == -1 and self.side == 1
-              and price <= lower + self.params.entry_percent_b * (upper - lower)):
-            self.long = True
-            self.ctx.order_target_percent(self.params.allocation, price)
+        # the prices until both indicators are valid; the entry's %B; the position's size
+        self.rule = (max(p.slow + p.signal - 1, p.period), p.entry_percent_b, p.allocation)
+        self.state = (0, 0, False)    # prices seen, the histogram's last sign, long
+        self._kernel = (*macd_init(p.fast, p.slow, p.signal), *moments_init(p.period),
+                        self.state)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        index, fraction = _signals(batch.price, p.slow, p.signal, p.nbdev, p.entry_percent_b,
-                                   p.allocation, self._recent, self._window, self._istate,
-                                   self._fstate, CANCELLATION)
-        return target_percent(batch, index, fraction)
+        targets, self._kernel = _signals(batch.price, self.params.nbdev, self.rule,
+                                         *self._kernel)
+        return percent_targets(batch, targets)
+
+    def on_price(self, price: float) -> None:
+        _, _, hist = self.macd.update(price)
+        upper, _, lower = self.bands.update(price)
+        target, self.state = _confluence(self.state, price, hist, upper, lower, *self.rule)
+        if target == target:
+            self.ctx.order_target_percent(target, price)
+
+
+@step
+def _confluence(state: Any, x: float, hist: float, upper: float, lower: float, warmup: int,
+                entry_percent_b: float, allocation: float) -> tuple[float, Any]:
+    """The target fraction on an entry or exit, else NaN; and the new state. The histogram's
+    sign is followed only once both indicators are valid (the ``warmup``-th price on)."""
+    seen, side, long = state
+    seen += 1
+    if seen < warmup:
+        return math.nan, (seen, side, long)
+    cross, side = histogram_cross(side, hist)
+    if long:
+        if cross == -1 or x >= upper:
+            return 0.0, (seen, side, False)
+    elif cross == 1 and x <= lower + entry_percent_b * (upper - lower):
+        return allocation, (seen, side, True)
+    return math.nan, (seen, side, long)
 
 
 @njit(cache=True)
-def _resum(buf, i, newest, fstate):  # pragma: no cover - compiled
-    """Re-sum the band window (oldest first, from ring position ``i``) anchored at ``newest``
-    into ``fstate[5:9]``."""
-    n = buf.shape[0]
-    s1 = 0.0
-    s2 = 0.0
-    for j in range(n):
-        k = i + j
-        if k >= n:
-            k -= n
-        d = buf[k] - newest
-        s1 += d
-        s2 += d * d
-    fstate[5] = newest
-    fstate[6] = s1
-    fstate[7] = s2
-    fstate[8] = s2
-
-
-@njit(cache=True)
-def _signals(price, slow, signal, nbdev, entry_percent_b, allocation, recent, window, istate,
-             fstate, cancellation):  # pragma: no cover - compiled
-    """Rows of entries and exits and the target fraction; state carried in place.
-
-    The MACD steps are ``engine.indicators.MACD``'s and the band steps
-    ``engine.ta_dispersion.BollingerBands``', operation for operation.
-    """
-    fast = recent.shape[0]
-    n = window.shape[0]
-    kf = 2.0 / (fast + 1)
-    ks = 2.0 / (slow + 1)
-    kg = 2.0 / (signal + 1)
-    count, pos, sig_count, ready, side, long = (istate[0], istate[1], istate[2], istate[3],
-                                                istate[4], istate[5])
-    bpos, bcount, bready = istate[6], istate[7], istate[8]
-    total, fast_ema, slow_ema, sig_sum, sig = fstate[0], fstate[1], fstate[2], fstate[3], \
-        fstate[4]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_v = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    for r in range(price.shape[0]):
-        x = price[r]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        # --- MACD
-        hist = np.nan
-        macd_ok = True
-        if count < slow:
-            count += 1
-            total += x
-            recent[pos] = x
-            pos += 1
-            if pos == fast:
-                pos = 0
-            if count < slow:
-                macd_ok = False
-            else:
-                slow_ema = total / slow
-                seed = 0.0
-                for j in range(fast):      # the last ``fast`` prices, oldest first
-                    k = pos + j
-                    if k >= fast:
-                        k -= fast
-                    seed += recent[k]
-                fast_ema = seed / fast
-        else:
-            fast_ema = (x - fast_ema) * kf + fast_ema
-            slow_ema = (x - slow_ema) * ks + slow_ema
-        if macd_ok:
-            line = fast_ema - slow_ema
-            if ready:
-                sig = (line - sig) * kg + sig
-                hist = line - sig
-            else:
-                sig_sum += line
-                sig_count += 1
-                if sig_count >= signal:
-                    sig = sig_sum / signal
-                    ready = 1
-                    hist = line - sig
-        # --- Bollinger Bands
-        old = window[bpos]
-        window[bpos] = x
-        bpos += 1
-        if bpos == n:
-            bpos = 0
-        bands_ok = True
-        if bready == 0:
-            bcount += 1
-            if bcount < n:
-                bands_ok = False
-            else:
-                bready = 1
-                _resum(window, bpos, x, fstate)
-        elif bpos == 0:
-            _resum(window, bpos, x, fstate)
-        else:
-            anchor = fstate[5]
-            dn = x - anchor
-            do = old - anchor
-            s1 = fstate[6] + (dn - do)
-            s2 = fstate[7] + (dn * dn - do * do)
-            fstate[6] = s1
-            fstate[7] = s2
-            if s2 > fstate[8]:
-                fstate[8] = s2
-            if (s2 - s1 * s1 / n) * cancellation < fstate[8]:
-                _resum(window, bpos, x, fstate)
-        if not (ready == 1 and bands_ok):
-            continue
-        s1 = fstate[6]
-        centred = fstate[7] - s1 * s1 / n
-        var = centred / n if centred > 0.0 else 0.0
-        std = math.sqrt(var)
-        middle = fstate[5] + s1 / n
-        upper = middle + nbdev * std
-        lower = middle - nbdev * std
-        # --- signals
-        before = side
-        if hist > 0.0:
-            side = 1
-        elif hist < 0.0:
-            side = -1
-        if before == 0:
-            continue
-        if long:
-            if (before == 1 and side == -1) or x >= upper:
-                long = 0
-                out_i[n_out] = r
-                out_v[n_out] = 0.0
-                n_out += 1
-        elif before == -1 and side == 1 and x <= lower + entry_percent_b * (upper - lower):
-            long = 1
-            out_i[n_out] = r
-            out_v[n_out] = allocation
-            n_out += 1
-    istate[0], istate[1], istate[2], istate[3], istate[4], istate[5] = (count, pos, sig_count,
-                                                                        ready, side, long)
-    istate[6], istate[7], istate[8] = bpos, bcount, bready
-    fstate[0], fstate[1], fstate[2], fstate[3], fstate[4] = total, fast_ema, slow_ema, \
-        sig_sum, sig
-    return out_i[:n_out], out_v[:n_out]
+def _signals(price: Any, nbdev: float, rule: Any, macd_state: Any, recent: Any,
+             bands_state: Any, window: Any, state: Any) -> Any:  # pragma: no cover - compiled
+    """The target fraction on entries and exits (NaN elsewhere), and the state."""
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
+        x = price[i]
+        if math.isfinite(x):
+            (_, _, hist), macd_state = macd_step(macd_state, recent, x)
+            (upper, _, lower), bands_state = bbands_step(bands_state, window, x, nbdev, nbdev)
+            out[i], state = _confluence(state, x, hist, upper, lower, *rule)
+    return out, (macd_state, recent, bands_state, window, state)

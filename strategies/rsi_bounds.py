@@ -19,22 +19,31 @@ Market orders, filled at the next event (plus latency). Warm-up: the RSI is vali
 possible order is on the ``period + 2``-th price. A NaN or infinite price is skipped (state
 unchanged).
 
-The batch path (``on_batch``) runs the same RSI arithmetic in a numba kernel and yields the
-same orders.
+The batch path (``on_batch``) runs the same RSI (the RSI step function) and cross rule in a
+numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.indicators import RSI
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
+from engine.api import (
+    RSI,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    param,
+    percent_targets,
+    rsi_init,
+    rsi_step,
+    step,
+)
 
 
 class RsiBounds(Strategy):
@@ -57,105 +66,50 @@ class RsiBounds(Strategy):
                 raise ConfigError(f"strategy 'rsi_bounds': lower ({self.lower}) must be below "
                                   f"upper ({self.upper})")
 
+    params: Params
+
     def on_start(self) -> None:
-        self.rsi = RSI(self.params.period)
-        self._update = self.rsi.update
-        self.prev = math.nan      # the RSI of the previous valid event
-        self.state = 0            # +1 long, -1 short, 0 flat (what this strategy last targeted)
-        # batch path state: [count, state]; [previous price, gain, loss, previous RSI]
-        self._istate = np.zeros(2, dtype=np.int64)
-        self._fstate = np.array([0.0, 0.0, 0.0, math.nan])
-
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
-        rsi = self._update(price)
-        if not self.rsi.ready:
-            return
-        prev = self.prev
-        self.prev = rsi
         p = self.params
-        if prev < p.lower <= rsi:
-            target = 1
-        elif prev > p.upper >= rsi:
-            target = -1 if p.allow_short else 0
-        else:
-            return            # no cross (or no previous RSI yet: comparisons with NaN fail)
-        if target == self.state:
-            return
-        self.state = target
-        self.ctx.order_target_percent(target * p.allocation, price)
+        self.rsi = RSI(p.period)
+        # the rule's levels and targets; its state: the previous RSI, the last target
+        self.rule = (p.lower, p.upper, p.allocation, -p.allocation if p.allow_short else 0.0)
+        self.state = (math.nan, 0.0)
+        self._kernel = (rsi_init(p.period), self.state)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        index, fraction = _signals(batch.price, p.period, p.lower, p.upper, p.allocation,
-                                   p.allow_short, self._istate, self._fstate)
-        return target_percent(batch, index, fraction)
+        targets, self._kernel = _signals(batch.price, self.rule, *self._kernel)
+        return percent_targets(batch, targets)
+
+    def on_price(self, price: float) -> None:
+        target, self.state = _crosses(self.state, self.rsi.update(price), *self.rule)
+        if target == target:
+            self.ctx.order_target_percent(target, price)
+
+
+@step
+def _crosses(state: Any, rsi: float, lower: float, upper: float, up: float,
+             down: float) -> tuple[float, Any]:
+    """The target fraction on a cross that changes it (``up`` crossing up through ``lower``,
+    ``down`` crossing down through ``upper``), else NaN; and the new state. A NaN RSI (the
+    warm-up) crosses nothing and leaves no previous value to cross from."""
+    prev, held = state
+    if prev < lower <= rsi:
+        target = up
+    elif prev > upper >= rsi:
+        target = down
+    else:
+        target = held
+    return (target if target != held else math.nan), (rsi, target)
 
 
 @njit(cache=True)
-def _signals(price, period, lower, upper, allocation, allow_short, istate,
-             fstate):  # pragma: no cover - compiled
-    """Rows where the target changes and the new target fraction; state carried in place.
-
-    ``istate`` = [count, state], ``fstate`` = [previous price, gain, loss, previous RSI]; the
-    arithmetic is ``engine.indicators.RSI``'s, step for step.
-    """
-    n = period
-    count, state = istate[0], istate[1]
-    last, gain, loss, prev = fstate[0], fstate[1], fstate[2], fstate[3]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_v = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    for r in range(price.shape[0]):
-        x = price[r]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        if count == 0:
-            last = x
-            count = 1
-            continue
-        change = x - last
-        last = x
-        if count > n:
-            gain *= n - 1
-            loss *= n - 1
-        if change < 0.0:
-            loss -= change
-        else:
-            gain += change
-        if count < n:
-            count += 1
-            continue
-        if count == n:
-            count = n + 1
-        gain /= n
-        loss /= n
-        total = gain + loss
-        rsi = 100.0 * (gain / total) if total != 0.0 else 0.0
-        before = prev
-        prev = rsi
-        if before < lower <= rsi:
-            target = 1
-        elif before > upper >= rsi:
-            target = -1 if allow_short else 0
-        else:
-            continue
-        if target == state:
-            continue
-        state = target
-        out_i[n_out] = r
-        out_v[n_out] = target * allocation
-        n_out += 1
-    istate[0], istate[1] = count, state
-    fstate[0], fstate[1], fstate[2], fstate[3] = last, gain, loss, prev
-    return out_i[:n_out], out_v[:n_out]
+def _signals(price: Any, rule: Any, rsi_state: Any,
+             state: Any) -> Any:  # pragma: no cover - compiled
+    """The target fraction where it changes (NaN elsewhere), and the state."""
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
+        x = price[i]
+        if math.isfinite(x):
+            rsi, rsi_state = rsi_step(rsi_state, x)
+            out[i], state = _crosses(state, rsi, *rule)
+    return out, (rsi_state, state)

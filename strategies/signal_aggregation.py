@@ -35,35 +35,47 @@ filled at the next event) is placed whenever the target changes: entry when the 
 exit when they decay, expire or turn. An event with a NaN or infinite price is skipped: no
 indicator update, no decay.
 
-The batch path (``on_batch``) runs the same indicators in a numba kernel, repeating
-``engine.indicators``' arithmetic step for step, and yields the same orders.
+The batch path (``on_batch``) runs the same indicators (their step functions) and vote in a
+numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.indicators import MACD, ROC, RSI, SMA, BollingerBands
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
-from engine.indicators import CANCELLATION
+from engine.api import (
+    MACD,
+    ROC,
+    RSI,
+    SMA,
+    BollingerBands,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    bbands_step,
+    lag_init,
+    macd_init,
+    macd_step,
+    moments_init,
+    param,
+    percent_targets,
+    roc_step,
+    rsi_init,
+    rsi_step,
+    sma_init,
+    sma_step,
+    step,
+)
 
 SIGNALS = ("sma", "momentum", "rsi", "macd", "bollinger")
 VOTE_EXPIRY = 1.0 / 16.0
 """A vote whose decayed strength falls below this is dropped."""
-
-# istate slots of the batch kernel
-(_SF_POS, _SF_CNT, _SS_POS, _SS_CNT, _SMA_SIDE, _ROC_POS, _ROC_CNT, _MOM_BAND, _RSI_CNT,
- _RSI_ZONE, _M_CNT, _M_RPOS, _M_SIGCNT, _M_READY, _M_SIDE, _BB_POS, _BB_CNT, _BB_ZONE,
- _STATE, _SIGN) = range(20)            # _SIGN .. _SIGN + 4: each algorithm's vote sign
-_N_ISTATE = _SIGN + 5
-# fstate slots
-(_SF_SUM, _SS_SUM, _RSI_PREV, _RSI_GAIN, _RSI_LOSS, _M_SUM, _M_FAST, _M_SLOW, _M_SIGSUM,
- _M_SIGNAL, _BB_ANCHOR, _BB_S1, _BB_S2, _BB_PEAK, _STRENGTH) = range(15)
-_N_FSTATE = _STRENGTH + 5
 
 
 class SignalAggregation(Strategy):
@@ -126,6 +138,8 @@ class SignalAggregation(Strategy):
             """The weights in ``SIGNALS`` order."""
             return (self.w_sma, self.w_momentum, self.w_rsi, self.w_macd, self.w_bollinger)
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
         self.sma_fast = SMA(p.sma_fast)
@@ -134,388 +148,133 @@ class SignalAggregation(Strategy):
         self.rsi = RSI(p.rsi_period)
         self.macd = MACD(p.macd_fast, p.macd_slow, p.macd_signal)
         self.bb = BollingerBands(p.bb_period, p.bb_nbdev, p.bb_nbdev)
-        self.weights = p.weights()
-        self.total_weight = sum(self.weights)
-        self.decay = 0.5 ** (1.0 / p.half_life)
-        self.sign = [0] * 5               # each algorithm's live vote, in SIGNALS order
+        weights = p.weights()
+        # the events after which each signal's indicator is valid, in SIGNALS order
+        warmup = (p.sma_slow - 1, p.roc_period, p.rsi_period, p.macd_slow + p.macd_signal - 2,
+                  p.bb_period - 1)
+        self.rule = (warmup, p.roc_threshold, p.rsi_lower, p.rsi_upper, weights, sum(weights),
+                     0.5 ** (1.0 / p.half_life), p.min_confidence, p.min_agree, p.allow_short,
+                     p.allocation)
+        # events seen; each signal's side or zone (SIGNALS order; -1: no comparison yet); the
+        # current target direction
+        self.state = (0, -1, 0, 0, -1, 0, 0)
+        self.sign = [0] * 5           # each algorithm's live vote, in SIGNALS order
         self.strength = [0.0] * 5
-        self.sma_side = -1                # -1 unknown, 0 fast below slow, 1 above
-        self.mom_band = 0                 # +1 above +roc_threshold, -1 below -it, 0 between
-        self.rsi_zone = 0                 # +1 oversold, -1 overbought, 0 between
-        self.macd_side = -1               # -1 unknown, 0 histogram <= 0, 1 > 0
-        self.bb_zone = 0                  # +1 below the lower band, -1 above the upper
-        self.state = 0                    # the current target direction
-        # batch path state: ring buffers and the slots listed above
-        self._sf = np.zeros(p.sma_fast)
-        self._ss = np.zeros(p.sma_slow)
-        self._roc = np.zeros(p.roc_period)
-        self._recent = np.zeros(p.macd_fast)
-        self._bb = np.zeros(p.bb_period)
-        self._istate = np.zeros(_N_ISTATE, dtype=np.int64)
-        self._istate[_SMA_SIDE] = -1
-        self._istate[_M_SIDE] = -1
-        self._fstate = np.zeros(_N_FSTATE)
-        self._weights = np.array(self.weights, dtype=np.float64)
-
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
-        sign, strength = self.sign, self.strength
-        decay = self.decay
-        for i in range(5):
-            if sign[i] != 0:
-                s = strength[i] * decay
-                if s < VOTE_EXPIRY:
-                    sign[i] = 0
-                    s = 0.0
-                strength[i] = s
-        p = self.params
-        # sma: a cross of the fast average over the slow one
-        fast = self.sma_fast.update(price)
-        slow = self.sma_slow.update(price)
-        if self.sma_slow.ready:
-            above = 1 if fast > slow else 0
-            if self.sma_side == -1:
-                self.sma_side = above
-            elif above != self.sma_side:
-                self.sma_side = above
-                self._vote(0, 1 if above else -1)
-        # momentum: entering the band beyond +-roc_threshold
-        change = self.roc.update(price)
-        if self.roc.ready:
-            band = 1 if change > p.roc_threshold else -1 if change < -p.roc_threshold else 0
-            if band != self.mom_band:
-                self.mom_band = band
-                if band != 0:
-                    self._vote(1, band)
-        # rsi: entering the oversold or overbought zone
-        value = self.rsi.update(price)
-        if self.rsi.ready:
-            zone = 1 if value < p.rsi_lower else -1 if value > p.rsi_upper else 0
-            if zone != self.rsi_zone:
-                self.rsi_zone = zone
-                if zone != 0:
-                    self._vote(2, zone)
-        # macd: the histogram changing sign
-        hist = self.macd.update(price)[2]
-        if self.macd.ready:
-            above = 1 if hist > 0.0 else 0
-            if self.macd_side == -1:
-                self.macd_side = above
-            elif above != self.macd_side:
-                self.macd_side = above
-                self._vote(3, 1 if above else -1)
-        # bollinger: the price leaving the bands
-        upper, _, lower = self.bb.update(price)
-        if self.bb.ready:
-            zone = 1 if price < lower else -1 if price > upper else 0
-            if zone != self.bb_zone:
-                self.bb_zone = zone
-                if zone != 0:
-                    self._vote(4, zone)
-        # the vote
-        weights = self.weights
-        net = 0.0
-        for i in range(5):
-            if sign[i] != 0:
-                net += sign[i] * (weights[i] * strength[i])
-        direction = 1 if net > 0.0 else -1 if net < 0.0 else 0
-        desired = 0
-        if direction != 0 and abs(net) / self.total_weight >= p.min_confidence:
-            agreeing = 0
-            for i in range(5):
-                if sign[i] == direction and weights[i] > 0.0:
-                    agreeing += 1
-            if agreeing >= p.min_agree and (direction == 1 or p.allow_short):
-                desired = direction
-        if desired != self.state:
-            self.state = desired
-            self.ctx.order_target_percent(desired * p.allocation, price)
-
-    def _vote(self, i: int, sign: int) -> None:
-        self.sign[i] = sign
-        self.strength[i] = 1.0
+        self._kernel = (*sma_init(p.sma_fast), *sma_init(p.sma_slow), *lag_init(p.roc_period),
+                        rsi_init(p.rsi_period), *macd_init(p.macd_fast, p.macd_slow,
+                                                           p.macd_signal),
+                        *moments_init(p.bb_period), self.state, np.zeros(5, np.int64),
+                        np.zeros(5))
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        index, target = _signals(
-            np.ascontiguousarray(batch.price, dtype=np.float64), self._sf, self._ss,
-            self._roc, self._recent, self._bb, self._istate, self._fstate, self._weights,
-            self.total_weight, self.decay, p.roc_threshold, p.rsi_period, p.rsi_lower,
-            p.rsi_upper, p.macd_slow, p.macd_signal, p.bb_nbdev, p.min_confidence,
-            p.min_agree, p.allow_short, p.allocation)
-        return target_percent(batch, index, target)
+        targets, self._kernel = _signals(batch.price, self.params.bb_nbdev, self.rule,
+                                         *self._kernel)
+        return percent_targets(batch, targets)
+
+    def on_price(self, price: float) -> None:
+        fast = self.sma_fast.update(price)
+        slow = self.sma_slow.update(price)
+        change = self.roc.update(price)
+        rsi = self.rsi.update(price)
+        hist = self.macd.update(price)[2]
+        upper, _, lower = self.bb.update(price)
+        target, self.state = _vote(self.state, self.sign, self.strength, price, fast, slow,
+                                   change, rsi, hist, upper, lower, *self.rule)
+        if target == target:
+            self.ctx.order_target_percent(target, price)
 
 
-# --- the kernels: engine.indicators' arithmetic, operation for operation -------------------
+@step
+def _cross(side: int, above: int) -> tuple[int, int]:
+    """``(vote, side)``: +1 when ``above`` turns 1, -1 when it turns 0; no vote on the first
+    comparison (``side`` -1)."""
+    if side == -1 or above == side:
+        return 0, above
+    return (1 if above == 1 else -1), above
 
 
-@njit(cache=True)
-def _sma(x, buf, s, f, pos_slot, cnt_slot, sum_slot):  # pragma: no cover - compiled
-    """``SMA.update``; returns the average (NaN until ready)."""
-    period = buf.shape[0]
-    pos = s[pos_slot]
-    count = s[cnt_slot]
-    if count == period:
-        total = f[sum_slot] + (x - buf[pos])
-        buf[pos] = x
-        pos += 1
-        if pos == period:
-            pos = 0
-        s[pos_slot] = pos
-        f[sum_slot] = total
-        return total / period
-    buf[count] = x
-    f[sum_slot] += x
-    count += 1
-    s[cnt_slot] = count
-    return f[sum_slot] / period if count == period else np.nan
+@step
+def _entered(zone: int, now: int) -> tuple[int, int]:
+    """``(vote, zone)``: the zone (+1 / -1) when it is entered from outside, else 0."""
+    return (now if now != zone else 0), now
 
 
-@njit(cache=True)
-def _roc(x, buf, s):  # pragma: no cover - compiled
-    """``ROC.update``; returns the rate of change (NaN until ready, or when undefined)."""
-    period = buf.shape[0]
-    pos = s[_ROC_POS]
-    old = buf[pos]
-    buf[pos] = x
-    pos += 1
-    s[_ROC_POS] = 0 if pos == period else pos
-    if s[_ROC_CNT] <= period:
-        s[_ROC_CNT] += 1
-        if s[_ROC_CNT] <= period:
-            return np.nan
-    return x / old - 1.0 if old != 0.0 else np.nan
+@step
+def _cast(sign: Any, strength: Any, i: int, vote: int) -> None:
+    """Signal ``i`` votes ``vote`` (+1 / -1) at full strength; 0 is no vote."""
+    if vote != 0:
+        sign[i] = vote
+        strength[i] = 1.0
 
 
-@njit(cache=True)
-def _rsi(x, n, s, f):  # pragma: no cover - compiled
-    """``RSI.update``; returns the RSI (NaN until ready)."""
-    count = s[_RSI_CNT]
-    if count == 0:
-        f[_RSI_PREV] = x
-        s[_RSI_CNT] = 1
-        return np.nan
-    change = x - f[_RSI_PREV]
-    f[_RSI_PREV] = x
-    gain = f[_RSI_GAIN]
-    loss = f[_RSI_LOSS]
-    if count > n:
-        gain *= n - 1
-        loss *= n - 1
-    if change < 0.0:
-        loss -= change
-    else:
-        gain += change
-    if count < n:
-        f[_RSI_GAIN] = gain
-        f[_RSI_LOSS] = loss
-        s[_RSI_CNT] = count + 1
-        return np.nan
-    if count == n:
-        s[_RSI_CNT] = n + 1
-    gain /= n
-    loss /= n
-    f[_RSI_GAIN] = gain
-    f[_RSI_LOSS] = loss
-    total = gain + loss
-    return 100.0 * (gain / total) if total != 0.0 else 0.0
-
-
-@njit(cache=True)
-def _macd_hist(x, recent, slow, signal, s, f):  # pragma: no cover - compiled
-    """``MACD.update``; returns the histogram (NaN until ready)."""
-    fast = recent.shape[0]
-    if s[_M_CNT] < slow:
-        s[_M_CNT] += 1
-        f[_M_SUM] += x
-        pos = s[_M_RPOS]
-        recent[pos] = x
-        pos += 1
-        if pos == fast:
-            pos = 0
-        s[_M_RPOS] = pos
-        if s[_M_CNT] < slow:
-            return np.nan
-        f[_M_SLOW] = f[_M_SUM] / slow
-        total = 0.0
-        for j in range(fast):       # oldest first, as the deque iterates
-            k = pos + j
-            if k >= fast:
-                k -= fast
-            total += recent[k]
-        f[_M_FAST] = total / fast
-    else:
-        f[_M_FAST] = (x - f[_M_FAST]) * (2.0 / (fast + 1)) + f[_M_FAST]
-        f[_M_SLOW] = (x - f[_M_SLOW]) * (2.0 / (slow + 1)) + f[_M_SLOW]
-    line = f[_M_FAST] - f[_M_SLOW]
-    if s[_M_READY] == 1:
-        sig = (line - f[_M_SIGNAL]) * (2.0 / (signal + 1)) + f[_M_SIGNAL]
-    else:
-        f[_M_SIGSUM] += line
-        s[_M_SIGCNT] += 1
-        if s[_M_SIGCNT] < signal:
-            return np.nan
-        sig = f[_M_SIGSUM] / signal
-        s[_M_READY] = 1
-    f[_M_SIGNAL] = sig
-    return line - sig
+@step
+def _vote(state: Any, sign: Any, strength: Any, x: float, fast: float, slow: float,
+          change: float, rsi: float, hist: float, upper: float, lower: float, warmup: Any,
+          roc_threshold: float, rsi_lower: float, rsi_upper: float, weights: Any,
+          total_weight: float, decay: float, min_confidence: float, min_agree: int,
+          allow_short: bool, allocation: float) -> tuple[float, Any]:
+    """One event of the vote: decay the live votes (``sign``, ``strength``, updated in
+    place), cast the new ones, and return the target fraction when the target direction
+    changes (NaN otherwise) and the new state."""
+    t, sma_side, band, rsi_zone, macd_side, bb_zone, held = state
+    for i in range(5):
+        if sign[i] != 0:
+            s = strength[i] * decay
+            if s < VOTE_EXPIRY:
+                sign[i] = 0
+                s = 0.0
+            strength[i] = s
+    if t >= warmup[0]:
+        vote, sma_side = _cross(sma_side, 1 if fast > slow else 0)
+        _cast(sign, strength, 0, vote)
+    if t >= warmup[1]:
+        now = 1 if change > roc_threshold else -1 if change < -roc_threshold else 0
+        vote, band = _entered(band, now)
+        _cast(sign, strength, 1, vote)
+    if t >= warmup[2]:
+        vote, rsi_zone = _entered(rsi_zone, 1 if rsi < rsi_lower else -1 if rsi > rsi_upper
+                                  else 0)
+        _cast(sign, strength, 2, vote)
+    if t >= warmup[3]:
+        vote, macd_side = _cross(macd_side, 1 if hist > 0.0 else 0)
+        _cast(sign, strength, 3, vote)
+    if t >= warmup[4]:
+        vote, bb_zone = _entered(bb_zone, 1 if x < lower else -1 if x > upper else 0)
+        _cast(sign, strength, 4, vote)
+    net = 0.0
+    for i in range(5):
+        if sign[i] != 0:
+            net += sign[i] * (weights[i] * strength[i])
+    direction = 1 if net > 0.0 else -1 if net < 0.0 else 0
+    desired = 0
+    if direction != 0 and abs(net) / total_weight >= min_confidence:
+        agreeing = 0
+        for i in range(5):
+            if sign[i] == direction and weights[i] > 0.0:
+                agreeing += 1
+        if agreeing >= min_agree and (direction == 1 or allow_short):
+            desired = direction
+    state = (t + 1, sma_side, band, rsi_zone, macd_side, bb_zone, desired)
+    return (desired * allocation if desired != held else math.nan), state
 
 
 @njit(cache=True)
-def _bb_resum(buf, pos, newest, f):  # pragma: no cover - compiled
-    n = buf.shape[0]
-    s1 = 0.0
-    s2 = 0.0
-    for j in range(n):              # oldest first: buf[pos:] + buf[:pos]
-        k = pos + j
-        if k >= n:
-            k -= n
-        d = buf[k] - newest
-        s1 += d
-        s2 += d * d
-    f[_BB_ANCHOR] = newest
-    f[_BB_S1] = s1
-    f[_BB_S2] = s2
-    f[_BB_PEAK] = s2
-
-
-@njit(cache=True)
-def _bb_variance(x, buf, s, f):  # pragma: no cover - compiled
-    """``_WindowMoments._push`` of ``BollingerBands``; returns the variance (NaN until
-    ready)."""
-    n = buf.shape[0]
-    pos = s[_BB_POS]
-    old = buf[pos]
-    buf[pos] = x
-    pos += 1
-    if pos == n:
-        pos = 0
-    s[_BB_POS] = pos
-    if s[_BB_CNT] < n:
-        s[_BB_CNT] += 1
-        if s[_BB_CNT] < n:
-            return np.nan
-        _bb_resum(buf, pos, x, f)
-    elif pos == 0:
-        _bb_resum(buf, pos, x, f)
-    else:
-        anchor = f[_BB_ANCHOR]
-        dn = x - anchor
-        do = old - anchor
-        s1 = f[_BB_S1] + (dn - do)
-        s2 = f[_BB_S2] + (dn * dn - do * do)
-        f[_BB_S1] = s1
-        f[_BB_S2] = s2
-        if s2 > f[_BB_PEAK]:
-            f[_BB_PEAK] = s2
-        if (s2 - s1 * s1 / n) * CANCELLATION < f[_BB_PEAK]:
-            _bb_resum(buf, pos, x, f)
-    s1 = f[_BB_S1]
-    centred = f[_BB_S2] - s1 * s1 / n
-    return centred / n if centred > 0.0 else 0.0
-
-
-@njit(cache=True)
-def _signals(price, sf, ss, rocbuf, recent, bbbuf, s, f, weights, total_weight, decay,
-             roc_threshold, rsi_period, rsi_lower, rsi_upper, macd_slow, macd_signal,
-             bb_nbdev, min_confidence, min_agree, allow_short,
-             allocation):  # pragma: no cover - compiled
-    """Positions where the target changes, and the new target fraction."""
-    out_i = np.empty(price.shape[0], np.int64)
-    out_t = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    slow_period = ss.shape[0]
-    bb_n = bbbuf.shape[0]
-    for i in range(price.shape[0]):
+def _signals(price: Any, nbdev: float, rule: Any, fast_state: Any, fast_buf: Any,
+             slow_state: Any, slow_buf: Any, roc_state: Any, roc_buf: Any, rsi_state: Any,
+             macd_state: Any, recent: Any, bb_state: Any, bb_buf: Any, state: Any, sign: Any,
+             strength: Any) -> Any:  # pragma: no cover - compiled
+    """The target fraction where it changes (NaN elsewhere), and the state."""
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
         x = price[i]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        for j in range(5):
-            if s[_SIGN + j] != 0:
-                st = f[_STRENGTH + j] * decay
-                if st < VOTE_EXPIRY:
-                    s[_SIGN + j] = 0
-                    st = 0.0
-                f[_STRENGTH + j] = st
-        # sma
-        fast = _sma(x, sf, s, f, _SF_POS, _SF_CNT, _SF_SUM)
-        slow = _sma(x, ss, s, f, _SS_POS, _SS_CNT, _SS_SUM)
-        if s[_SS_CNT] == slow_period:
-            above = 1 if fast > slow else 0
-            if s[_SMA_SIDE] == -1:
-                s[_SMA_SIDE] = above
-            elif above != s[_SMA_SIDE]:
-                s[_SMA_SIDE] = above
-                s[_SIGN + 0] = 1 if above == 1 else -1
-                f[_STRENGTH + 0] = 1.0
-        # momentum
-        change = _roc(x, rocbuf, s)
-        if s[_ROC_CNT] > rocbuf.shape[0]:
-            band = 1 if change > roc_threshold else -1 if change < -roc_threshold else 0
-            if band != s[_MOM_BAND]:
-                s[_MOM_BAND] = band
-                if band != 0:
-                    s[_SIGN + 1] = band
-                    f[_STRENGTH + 1] = 1.0
-        # rsi
-        value = _rsi(x, rsi_period, s, f)
-        if s[_RSI_CNT] > rsi_period:
-            zone = 1 if value < rsi_lower else -1 if value > rsi_upper else 0
-            if zone != s[_RSI_ZONE]:
-                s[_RSI_ZONE] = zone
-                if zone != 0:
-                    s[_SIGN + 2] = zone
-                    f[_STRENGTH + 2] = 1.0
-        # macd
-        hist = _macd_hist(x, recent, macd_slow, macd_signal, s, f)
-        if s[_M_READY] == 1:
-            above = 1 if hist > 0.0 else 0
-            if s[_M_SIDE] == -1:
-                s[_M_SIDE] = above
-            elif above != s[_M_SIDE]:
-                s[_M_SIDE] = above
-                s[_SIGN + 3] = 1 if above == 1 else -1
-                f[_STRENGTH + 3] = 1.0
-        # bollinger
-        var = _bb_variance(x, bbbuf, s, f)
-        if s[_BB_CNT] == bb_n:
-            std = np.sqrt(var)
-            middle = f[_BB_ANCHOR] + f[_BB_S1] / bb_n
-            upper = middle + bb_nbdev * std
-            lower = middle - bb_nbdev * std
-            zone = 1 if x < lower else -1 if x > upper else 0
-            if zone != s[_BB_ZONE]:
-                s[_BB_ZONE] = zone
-                if zone != 0:
-                    s[_SIGN + 4] = zone
-                    f[_STRENGTH + 4] = 1.0
-        # the vote
-        net = 0.0
-        for j in range(5):
-            if s[_SIGN + j] != 0:
-                net += s[_SIGN + j] * (weights[j] * f[_STRENGTH + j])
-        direction = 1 if net > 0.0 else -1 if net < 0.0 else 0
-        desired = 0
-        if direction != 0 and abs(net) / total_weight >= min_confidence:
-            agreeing = 0
-            for j in range(5):
-                if s[_SIGN + j] == direction and weights[j] > 0.0:
-                    agreeing += 1
-            if agreeing >= min_agree and (direction == 1 or allow_short):
-                desired = direction
-        if desired != s[_STATE]:
-            s[_STATE] = desired
-            out_i[n_out] = i
-            out_t[n_out] = desired * allocation
-            n_out += 1
-    return out_i[:n_out], out_t[:n_out]
+        if math.isfinite(x):
+            fast, fast_state = sma_step(fast_state, fast_buf, x)
+            slow, slow_state = sma_step(slow_state, slow_buf, x)
+            change, roc_state = roc_step(roc_state, roc_buf, x)
+            rsi, rsi_state = rsi_step(rsi_state, x)
+            (_, _, hist), macd_state = macd_step(macd_state, recent, x)
+            (upper, _, lower), bb_state = bbands_step(bb_state, bb_buf, x, nbdev, nbdev)
+            out[i], state = _vote(state, sign, strength, x, fast, slow, change, rsi, hist,
+                                  upper, lower, *rule)
+    return out, (fast_state, fast_buf, slow_state, slow_buf, roc_state, roc_buf, rsi_state,
+                 macd_state, recent, bb_state, bb_buf, state, sign, strength)
