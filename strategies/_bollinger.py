@@ -72,17 +72,18 @@ class BollingerStrategy(Strategy):
 
     def on_price(self, price: float) -> None:
         upper, middle, lower = self.bands.update(price)
-        target, self.side = _bands(self.side, price, upper, middle, lower, *self.rule)
+        target, self.side = _bands(self.side, price, upper, middle, lower, self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
 
 @step
-def _bands(side: int, x: float, upper: float, middle: float, lower: float, trend: bool,
-           allow_short: bool, allocation: float) -> tuple[float, int]:
+def _bands(side: int, x: float, upper: float, middle: float, lower: float,
+           rule: Any) -> tuple[float, int]:
     """The target fraction when price ``x`` enters or exits (``trend``: the breakout rules,
     else the reversion rules), else NaN; and the new side. NaN bands (the warm-up) enter
     nothing."""
+    trend, allow_short, allocation = rule
     if side == 0:
         if (x > upper) if trend else (x < lower):
             side = 1
@@ -108,5 +109,5 @@ def _signals(price: Any, nbdev: float, rule: Any, bands_state: Any, window: Any,
         if math.isfinite(x):
             (upper, middle, lower), bands_state = bbands_step(bands_state, window, x, nbdev,
                                                               nbdev)
-            out[i], side = _bands(side, x, upper, middle, lower, *rule)
+            out[i], side = _bands(side, x, upper, middle, lower, rule)
     return out, (bands_state, window, side)

@@ -81,7 +81,7 @@ class MacdStrategy(Strategy):
 
     def on_price(self, price: float) -> None:
         line, _, hist = self.macd.update(price)
-        target, self.state = _crosses(self.state, line, hist, *self.rule)
+        target, self.state = _crosses(self.state, line, hist, self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
@@ -101,10 +101,10 @@ def histogram_cross(side: int, hist: float) -> tuple[int, int]:
 
 
 @step
-def _crosses(state: Any, line: float, hist: float, zero_filter: bool, up: float,
-             down: float) -> tuple[float, Any]:
+def _crosses(state: Any, line: float, hist: float, rule: Any) -> tuple[float, Any]:
     """The target fraction on a cross that changes it (``up`` on a bullish cross, ``down`` on
     a bearish one, flat where the zero filter refuses), else NaN; and the new state."""
+    zero_filter, up, down = rule
     side, held = state
     cross, side = histogram_cross(side, hist)
     target = held
@@ -124,5 +124,5 @@ def _signals(price: Any, rule: Any, macd_state: Any, recent: Any,
         x = price[i]
         if math.isfinite(x):
             (line, _, hist), macd_state = macd_step(macd_state, recent, x)
-            out[i], state = _crosses(state, line, hist, *rule)
+            out[i], state = _crosses(state, line, hist, rule)
     return out, (macd_state, recent, state)

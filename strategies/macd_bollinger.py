@@ -95,16 +95,17 @@ class MacdBollinger(Strategy):
     def on_price(self, price: float) -> None:
         _, _, hist = self.macd.update(price)
         upper, _, lower = self.bands.update(price)
-        target, self.state = _confluence(self.state, price, hist, upper, lower, *self.rule)
+        target, self.state = _confluence(self.state, price, hist, upper, lower, self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
 
 @step
-def _confluence(state: Any, x: float, hist: float, upper: float, lower: float, warmup: int,
-                entry_percent_b: float, allocation: float) -> tuple[float, Any]:
+def _confluence(state: Any, x: float, hist: float, upper: float, lower: float,
+                rule: Any) -> tuple[float, Any]:
     """The target fraction on an entry or exit, else NaN; and the new state. The histogram's
     sign is followed only once both indicators are valid (the ``warmup``-th price on)."""
+    warmup, entry_percent_b, allocation = rule
     seen, side, long = state
     seen += 1
     if seen < warmup:
@@ -128,5 +129,5 @@ def _signals(price: Any, nbdev: float, rule: Any, macd_state: Any, recent: Any,
         if math.isfinite(x):
             (_, _, hist), macd_state = macd_step(macd_state, recent, x)
             (upper, _, lower), bands_state = bbands_step(bands_state, window, x, nbdev, nbdev)
-            out[i], state = _confluence(state, x, hist, upper, lower, *rule)
+            out[i], state = _confluence(state, x, hist, upper, lower, rule)
     return out, (macd_state, recent, bands_state, window, state)

@@ -53,29 +53,26 @@ class Momentum(Strategy):
         p = self.params
         self.roc = ROC(p.lookback)
         self.band = 0      # +1 above the band, -1 below it (long / out), 0 not yet decided
-        self.up = p.allocation
-        self.down = -p.allocation if p.allow_short else 0.0
-        self._kernel = (*lag_init(p.lookback), 0)
+        self.rule = (p.threshold, p.allocation, -p.allocation if p.allow_short else 0.0)
+        self._kernel = (*lag_init(p.lookback), self.band)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        targets, self._kernel = _signals(batch.price, self.params.threshold, self.up,
-                                         self.down, *self._kernel)
+        targets, self._kernel = _signals(batch.price, self.rule, *self._kernel)
         return percent_targets(batch, targets)
 
     def on_price(self, price: float) -> None:
-        target, self.band = _band(self.band, self.roc.update(price), self.params.threshold,
-                                  self.up, self.down)
+        target, self.band = _band(self.band, self.roc.update(price), self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
 
 @step
-def _band(band: int, change: float, threshold: float, up: float,
-          down: float) -> tuple[float, int]:
+def _band(band: int, change: float, rule: Any) -> tuple[float, int]:
     """The target fraction when the rate of change leaves the band for the other side than
     last time (``up`` above ``+threshold``, ``down`` below ``-threshold``), else NaN; and the
     new side. A NaN rate of change (warm-up, or a zero price ``lookback`` events back) is
     inside neither band."""
+    threshold, up, down = rule
     if change > threshold:
         now = 1
     elif change < -threshold:
@@ -88,13 +85,13 @@ def _band(band: int, change: float, threshold: float, up: float,
 
 
 @njit(cache=True)
-def _signals(price: Any, threshold: float, up: float, down: float, roc_state: Any,
-             roc_buf: Any, band: int) -> Any:  # pragma: no cover - compiled
+def _signals(price: Any, rule: Any, roc_state: Any, roc_buf: Any,
+             band: int) -> Any:  # pragma: no cover - compiled
     """The target fraction where the band side changes (NaN elsewhere), and the state."""
     out = np.full(price.size, np.nan)
     for i in range(price.size):
         x = price[i]
         if math.isfinite(x):
             change, roc_state = roc_step(roc_state, roc_buf, x)
-            out[i], band = _band(band, change, threshold, up, down)
+            out[i], band = _band(band, change, rule)
     return out, (roc_state, roc_buf, band)

@@ -81,17 +81,17 @@ class RsiBounds(Strategy):
         return percent_targets(batch, targets)
 
     def on_price(self, price: float) -> None:
-        target, self.state = _crosses(self.state, self.rsi.update(price), *self.rule)
+        target, self.state = _crosses(self.state, self.rsi.update(price), self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
 
 @step
-def _crosses(state: Any, rsi: float, lower: float, upper: float, up: float,
-             down: float) -> tuple[float, Any]:
+def _crosses(state: Any, rsi: float, rule: Any) -> tuple[float, Any]:
     """The target fraction on a cross that changes it (``up`` crossing up through ``lower``,
     ``down`` crossing down through ``upper``), else NaN; and the new state. A NaN RSI (the
     warm-up) crosses nothing and leaves no previous value to cross from."""
+    lower, upper, up, down = rule
     prev, held = state
     if prev < lower <= rsi:
         target = up
@@ -111,5 +111,5 @@ def _signals(price: Any, rule: Any, rsi_state: Any,
         x = price[i]
         if math.isfinite(x):
             rsi, rsi_state = rsi_step(rsi_state, x)
-            out[i], state = _crosses(state, rsi, *rule)
+            out[i], state = _crosses(state, rsi, rule)
     return out, (rsi_state, state)

@@ -103,18 +103,18 @@ class RsiDivergence(Strategy):
         rsi = self.rsi.update(price)
         highest, lowest = self.window.upper, self.window.lower   # of the previous ``lookback``
         self.window.update(price, price)
-        target, self.state = _divergence(self.state, price, rsi, highest, lowest, *self.rule)
+        target, self.state = _divergence(self.state, price, rsi, highest, lowest, self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
 
 @step
-def _divergence(state: Any, x: float, rsi: float, highest: float, lowest: float, warmup: int,
-                lookback: int, min_gap: int, exit_rsi: float, short_exit: float,
-                max_hold: int, allow_short: bool, allocation: float) -> tuple[float, Any]:
+def _divergence(state: Any, x: float, rsi: float, highest: float, lowest: float,
+                rule: Any) -> tuple[float, Any]:
     """The target fraction when it changes, else NaN; and the new state. ``highest`` and
     ``lowest`` are the channel of the ``lookback`` prices before ``x``; nothing is recorded
     before the ``warmup``-th event (counted from 0), when both it and the RSI are valid."""
+    warmup, lookback, min_gap, exit_rsi, short_exit, max_hold, allow_short, allocation = rule
     t, low_t, low_rsi, high_t, high_rsi, side, held = state
     if t < warmup:
         return math.nan, (t + 1, low_t, low_rsi, high_t, high_rsi, side, held)
@@ -155,6 +155,6 @@ def _signals(price: Any, rule: Any, rsi_state: Any, channel: Any, hv: Any, ht: A
         x = price[i]
         if math.isfinite(x):
             rsi, rsi_state = rsi_step(rsi_state, x)
-            out[i], state = _divergence(state, x, rsi, highest, lowest, *rule)
+            out[i], state = _divergence(state, x, rsi, highest, lowest, rule)
             (highest, _, lowest), channel = donchian_step(channel, hv, ht, lv, lt, x, x)
     return out, (rsi_state, channel, hv, ht, lv, lt, highest, lowest, state)

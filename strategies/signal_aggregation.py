@@ -179,7 +179,7 @@ class SignalAggregation(Strategy):
         hist = self.macd.update(price)[2]
         upper, _, lower = self.bb.update(price)
         target, self.state = _vote(self.state, self.sign, self.strength, price, fast, slow,
-                                   change, rsi, hist, upper, lower, *self.rule)
+                                   change, rsi, hist, upper, lower, self.rule)
         if target == target:
             self.ctx.order_target_percent(target, price)
 
@@ -209,13 +209,13 @@ def _cast(sign: Any, strength: Any, i: int, vote: int) -> None:
 
 @step
 def _vote(state: Any, sign: Any, strength: Any, x: float, fast: float, slow: float,
-          change: float, rsi: float, hist: float, upper: float, lower: float, warmup: Any,
-          roc_threshold: float, rsi_lower: float, rsi_upper: float, weights: Any,
-          total_weight: float, decay: float, min_confidence: float, min_agree: int,
-          allow_short: bool, allocation: float) -> tuple[float, Any]:
+          change: float, rsi: float, hist: float, upper: float, lower: float,
+          rule: Any) -> tuple[float, Any]:
     """One event of the vote: decay the live votes (``sign``, ``strength``, updated in
     place), cast the new ones, and return the target fraction when the target direction
     changes (NaN otherwise) and the new state."""
+    (warmup, roc_threshold, rsi_lower, rsi_upper, weights, total_weight, decay, min_confidence,
+     min_agree, allow_short, allocation) = rule
     t, sma_side, band, rsi_zone, macd_side, bb_zone, held = state
     for i in range(5):
         if sign[i] != 0:
@@ -275,6 +275,6 @@ def _signals(price: Any, nbdev: float, rule: Any, fast_state: Any, fast_buf: Any
             (_, _, hist), macd_state = macd_step(macd_state, recent, x)
             (upper, _, lower), bb_state = bbands_step(bb_state, bb_buf, x, nbdev, nbdev)
             out[i], state = _vote(state, sign, strength, x, fast, slow, change, rsi, hist,
-                                  upper, lower, *rule)
+                                  upper, lower, rule)
     return out, (fast_state, fast_buf, slow_state, slow_buf, roc_state, roc_buf, rsi_state,
                  macd_state, recent, bb_state, bb_buf, state, sign, strength)
