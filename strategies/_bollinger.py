@@ -1,6 +1,7 @@
 """What ``bollinger_bands`` (breakout) and ``bollinger_reversion`` share: the parameters, the
 per-event hooks and the numba batch path over the same bands, with the entry and exit rules
-mirrored by one switch (``trend``). Each strategy's module documents its rules.
+mirrored by one switch (``trend``). Each strategy's module documents its rules. The ``nbdev``
+check serves ``macd_bollinger`` too.
 """
 
 from __future__ import annotations
