@@ -54,6 +54,7 @@ from engine.data.loaders import LOADERS, Parsed, ohlcv_from_rows, trades_from_re
 from engine.data.schema import BAR, TRADE
 from engine.data.sniff import FORMAT_KINDS, FORMATS, detect_format, read_text
 from engine.data.validate import (
+    ISSUES,
     ImportReport,
     check_gaps,
     clean_bars,
@@ -140,6 +141,13 @@ def _results(parsed: Parsed, source: str | None, fmt: str, symbol: str | None,
 
 def _bar_timeframe(frame: pd.DataFrame, given: int | None, stated: int | None,
                    report: ImportReport, source: str | None) -> int:
+    if len(frame) == 0:
+        if report.rows_read == 0:
+            raise DataError(f"{source}: the file has no data rows")
+        dropped = "; ".join(f"{log.count} {ISSUES[name][0]}"
+                            for name, log in report.issues.items() if log.count)
+        raise DataError(f"{source}: none of its {report.rows_read} rows is a usable bar "
+                        f"({dropped})")
     spacing = modal_spacing(frame["ts"].to_numpy())
     if given is not None and stated is not None and given != stated:
         raise DataError(f"{source}: timeframe {ns_to_timeframe(given)} was given but the file "

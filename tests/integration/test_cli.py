@@ -113,7 +113,8 @@ def test_malformed_csv_row_names_file_and_line_or_is_skipped(tmp_path: Path, cap
     assert code == 2
     assert "bars.csv" in err and "32" in err
     code, _, err = run_cli(capsys, "backtest", "--data", str(csv), "--skip-bad",
-                           "--param", "fast=2", "--param", "slow=5", "--quiet",
+                           "--symbols", "TEST/USD", "--param", "fast=2", "--param", "slow=5",
+                           "--quiet",
                            "--output", str(tmp_path / "out"))
     assert code == 0, err
     result = json.loads((tmp_path / "out" / "result.json").read_text())
