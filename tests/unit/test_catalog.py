@@ -13,7 +13,7 @@ import pytest
 
 from engine.data import catalog as catalog_module
 from engine.data.catalog import ParquetCatalog, escape_name, unescape_name
-from engine.data.cli import add_data_commands
+from engine.cli.data import add_data_commands
 from engine.data.schema import COLUMNS
 from engine.errors import ConfigError, DataError, NoDataError
 from engine.timeframes import NS_PER_HOUR, parse_time

@@ -8,13 +8,13 @@ import argparse
 import pytest
 
 from engine import strategy as strategy_module
-from engine.strategies_cli import add_parser, main
+from engine.cli.strategies import add_strategies_command, main
 from engine.strategy import BUILTIN_STRATEGIES
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="raytrader")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    add_strategies_command(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["strategies", *argv])
 
 
