@@ -80,25 +80,30 @@ def start_local_ray(**init_args: Any) -> None:
         os.environ.pop(_MARKER, None)
 
 
-def stop_local_ray(grace_s: float = 3.0) -> None:
+def stop_local_ray(grace_s: float = 3.0, timeout_s: float = 10.0) -> None:
     """Shut down the local Ray this process started (nothing when it started none): Ray's own
     shutdown, then every process still carrying its marker is sent SIGTERM, and SIGKILL when
-    it is still there after ``grace_s``."""
+    still there after ``grace_s``. Looks again until none is left (a raylet may have been
+    starting an agent while it was stopped), for ``timeout_s`` at most."""
     if not _local:
         return
     marker = _local.pop()
     try:
         ray.shutdown()
     finally:
-        left = _marked_processes(marker)
-        for pid in left:
-            _send(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while left and time.monotonic() < deadline:
+        start = time.monotonic()
+        asked: set[int] = set()
+        while left := [pid for pid in _marked_processes(marker) if _running(pid)]:
+            waited = time.monotonic() - start
+            if waited > timeout_s:
+                break
+            for pid in left:
+                if pid not in asked:
+                    _send(pid, signal.SIGTERM)
+                    asked.add(pid)
+                elif waited > grace_s:
+                    _send(pid, signal.SIGKILL)
             time.sleep(0.05)
-            left = [pid for pid in left if _running(pid)]
-        for pid in left:
-            _send(pid, signal.SIGKILL)
 
 
 def _marked_processes(marker: str) -> list[int]:
