@@ -37,7 +37,7 @@ def check_output_dir(path: str | Path, *, what: str = "output") -> Path:
     return out
 
 
-def write_files(folder: str | Path, writers: Mapping[str, Callable[[Path], None]]) -> Path:
+def write_files(folder: str | Path, writers: Mapping[str, Callable[[Path], object]]) -> Path:
     """Create ``folder`` if needed and write each ``name`` with ``writers[name](path)``: all to
     temporary names first, then renamed into place in order. On any failure the temporary files
     are removed and the error re-raised, and no file of the folder has changed."""
