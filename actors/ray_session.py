@@ -25,6 +25,7 @@ import ray
 from engine.errors import ConfigError
 
 CONNECT_TIMEOUT_S = 3.0
+RAY_CLIENT_PORT = 10001
 _MARKER = "RAYTRADER_LOCAL_RAY"
 _local: list[str] = []   # the marker of the local Ray this process started, while it runs
 
@@ -41,17 +42,18 @@ def check_reachable(address: str, *, what: str = "address",
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
             pass
     except (OSError, ValueError) as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else (
-            getattr(exc, "strerror", None) or str(exc))
+        reason = (f"no answer within {timeout_s:g} s" if isinstance(exc, TimeoutError)
+                  else getattr(exc, "strerror", None) or str(exc))
         resolved = f" ({target})" if target != address else ""
         raise ConfigError(f"{what} {address}{resolved}: no Ray cluster answers there "
-                          f"({reason} within {timeout_s:g} s); start one with "
-                          f"`ray start --head` or give the head node's host:port") from None
+                          f"({reason}); start one with `ray start --head` or give the head "
+                          f"node's host:port") from None
 
 
 def _bootstrap_address(address: str, what: str) -> str | None:
-    if address.startswith("ray://"):
-        return address.removeprefix("ray://")
+    if address.startswith("ray://"):          # Ray Client, on port 10001 unless given
+        target = address.removeprefix("ray://")
+        return target if ":" in target.rpartition("]")[2] else f"{target}:{RAY_CLIENT_PORT}"
     from ray._private.services import canonicalize_bootstrap_address
 
     try:
