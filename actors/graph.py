@@ -15,30 +15,39 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 import ray
 
 from actors.coordinator.actor import CoordinatorActor, GraphCanceled, GraphError
+from actors.ray_session import check_reachable, start_local_ray
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 from engine.strategy import Strategy
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Connect to Ray (``address``) or start a local one; True when this call started it."""
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, *,
+               what: str = "address") -> bool:
+    """Connect to Ray (``address``) or start a local one; True when this call started it.
+
+    An ``address`` nobody answers on is a ``ConfigError`` naming ``what`` (checked with a short
+    TCP connect first). A local Ray started here stops completely, even when interrupted
+    during its start: see ``actors.ray_session.stop_local_ray``.
+    """
     if ray.is_initialized():
         return False
     # Workers import strategies by reference: let them find modules the driver can.
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys([os.getcwd(), *paths]))}
     if address:
+        check_reachable(address, what=what)
         ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
         return False
     os.environ["PYTHONPATH"] = env["PYTHONPATH"]
-    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
+    start_local_ray(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                    log_to_driver=False, configure_logging=False)
     return True
 
 
@@ -152,4 +161,4 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
                      frames=frames)
 
 
-__all__ = ["backtest", "run_graph", "GraphRun", "GraphError", "GraphCanceled", "ensure_ray"]
+__all__ = ["GraphCanceled", "GraphError", "GraphRun", "backtest", "ensure_ray", "run_graph"]

@@ -7,7 +7,9 @@ detected), the Parquet catalog, or frames handed in from Python.
   ``synthetic:quotes``: each symbol's market is derived from the seed and the symbol name;
   default range 2024-01-01 for one year;
 - a path to a CSV (or JSON/.json.gz trades) file in any format ``engine.data.importers``
-  detects; the file holds one instrument, named by the file or by ``symbols``;
+  detects; the file holds one instrument, named by ``symbols``, by the file's symbol column, or
+  by its file name (``BTCUSDT-1m-2024-01.csv``, see ``engine.data.symbols``); ``symbols``
+  that the file or its name contradicts are refused;
 - ``catalog`` or ``catalog:DIR``: bars (or trades) from the Parquet catalog.
 """
 
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,9 @@ from engine.data.resample import resample_bars, trades_to_bars
 from engine.data.schema import BAR, TRADE
 from engine.errors import ConfigError, NoDataError
 from engine.timeframes import format_ns, ns_to_timeframe, parse_time, timeframe_to_ns
+
+if TYPE_CHECKING:
+    from engine.data.importers import ImportResult
 
 DEFAULT_SYNTHETIC_START = "2024-01-01"
 DEFAULT_SYNTHETIC_DAYS = 365
@@ -48,7 +54,7 @@ class LoadedData:
             out["feeds"].append({
                 "symbol": feed.symbol, "kind": feed.kind,
                 "timeframe": ns_to_timeframe(feed.interval_ns) if feed.interval_ns else None,
-                "rows": int(len(ts)), "first": format_ns(int(ts[0])), "last": format_ns(int(ts[-1])),
+                "rows": len(ts), "first": format_ns(int(ts[0])), "last": format_ns(int(ts[-1])),
             })
         if self.reports:
             out["import_reports"] = self.reports
@@ -100,7 +106,7 @@ def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> Lo
 
 
 def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None) -> LoadedData:
-    from engine.data.importers import load_all, load_file
+    from engine.data.importers import load_all
 
     if not path.exists():
         raise ConfigError(f"data {str(path)!r} is neither 'synthetic', 'catalog' nor an "
@@ -108,21 +114,48 @@ def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None
     if config.symbols and len(config.symbols) > 1:
         raise ConfigError(f"{path} is backtested one instrument at a time, but "
                           f"{len(config.symbols)} symbols were given: {', '.join(config.symbols)}")
-    # a symbol picks one coin out of a multi-coin file, or names a file that does not say
-    if config.symbols:
-        result = load_file(path, skip_bad=config.skip_bad, symbol=config.symbols[0])
-    else:
-        results = load_all(path, skip_bad=config.skip_bad)
-        if len(results) > 1:
-            raise ConfigError(f"{path} holds several symbols "
-                              f"({', '.join(str(r.symbol) for r in results)}); choose one with "
-                              f"symbols (--symbols on the command line)")
-        (result,) = results
-    symbol = config.symbols[0] if config.symbols else (result.symbol or path.stem)
+    results = load_all(path, skip_bad=config.skip_bad)
+    result, symbol = _file_symbol(path, results, config.symbols[0] if config.symbols else None)
     feed = _shape_feed(symbol, result.kind, result.frame, result.timeframe, config,
                        source=str(path))
     feed = _clip(feed, start, end, source=str(path))
     return LoadedData([feed], str(path), {symbol: result.report.to_dict()})
+
+
+def _file_symbol(path: Path, results: list[ImportResult],
+                 wanted: str | None) -> tuple[ImportResult, str]:
+    """The imported series to run and the symbol to run it as: the one ``wanted`` names (which
+    neither the file's symbol column nor its name may contradict), else the one the file or its
+    name says."""
+    from engine.data.symbols import same_symbol, symbol_from_filename
+
+    named = [r.symbol for r in results if r.symbol is not None]
+    by_name = symbol_from_filename(path)
+    if wanted is not None:
+        if named:
+            match = [r for r in results if r.symbol == wanted] or [
+                r for r in results if r.symbol is not None and same_symbol(r.symbol, wanted)]
+            if not match:
+                raise ConfigError(f"{path} holds {', '.join(named)}, not {wanted}: symbols "
+                                  f"(--symbols) must name the file's instrument")
+            return match[0], wanted
+        if by_name is not None and not same_symbol(by_name, wanted):
+            raise ConfigError(f"{path} is named for {by_name}, not {wanted}: symbols "
+                              f"(--symbols) must name the file's instrument")
+        return results[0], wanted
+    if len(results) > 1:
+        raise ConfigError(f"{path} holds several symbols ({', '.join(named)}); choose one with "
+                          f"symbols (--symbols on the command line)")
+    (result,) = results
+    if result.symbol is not None:
+        return result, result.symbol
+    if by_name is None:
+        raise ConfigError(f"{path} does not say which instrument it holds (no symbol column, "
+                          f"and a file name such as BTCUSDT-1m-2024-01.csv would): give symbols "
+                          f"(--symbols BTC/USDT on the command line)")
+    result.report.symbol = by_name
+    result.report.notes.append(f"symbol {by_name} read from the file name")
+    return result, by_name
 
 
 def _catalog_root(config: BacktestConfig) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -166,9 +166,9 @@ def compute_metrics(equity: pd.Series, trades: pd.DataFrame | None,
     """Performance metrics of one run as a flat dict of JSON-friendly values.
 
     ``equity`` is the portfolio value per bar on a UTC DatetimeIndex, starting with the initial
-    capital. ``trades`` holds closed round trips with at least ``pnl`` and ``return_pct``
-    (``None`` or an empty frame means no trades). ``exposure`` is an optional Series on the
-    equity's index: bool "in the market", or float gross position value / equity.
+    capital. ``trades`` holds closed round trips with at least ``pnl`` and ``return_pct`` (in
+    percent; ``None`` or an empty frame means no trades). ``exposure`` is an optional Series on
+    the equity's index: bool "in the market", or float gross position value / equity.
 
     Undefined metrics are ``None``. Raises ``DataError`` only for malformed input (not a
     Series, not a DatetimeIndex, unsorted or duplicate times, non-finite values, missing trade
@@ -528,8 +528,8 @@ def _trade_metrics(trades: pd.DataFrame | None) -> dict[str, MetricValue]:
         expectancy=float(pnl.mean()),
         avg_win=float(pnl[wins].mean()) if n_wins else None,
         avg_loss=float(pnl[losses].mean()) if n_losses else None,
-        best_trade=float(ret.max()),
-        worst_trade=float(ret.min()),
+        best_trade=float(ret.max()) / 100.0,     # a fraction, as every return metric here
+        worst_trade=float(ret.min()) / 100.0,
     )
     return out
 
@@ -590,7 +590,7 @@ def _fmt_money(value: float | int | str) -> str:
 
 
 def _fmt_int(value: float | int | str) -> str:
-    return str(int(value))
+    return f"{int(value):,}"
 
 
 def _fmt_basis(metrics: dict[str, MetricValue]) -> str:

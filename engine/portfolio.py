@@ -21,8 +21,8 @@ _EPS = 1e-12
 class Position:
     """One (symbol, strategy) position and its current round trip."""
 
-    __slots__ = ("symbol", "strategy_id", "qty", "avg_price", "realized_pnl", "fees",
-                 "n_fills", "trade")
+    __slots__ = ("avg_price", "fees", "n_fills", "qty", "realized_pnl", "strategy_id", "symbol",
+                 "trade")
 
     def __init__(self, symbol: str, strategy_id: str) -> None:
         self.symbol = symbol
@@ -182,6 +182,6 @@ def _close_trade(trade: dict[str, Any]) -> dict[str, Any]:
         "pnl_gross": trade["pnl_gross"],
         "fees": trade["fees"],
         "pnl": pnl,
-        "return_pct": pnl / trade["entry_notional"],
+        "return_pct": 100.0 * pnl / trade["entry_notional"],   # percent of the entry notional
         "n_entries": trade["n_entries"],
     }

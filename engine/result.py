@@ -1,9 +1,9 @@
 """A backtest's result: trades, fills and equity as DataFrames, the metrics, attribution per
 (symbol, strategy), strategy faults, and the exact config (with its hash) that produced it.
 
-``write(dir)`` saves ``result.json`` and ``trades.csv``. The JSON is deterministic: keys
-sorted, floats in shortest round-trip form, no NaN; only the ``timing`` section changes from
-one rerun to the next.
+``write(dir)`` saves ``trades.csv``, ``fills.csv`` and ``result.json``. The JSON is
+deterministic: keys sorted, floats in shortest round-trip form, no NaN; only the ``timing``
+section changes from one rerun to the next.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 from engine.backtester import StrategyFault
 from engine.config import BacktestConfig
 from engine.metrics import format_metrics_table
+from engine.outputs import write_files
 from engine.timeframes import format_ns
 
 RESULT_VERSION = 1
@@ -63,7 +64,7 @@ class BacktestResult:
             "faults": [dataclasses.asdict(f) | {"ts_event": format_ns(f.ts_event)}
                        for f in self.faults],
             "trades": _records(_with_iso(self.trades, ("entry_ts", "exit_ts"))),
-            "n_fills": int(len(self.fills)),
+            "n_fills": len(self.fills),
             "equity_curve": {
                 "ts": [format_ns(t) for t in eq["ts"].tolist()],
                 "equity": eq["equity"].tolist(),
@@ -75,13 +76,14 @@ class BacktestResult:
         return json.dumps(self.to_dict(), sort_keys=True, indent=1, allow_nan=False)
 
     def write(self, output_dir: str | Path) -> Path:
-        """Write ``result.json``, ``trades.csv`` and ``fills.csv`` into ``output_dir``."""
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "result.json").write_text(self.to_json() + "\n")
-        _with_iso(self.trades, ("entry_ts", "exit_ts")).to_csv(out / "trades.csv", index=False)
-        _with_iso(self.fills, ("ts",)).to_csv(out / "fills.csv", index=False)
-        return out
+        """Write ``trades.csv``, ``fills.csv`` and ``result.json`` into ``output_dir``, each
+        whole or not at all, ``result.json`` last (see ``engine.outputs.write_files``)."""
+        return write_files(output_dir, {
+            "trades.csv": lambda path: _with_iso(self.trades, ("entry_ts", "exit_ts")).to_csv(
+                path, index=False),
+            "fills.csv": lambda path: _with_iso(self.fills, ("ts",)).to_csv(path, index=False),
+            "result.json": lambda path: path.write_text(self.to_json() + "\n"),
+        })
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """(label, value) rows for a terminal summary."""

@@ -325,13 +325,28 @@ BUILTIN_STRATEGIES: dict[str, str] = {
     "signal_aggregation": "strategies.signal_aggregation:SignalAggregation",
 }
 
+# Names from the documentation this project follows (Atlas, Velocitas), each an alias of the
+# built-in that implements it: accepted wherever a built-in name is.
+STRATEGY_ALIASES: dict[str, str] = {
+    "mean_reversion": "bollinger_reversion",
+    "trend_following": "ema_trend",
+    "sma_crossover": "sma_cross",
+}
+
+
+def builtin_name(ref: str) -> str:
+    """The built-in name an alias stands for; any other reference unchanged."""
+    return STRATEGY_ALIASES.get(ref, ref)
+
 
 def load_strategy(ref: str) -> type[Strategy]:
-    """Resolve a built-in name (``sma_cross``) or a ``module:Class`` reference to a class."""
-    target = BUILTIN_STRATEGIES.get(ref, ref)
+    """Resolve a built-in name (``sma_cross``), an alias of one (``sma_crossover``) or a
+    ``module:Class`` reference to a class."""
+    target = BUILTIN_STRATEGIES.get(builtin_name(ref), ref)
     if ":" not in target:
         raise ConfigError(f"unknown strategy {ref!r}: use a built-in name "
-                          f"({', '.join(sorted(BUILTIN_STRATEGIES))}) or 'module:Class'")
+                          f"({', '.join(sorted(BUILTIN_STRATEGIES))}), an alias "
+                          f"({', '.join(sorted(STRATEGY_ALIASES))}) or 'module:Class'")
     module_name, _, class_name = target.partition(":")
     if not module_name or module_name.startswith("."):
         raise ConfigError(f"strategy {ref!r}: expected 'package.module:Class' with an absolute "

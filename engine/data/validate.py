@@ -158,6 +158,22 @@ class ImportReport:
             "notes": list(self.notes),
         }
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ImportReport:
+        """The report ``to_dict`` described (as a result's ``import_reports`` hold it)."""
+        largest = values["gaps"]["largest"]
+        report = cls(source=values["source"], format=values["format"], kind=values["kind"],
+                     symbol=values["symbol"], timeframe=values["timeframe"],
+                     rows_read=values["rows_read"], rows_kept=values["rows_kept"],
+                     notes=list(values["notes"]), missing_bars=values["gaps"]["missing_bars"],
+                     largest_gap=None if largest is None else (largest["start_ts"],
+                                                               largest["missing_bars"]))
+        for name, log in values["issues"].items():
+            report.issues[name] = IssueLog(log["count"], [
+                {"line": e["line"], "ts": e["ts"], "detail": e["detail"]}
+                for e in log["examples"]])
+        return report
+
 
 def _where(ex: dict[str, Any]) -> str:
     parts = []
@@ -233,7 +249,7 @@ def _log_duplicates(keyed: pd.DataFrame, dup: np.ndarray, kept_pos: np.ndarray, 
             if why is not None:
                 text += f" ({why(kept, dropped)})"
             diffs = [f"{c} {_show(kept[c])} vs {_show(dropped[c])}" for c in value_cols
-                     if not kept[c] == dropped[c]]
+                     if kept[c] != dropped[c]]
             return text + ("; differs in " + ", ".join(diffs) if diffs else "")
 
         report.issue(name).add(lines[sel], ts[sel], detail)

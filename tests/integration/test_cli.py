@@ -113,7 +113,8 @@ def test_malformed_csv_row_names_file_and_line_or_is_skipped(tmp_path: Path, cap
     assert code == 2
     assert "bars.csv" in err and "32" in err
     code, _, err = run_cli(capsys, "backtest", "--data", str(csv), "--skip-bad",
-                           "--param", "fast=2", "--param", "slow=5", "--quiet",
+                           "--symbols", "TEST/USD", "--param", "fast=2", "--param", "slow=5",
+                           "--quiet",
                            "--output", str(tmp_path / "out"))
     assert code == 0, err
     result = json.loads((tmp_path / "out" / "result.json").read_text())
@@ -137,8 +138,8 @@ def test_strategy_fault_is_reported_and_exit_code_is_1(tmp_path: Path, capsys) -
 def test_backtest_over_real_binance_csv(tmp_path: Path, capsys) -> None:
     if not BTC_1H.exists():
         pytest.skip(f"real data not found at {BTC_1H} (../shared/data/real is absent)")
-    code, out, err = run_cli(capsys, "backtest", "--data", str(BTC_1H), "--start", "2020-01-01",
-                             "--end", "2021-01-01", "--output", str(tmp_path))
+    code, _, err = run_cli(capsys, "backtest", "--data", str(BTC_1H), "--start", "2020-01-01",
+                           "--end", "2021-01-01", "--output", str(tmp_path))
     assert code == 0, err
     result = json.loads((tmp_path / "result.json").read_text())
     feed = result["data"]["feeds"][0]

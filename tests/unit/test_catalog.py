@@ -11,9 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from engine.cli.data import add_data_commands
 from engine.data import catalog as catalog_module
 from engine.data.catalog import ParquetCatalog, escape_name, unescape_name
-from engine.data.cli import add_data_commands
 from engine.data.schema import COLUMNS
 from engine.errors import ConfigError, DataError, NoDataError
 from engine.timeframes import NS_PER_HOUR, parse_time
@@ -119,12 +119,12 @@ def test_range_reads_include_start_and_exclude_end(cat: ParquetCatalog) -> None:
 
 def test_no_data_messages_say_what_is_missing(cat: ParquetCatalog) -> None:
     cat.write(bars(0, 10), venue="binance", symbol="BTC/USDT", kind="bar", timeframe="1h")
-    with pytest.raises(NoDataError, match="symbol 'DOGE/USDT' on binance.*stored symbols: "
-                                          "BTC/USDT"):
+    with pytest.raises(NoDataError, match=r"symbol 'DOGE/USDT' on binance.*stored symbols: "
+                                          r"BTC/USDT"):
         cat.read("binance", "DOGE/USDT", "bar", "1h")
-    with pytest.raises(NoDataError, match="no 1m bar data for BTC/USDT.*stored timeframes: 1h"):
+    with pytest.raises(NoDataError, match=r"no 1m bar data for BTC/USDT.*stored timeframes: 1h"):
         cat.read("binance", "BTC/USDT", "bar", "1m")
-    with pytest.raises(NoDataError, match="venue 'kraken'.*venues with bar data: binance"):
+    with pytest.raises(NoDataError, match=r"venue 'kraken'.*venues with bar data: binance"):
         cat.read("kraken", "BTC/USDT", "bar", "1h")
     with pytest.raises(NoDataError, match="no trade data for venue 'binance'"):
         cat.read("binance", "BTC/USDT", "trade")

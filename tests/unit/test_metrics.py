@@ -316,7 +316,7 @@ def test_drawdown_is_measured_on_bars_not_daily_closes() -> None:
 def test_trade_statistics_on_a_small_table() -> None:
     trades = pd.DataFrame({
         "pnl": [100.0, -50.0, 0.0, 30.0, -20.0],
-        "return_pct": [0.10, -0.05, 0.0, 0.03, -0.02],
+        "return_pct": [10.0, -5.0, 0.0, 3.0, -2.0],     # percent
     })
     m = compute_metrics(days([100, 101, 102]), trades)
     # wins 100 and 30, losses -50 and -20, one break-even trade (neither)
@@ -326,17 +326,17 @@ def test_trade_statistics_on_a_small_table() -> None:
     assert m["expectancy"] == pytest.approx(60 / 5)               # 12.0
     assert m["avg_win"] == pytest.approx(65.0)
     assert m["avg_loss"] == pytest.approx(-35.0)
-    assert m["best_trade"] == pytest.approx(0.10)
+    assert m["best_trade"] == pytest.approx(0.10)     # a fraction, as every return metric
     assert m["worst_trade"] == pytest.approx(-0.05)
     assert_json_clean(m)
 
 
 def test_no_losing_trades_has_no_profit_factor() -> None:
-    trades = pd.DataFrame({"pnl": [10.0, 5.0], "return_pct": [0.01, 0.005]})
+    trades = pd.DataFrame({"pnl": [10.0, 5.0], "return_pct": [1.0, 0.5]})
     m = compute_metrics(days([100, 101, 102]), trades)
     assert m["profit_factor"] is None and m["avg_loss"] is None
     assert dict(format_metrics_table(m))["Profit factor"] == "inf (no losing trades)"
-    losers = pd.DataFrame({"pnl": [-10.0], "return_pct": [-0.01]})
+    losers = pd.DataFrame({"pnl": [-10.0], "return_pct": [-1.0]})
     assert compute_metrics(days([100, 99]), losers)["profit_factor"] == 0.0
 
 
@@ -506,7 +506,7 @@ def test_keys_are_stable() -> None:
 
 
 def test_format_metrics_table() -> None:
-    trades = pd.DataFrame({"pnl": [1234.5, -200.0], "return_pct": [0.1234, -0.02]})
+    trades = pd.DataFrame({"pnl": [1234.5, -200.0], "return_pct": [12.34, -2.0]})
     m = compute_metrics(days([100, 110, 99, 99, 118.8]), trades)
     rows = format_metrics_table(m)
     labels = [label for label, _ in rows]
@@ -528,6 +528,13 @@ def test_format_metrics_table() -> None:
     assert all(isinstance(value, str) for _, value in rows)
 
 
+def test_counts_in_the_table_have_thousands_separators() -> None:
+    trades = pd.DataFrame({"pnl": [1.0] * 1234 + [-1.0] * 1001,
+                           "return_pct": [0.5] * 1234 + [-0.5] * 1001})
+    table = dict(format_metrics_table(compute_metrics(days([100, 101]), trades)))
+    assert (table["Trades"], table["Wins"], table["Losses"]) == ("2,235", "1,234", "1,001")
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     values=st.lists(st.floats(min_value=1e-3, max_value=1e9), min_size=0, max_size=60),
@@ -538,7 +545,7 @@ def test_any_positive_curve_gives_clean_json(values: list[float], hours: int,
                                              pnl: list[float]) -> None:
     index = pd.date_range("2021-01-01", periods=len(values), freq=f"{hours}h", tz="UTC")
     equity = pd.Series(values, index=index, dtype=float)
-    trades = pd.DataFrame({"pnl": pnl, "return_pct": [p / 1e6 for p in pnl]})
+    trades = pd.DataFrame({"pnl": pnl, "return_pct": [p / 1e4 for p in pnl]})
     exposure = pd.Series(np.arange(len(values)) % 3 == 0, index=index)
     m = compute_metrics(equity, trades, exposure=exposure)
     assert_json_clean(m)

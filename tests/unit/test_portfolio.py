@@ -62,7 +62,7 @@ def test_buy_then_sell_at_a_profit() -> None:
         "qty": 2.0, "entry_price": 100.0, "exit_price": 110.0,
         "pnl_gross": approx(20.0), "fees": approx(0.42),
         "pnl": approx(19.58),                 # 20 - 0.42, net of fees
-        "return_pct": approx(19.58 / 200.0),  # on the entry notional: 0.0979
+        "return_pct": approx(100 * 19.58 / 200.0),  # percent of the entry notional: 9.79
         "n_entries": 1,
     }
 
@@ -84,7 +84,7 @@ def test_scaling_in_averages_the_entry_price() -> None:
     (trade,) = pf.trades
     # pnl = 4 * (125 - 115) = 40 on 460 invested
     assert trade["entry_price"] == approx(115.0) and trade["exit_price"] == approx(125.0)
-    assert trade["pnl"] == approx(40.0) and trade["return_pct"] == approx(40.0 / 460.0)
+    assert trade["pnl"] == approx(40.0) and trade["return_pct"] == approx(100 * 40.0 / 460.0)
     assert trade["qty"] == 4.0 and trade["n_entries"] == 2 and trade["duration_ns"] == 9
 
 
@@ -108,7 +108,7 @@ def test_partial_close_keeps_the_trade_open() -> None:
     assert trade["fees"] == approx(0.78)
     assert trade["pnl"] == approx(-20.78)
     assert trade["entry_price"] == approx(100.0) and trade["exit_price"] == approx(95.0)
-    assert trade["return_pct"] == approx(-20.78 / 400.0)
+    assert trade["return_pct"] == approx(100 * -20.78 / 400.0)
     # cash = 10000 - 400.4 + 109.89 + 269.73 = 9979.22 = 10000 - 20.78
     assert pf.cash == approx(9979.22)
 
@@ -143,7 +143,7 @@ def test_flip_long_to_short_in_one_fill() -> None:
     assert short_trade["exit_price"] == approx(100.0)
     assert short_trade["fees"] == approx(0.63)
     assert short_trade["pnl"] == approx(29.37)
-    assert short_trade["return_pct"] == approx(29.37 / 330.0)
+    assert short_trade["return_pct"] == approx(100 * 29.37 / 330.0)
     # all in all 19.58 + 29.37 = 48.95 made: cash = 10000 + 48.95
     assert pf.cash == approx(10048.95)
     assert pf.total_fees == approx(1.05)
@@ -179,7 +179,7 @@ def test_short_round_trip() -> None:
     assert trade["direction"] == "SHORT"
     assert trade["entry_price"] == 200.0 and trade["exit_price"] == 180.0
     assert trade["pnl"] == approx(19.81)
-    assert trade["return_pct"] == approx(19.81 / 200.0)
+    assert trade["return_pct"] == approx(100 * 19.81 / 200.0)
     assert trade["duration_ns"] == 7
     assert pf.cash == approx(10019.81)
 

@@ -8,13 +8,13 @@ import argparse
 import pytest
 
 from engine import strategy as strategy_module
-from engine.strategies_cli import add_parser, main
-from engine.strategy import BUILTIN_STRATEGIES
+from engine.cli.strategies import add_strategies_command, main
+from engine.strategy import BUILTIN_STRATEGIES, STRATEGY_ALIASES
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="raytrader")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    add_strategies_command(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["strategies", *argv])
 
 
@@ -84,3 +84,38 @@ def test_show_of_a_reference_that_does_not_import_is_an_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(parse("show", "strategies.no_such_module:Nope")) == 2
     assert "cannot import module 'strategies.no_such_module'" in capsys.readouterr().err
+
+
+def test_list_is_the_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(parse()) == 0
+    listing = capsys.readouterr().out
+    args = parse("list")
+    assert args.strategies_command == "list"
+    assert main(args) == 0
+    assert capsys.readouterr().out == listing
+
+
+def test_the_listing_shows_each_alias_with_its_builtin(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(parse()) == 0
+    rows = capsys.readouterr().out.splitlines()
+    for alias, name in STRATEGY_ALIASES.items():
+        (at,) = [i for i, row in enumerate(rows) if f"alias: {alias}" in row]
+        # the alias line sits right under its built-in's name, in the same table row
+        assert rows[at - 1].split("│")[1].strip() == name
+
+
+@pytest.mark.parametrize("alias, name, ref", [
+    ("mean_reversion", "bollinger_reversion", "strategies.bollinger_reversion:"
+                                              "BollingerReversion"),
+    ("trend_following", "ema_trend", "strategies.ema_trend:EmaTrend"),
+    ("sma_crossover", "sma_cross", "strategies.sma_cross:SmaCross"),
+])
+def test_show_of_an_alias_shows_its_builtin(capsys: pytest.CaptureFixture[str], alias: str,
+                                            name: str, ref: str) -> None:
+    assert main(parse("show", alias)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name} ({ref}), under the alias '{alias}'")
+    assert main(parse("show", name)) == 0
+    # the same description and parameter table as the built-in's own page
+    assert capsys.readouterr().out.split("\n", 1)[1] == out.split("\n", 1)[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.data.importers import from_ccxt_trades, load_file
-from engine.data.validate import ISSUES, MAX_EXAMPLES
+from engine.data.validate import ISSUES, MAX_EXAMPLES, ImportReport
 from engine.errors import DataFormatError
 from engine.timeframes import NS_PER_MINUTE, parse_time
 
@@ -54,7 +54,7 @@ def test_unparseable_timestamp(tmp_path: Path) -> None:
 def test_implausible_epoch_is_malformed(tmp_path: Path) -> None:
     path = write(tmp_path, "ts_ms,trade_id,price,quantity,buyer_maker\n"
                            "1610064000278,1,100.0,1.0,true\n12,2,100.0,1.0,false\n")
-    with pytest.raises(DataFormatError, match="line 3 .*'12'"):
+    with pytest.raises(DataFormatError, match=r"line 3 .*'12'"):
         load_file(path)
 
 
@@ -70,7 +70,7 @@ def test_malformed_line_after_url_line(tmp_path: Path) -> None:
 
 
 def test_bad_side_and_bad_json_element() -> None:
-    with pytest.raises(DataFormatError, match="line 1 .*'side'.*'sideways'"):
+    with pytest.raises(DataFormatError, match=r"line 1 .*'side'.*'sideways'"):
         from_ccxt_trades([[1700000000000, "1", None, "sideways", 1.0, 1.0, 1.0]])
     with pytest.raises(DataFormatError, match="line 2: expected a list of 7 values, got 3"):
         from_ccxt_trades([[1700000000000, "1", None, "buy", 1.0, 1.0, 1.0], [1, 2, 3]])
@@ -198,3 +198,16 @@ def test_report_summary_and_dict(tmp_path: Path) -> None:
     assert text.splitlines()[0] == f"{path} (ohlcv_csv, bar, 1m): 4 rows read, 2 kept"
     assert "non_positive_price: 1 rows with a price <= 0 (dropped)" in text
     assert "duplicate_exact: 1" in text and "gap: 1 gaps, 2 missing bars" in text
+
+
+def test_report_from_its_dict_reads_the_same(tmp_path: Path) -> None:
+    # what a result's import_reports hold (after a trip through JSON) gives back the report
+    path = write(tmp_path, HEADER + bar(3) + bar(0) + bar(1, o="-1") + bar(1, v="nan") + bar(4)
+                 + bar(4, c="11.5") + bar(9))
+    report = load_file(path).report
+    assert report.largest_gap is not None and report.notes    # the inferred timeframe
+    assert sum(1 for log in report.issues.values() if log.count) >= 4
+    data = json.loads(json.dumps(report.to_dict()))
+    again = ImportReport.from_dict(data)
+    assert again.to_dict() == report.to_dict()
+    assert again.summary() == report.summary()

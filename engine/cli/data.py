@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.cli import EXIT_OK, EXIT_USAGE
 from engine.data.catalog import ParquetCatalog
 from engine.data.importers import load_all
+from engine.data.symbols import symbol_from_filename
 from engine.errors import ConfigError, DataError
 from engine.timeframes import format_ns
 
@@ -32,7 +34,8 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     imp.add_argument("--venue", default="binance", help="venue to file the data under "
                      "(default: binance)")
     imp.add_argument("--symbol", help="symbol to store under (overrides the file's); picks one "
-                     "symbol from a file holding several")
+                     "symbol from a file holding several (default: the file's, or its name's "
+                     "such as BTCUSDT-1m-2024-01.csv)")
     imp.add_argument("--timeframe", help="bar timeframe such as 1m or 1h (default: from the file)")
     imp.add_argument("--skip-bad", action="store_true",
                      help="skip malformed rows (counted in the report) instead of failing")
@@ -66,13 +69,17 @@ def run_import(args: argparse.Namespace) -> int:
         try:
             for result in load_all(path, skip_bad=args.skip_bad, symbol=args.symbol,
                                    timeframe=args.timeframe):
+                symbol = result.symbol or symbol_from_filename(path)
+                if result.symbol is None and symbol is not None:
+                    result.report.symbol = symbol
+                    result.report.notes.append(f"symbol {symbol} read from the file name")
                 print(result.report.summary())
-                if result.symbol is None:
-                    raise ConfigError(f"{path}: the file does not name its symbol; "
-                                      "pass --symbol")
-                written = catalog.write(result.frame, venue=args.venue, symbol=result.symbol,
+                if symbol is None:
+                    raise ConfigError(f"{path}: neither the file nor its name (such as "
+                                      "BTCUSDT-1m-2024-01.csv) says its symbol; pass --symbol")
+                written = catalog.write(result.frame, venue=args.venue, symbol=symbol,
                                         kind=result.kind, timeframe=result.timeframe, mode=mode)
-                series = " ".join(x for x in (args.venue, result.symbol, result.kind,
+                series = " ".join(x for x in (args.venue, symbol, result.kind,
                                               result.timeframe) if x)
                 line = (f"  stored {len(result.frame)} rows of {series} "
                         f"({format_ns(int(result.frame['ts'].iloc[0]))} .. "
@@ -83,7 +90,7 @@ def run_import(args: argparse.Namespace) -> int:
         except (DataError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
-    return 2 if failed else 0
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -93,10 +100,10 @@ def run_list(args: argparse.Namespace) -> int:
         table = catalog.list()
     except (DataError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if table.empty:
         print(f"catalog {catalog.root} is empty")
-        return 0
+        return EXIT_OK
     shown = table.assign(
         timeframe=table["timeframe"].fillna("tick"),
         first=[format_ns(t) for t in table["first_ts"]],
@@ -104,4 +111,4 @@ def run_list(args: argparse.Namespace) -> int:
     )[["venue", "symbol", "kind", "timeframe", "rows", "first", "last", "parts"]]
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(shown.to_string(index=False))
-    return 0
+    return EXIT_OK

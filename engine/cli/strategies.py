@@ -1,10 +1,11 @@
 """The ``raytrader strategies`` command: what strategies there are and how to configure them.
 
-    raytrader strategies              every built-in: summary line, parameters, defaults, ranges
+    raytrader strategies [list]       every built-in: summary line, parameters, defaults, ranges
     raytrader strategies show NAME    one strategy's full description and parameter table
 
-``NAME`` is a built-in name (``sma_cross``) or a ``module:Class`` reference. A built-in whose
-module fails to import is listed with its error instead of stopping the listing.
+``NAME`` is a built-in name (``sma_cross``), an alias of one (``sma_crossover``) or a
+``module:Class`` reference. A built-in whose module fails to import is listed with its error
+instead of stopping the listing.
 """
 
 from __future__ import annotations
@@ -17,22 +18,28 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.strategy import BUILTIN_STRATEGIES, ParamSpec, Strategy, load_strategy
+from engine.cli import EXIT_OK, EXIT_USAGE
+from engine.strategy import (
+    BUILTIN_STRATEGIES,
+    STRATEGY_ALIASES,
+    ParamSpec,
+    Strategy,
+    builtin_name,
+    load_strategy,
+)
 
-EXIT_OK = 0
-EXIT_USAGE = 2
 
-
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``strategies`` (and its ``show NAME`` action) on an argparse subparsers object;
-    the parser's ``func`` default is :func:`main`."""
+def add_strategies_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``strategies`` (and its ``list`` and ``show NAME`` actions) on an argparse
+    subparsers object; the parser's ``func`` default is :func:`main`."""
     parser = subparsers.add_parser(
         "strategies", help="list the built-in strategies and their parameters",
         description="List the built-in strategies with their parameters, defaults and "
                     "allowed ranges, or show one strategy in full.")
     actions = parser.add_subparsers(dest="strategies_command", metavar="ACTION")
+    actions.add_parser("list", help="every built-in strategy (the default action)")
     show = actions.add_parser("show", help="one strategy's description and parameters")
-    show.add_argument("name", metavar="NAME", help="built-in name or module:Class")
+    show.add_argument("name", metavar="NAME", help="built-in name, alias or module:Class")
     parser.set_defaults(func=main)
     return parser
 
@@ -52,16 +59,22 @@ def list_strategies(console: Console | None = None) -> None:
     table.add_column("strategy", style="bold", no_wrap=True)
     table.add_column("description")
     table.add_column("parameters (default, allowed range)")
+    aliases: dict[str, list[str]] = {}
+    for alias, name in STRATEGY_ALIASES.items():
+        aliases.setdefault(name, []).append(alias)
     for name in BUILTIN_STRATEGIES:
+        label = Text(name)
+        for alias in aliases.get(name, []):
+            label.append(f"\nalias: {alias}", style="not bold italic")
         try:
             cls = load_strategy(name)
             summary = Text(_summary(cls))
             params = Text("\n".join(_param_line(spec) for spec in cls.Params.specs())
                           or "(none)")
-        except Exception as exc:  # noqa: BLE001 - the guard around user code: list, go on
+        except Exception as exc:  # the guard around user code: list, go on
             summary = Text(f"unavailable: {exc}", style="red")
             params = Text("")
-        table.add_row(Text(name), summary, params)
+        table.add_row(label, summary, params)
     console.print(table)
 
 
@@ -70,18 +83,21 @@ def show_strategy(name: str, console: Console | None = None,
     """Print one strategy's module docstring and parameter table; 2 if it cannot be loaded."""
     console = console or Console()
     errors = errors or Console(stderr=True)
-    if name not in BUILTIN_STRATEGIES and ":" not in name:
+    builtin = builtin_name(name)
+    if builtin not in BUILTIN_STRATEGIES and ":" not in name:
         errors.print(Text(f"error: unknown strategy {name!r}; built-in strategies: "
-                          f"{', '.join(BUILTIN_STRATEGIES)} (or give module:Class)"),
+                          f"{', '.join(BUILTIN_STRATEGIES)}; aliases: "
+                          f"{', '.join(STRATEGY_ALIASES)} (or give module:Class)"),
                      soft_wrap=True)
         return EXIT_USAGE
     try:
         cls = load_strategy(name)
-    except Exception as exc:  # noqa: BLE001 - the guard around user code
+    except Exception as exc:  # the guard around user code
         errors.print(Text(f"error: {exc}"), soft_wrap=True)
         return EXIT_USAGE
-    ref = BUILTIN_STRATEGIES.get(name, name)
-    console.print(Text(f"{cls.name} ({ref})", style="bold"))
+    ref = BUILTIN_STRATEGIES.get(builtin, name)
+    alias = f", under the alias {name!r}" if builtin != name else ""
+    console.print(Text(f"{cls.name} ({ref}){alias}", style="bold"))
     console.print()
     console.print(Text(_module_doc(cls) or "(no description)"), soft_wrap=True)
     console.print()

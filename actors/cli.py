@@ -1,0 +1,31 @@
+"""The command line's actor-graph runner: ``raytrader backtest --workers N`` lands here.
+
+Registered in ``pyproject.toml`` as the ``graph`` entry point of the ``raytrader.runners``
+group, so ``engine.cli`` finds it without importing Ray or ``actors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ray
+
+from actors.graph import GraphRun, ensure_ray
+from actors.ray_session import stop_local_ray
+from engine.config import BacktestConfig
+from engine.result import BacktestResult
+
+
+def run_graph_from_cli(config: BacktestConfig, *, workers: int, address: str | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Run ``config`` on the actor graph with ``workers`` strategy workers, on the Ray cluster
+    at ``address`` (``--address``) or on a local Ray started here. A local Ray started here is
+    shut down when the run ends, fails or is interrupted, at any point of its start-up
+    included; a Ray this process already used is left as it was."""
+    joined_here = not ray.is_initialized()    # not a Ray this process was already using
+    try:
+        ensure_ray(address, what="--address")
+        return GraphRun(config, workers=workers, address=address).result(progress)
+    finally:
+        if joined_here:
+            stop_local_ray()

@@ -1,0 +1,151 @@
+"""The Ray this process joins or starts.
+
+- ``check_reachable(address)``: a TCP connect, with a short timeout, to the cluster's GCS
+  (for ``auto``, the address Ray itself would resolve), so an address nobody answers on fails
+  with one line instead of ``ray.init`` retrying "Failed to connect to GCS" for ever.
+- ``start_local_ray()`` / ``stop_local_ray()``: a local Ray that stops completely, whenever the
+  stop comes. Ctrl-C in a terminal reaches the whole foreground process group, so it kills the
+  raylet and GCS mid start-up and leaves their agents (DashboardAgent, RuntimeEnvAgent) retrying
+  a dead GCS for about 100 s. Every process of a local Ray started here inherits a marker in its
+  environment; ``stop_local_ray`` shuts Ray down and then ends whatever still carries it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import Any
+
+import ray
+
+from engine.errors import ConfigError
+
+CONNECT_TIMEOUT_S = 3.0
+RAY_CLIENT_PORT = 10001
+_MARKER = "RAYTRADER_LOCAL_RAY"
+_local: list[str] = []   # the marker of the local Ray this process started, while it runs
+
+
+def check_reachable(address: str, *, what: str = "address",
+                    timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ``ConfigError`` (naming ``what`` and the address) unless something accepts a TCP
+    connection at the Ray cluster ``address`` within ``timeout_s``."""
+    target = _bootstrap_address(address, what)
+    if target is None:           # "local": ray.init starts a new local Ray
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = (f"no answer within {timeout_s:g} s" if isinstance(exc, TimeoutError)
+                  else getattr(exc, "strerror", None) or str(exc))
+        resolved = f" ({target})" if target != address else ""
+        raise ConfigError(f"{what} {address}{resolved}: no Ray cluster answers there "
+                          f"({reason}); start one with `ray start --head` or give the head "
+                          f"node's host:port") from None
+
+
+def _bootstrap_address(address: str, what: str) -> str | None:
+    if address.startswith("ray://"):          # Ray Client, on port 10001 unless given
+        target = address.removeprefix("ray://")
+        return target if ":" in target.rpartition("]")[2] else f"{target}:{RAY_CLIENT_PORT}"
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        found: str | None = canonicalize_bootstrap_address(address)
+    except ConnectionError:     # "auto" with no cluster recorded on this machine
+        raise ConfigError(f"{what} {address}: no running Ray cluster found on this machine; "
+                          f"start one with `ray start --head` or give its host:port") from None
+    except ValueError as exc:
+        raise ConfigError(f"{what} {address}: {exc}") from None
+    return found
+
+
+def start_local_ray(**init_args: Any) -> None:
+    """``ray.init(**init_args)`` starting a local Ray whose processes ``stop_local_ray`` can
+    find; an interrupt or error during the start stops what had started, then re-raises."""
+    marker = uuid.uuid4().hex
+    _local[:] = [marker]
+    os.environ[_MARKER] = marker
+    try:
+        ray.init(**init_args)
+    except BaseException:
+        stop_local_ray()
+        raise
+    finally:
+        # Ray's processes have it; later children of this process are none of Ray's
+        os.environ.pop(_MARKER, None)
+
+
+def stop_local_ray(grace_s: float = 3.0, timeout_s: float = 10.0) -> None:
+    """Shut down the local Ray this process started (nothing when it started none): Ray's own
+    shutdown, then every process still carrying its marker is sent SIGTERM, and SIGKILL when
+    still there after ``grace_s``. Looks again until none is left (a raylet may have been
+    starting an agent while it was stopped), for ``timeout_s`` at most."""
+    if not _local:
+        return
+    marker = _local.pop()
+    try:
+        ray.shutdown()
+    finally:
+        start = time.monotonic()
+        asked: set[int] = set()
+        while left := [pid for pid in _marked_processes(marker) if _running(pid)]:
+            waited = time.monotonic() - start
+            if waited > timeout_s:
+                break
+            for pid in left:
+                if pid not in asked:
+                    _send(pid, signal.SIGTERM)
+                    asked.add(pid)
+                elif waited > grace_s:
+                    _send(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+
+def _marked_processes(marker: str) -> list[int]:
+    """Pids of the other processes whose environment carries ``marker`` (Linux /proc; elsewhere
+    none, and Ray's own shutdown is all there is)."""
+    needle = f"{_MARKER}={marker}".encode()
+    me = os.getpid()
+    found = []
+    for pid in (int(n) for n in _proc_entries() if n.isdigit()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+        except OSError:          # gone, or not ours to read
+            continue
+        if pid != me and needle in environ:
+            found.append(pid)
+    return found
+
+
+def _proc_entries() -> list[str]:
+    try:
+        return os.listdir("/proc")
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs; a child of this process that exited is reaped."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _send(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

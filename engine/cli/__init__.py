@@ -1,0 +1,81 @@
+"""The ``raytrader`` command line (also ``python -m engine.cli``).
+
+    raytrader backtest [--strategy NAME|module:Class ...] [--param [NAME.]KEY=VALUE ...]
+                       [--data ...] [--symbols A,B] [--start D] [--end D] [--timeframe TF]
+                       [--capital X] [--fee-bps X] [--slippage-bps X] [--seed N]
+                       [--max-open-positions N] [--max-gross-exposure X]
+                       [--workers N] [--address HOST:PORT] [--batch] [--output DIR]
+    raytrader strategies [list | show NAME]
+    raytrader data import FILE... [--catalog DIR]
+    raytrader data list [--catalog DIR]
+    raytrader --version
+
+One module a command: ``backtest``, ``strategies``, ``data``; ``summary`` prints a result and
+``runners`` finds the actor-graph runner that ``--workers N`` needs. That runner is a plugin
+(the ``raytrader.runners`` entry point, ``actors.cli``), so nothing here imports Ray.
+
+Exit codes: 0 done, 1 a strategy faulted or the run failed, 2 bad input (one line on stderr
+naming the file, field or flag at fault), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from engine.errors import RaytraderError
+
+EXIT_OK = 0
+EXIT_FAULT = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command; each command sets ``func`` to its handler."""
+    from engine.cli.backtest import add_backtest_command
+    from engine.cli.data import add_data_commands
+    from engine.cli.strategies import add_strategies_command
+
+    parser = argparse.ArgumentParser(prog="raytrader",
+                                     description="raytrader: backtest and trade crypto strategies")
+    parser.add_argument("--version", action="version", version=f"raytrader {package_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_backtest_command(sub)
+    add_strategies_command(sub)
+    add_data_commands(sub)
+    return parser
+
+
+def package_version() -> str:
+    """The installed raytrader's version."""
+    try:
+        return metadata.version("raytrader")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def look_in_working_directory() -> None:
+    """Let ``--strategy mypkg.strats:Class`` import from the working directory, as ``python -m``
+    would. Appended, so a folder that happens to be called like a package never shadows it."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.append(cwd)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    look_in_working_directory()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RaytraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        # a graph that lost an actor is a failed run, not a usage error
+        return EXIT_FAULT if type(exc).__name__ == "GraphError" else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,261 @@
+"""``raytrader backtest``: the flags, the config they describe, and the run.
+
+Flags override the ``--config`` file's values; the defaults shown by ``--help`` are
+``BacktestConfig``'s. ``--workers 0`` (the default) runs in this process; ``--workers N`` hands
+the config to the actor-graph runner (see ``engine.cli.runners``). Everything that can be
+checked before the run is: the config, the strategy parameters, the runner, and that
+``--output`` can be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.cli import EXIT_FAULT, EXIT_OK
+from engine.cli.runners import find_runner
+from engine.cli.summary import print_import_reports, print_summary, progress_bar
+from engine.errors import ConfigError
+
+# Flag (argparse dest) -> BacktestConfig key, for flags that set a config value as given.
+_FLAG_TO_KEY = {
+    "data": "data", "start": "start", "end": "end",
+    "timeframe": "timeframe", "capital": "capital", "maker_fee_bps": "maker_fee_bps",
+    "taker_fee_bps": "taker_fee_bps", "slippage_model": "slippage_model",
+    "slippage_bps": "slippage_bps", "impact_base_bps": "impact_base_bps",
+    "impact_k_bps": "impact_k_bps", "latency_ms": "latency_ms",
+    "max_volume_share": "max_volume_share", "limit_fill": "limit_fill", "seed": "seed",
+    "venue": "venue", "catalog": "catalog", "skip_bad": "skip_bad",
+    "max_open_positions": "max_open_positions", "max_gross_exposure": "max_gross_exposure",
+    "equity_interval": "equity_interval",
+}
+
+
+def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``backtest`` on an argparse subparsers object (``func`` = :func:`cmd_backtest`)."""
+    d = _DefaultText()
+    bt = subparsers.add_parser("backtest", help="run a backtest in this process or on Ray",
+                               description="Backtest a strategy. Defaults: SMA crossover on the "
+                                           "built-in synthetic market, 1h bars, one year.")
+    bt.add_argument("--config", help="JSON config file; flags given here override its values")
+    bt.add_argument("--strategy", action="append",
+                    help="built-in name or alias (see `raytrader strategies`) or module:Class "
+                         "(modules in the working directory are found too); repeat it to run "
+                         "several strategies on every symbol" + d("strategy"))
+    bt.add_argument("--param", action="append", type=_parse_param, default=[],
+                    metavar="[STRATEGY.]NAME=VALUE",
+                    help="strategy parameter (repeatable); with several strategies, prefix "
+                         "the strategy: --param sma_cross.fast=20")
+    bt.add_argument("--data", help="'synthetic', 'synthetic:trades', 'synthetic:quotes', a "
+                                   "CSV/JSON path (format detected), or 'catalog[:DIR]'"
+                                   + d("data"))
+    bt.add_argument("--symbols", action="append", metavar="A,B",
+                    help="symbols (comma-separated or repeated); any names for synthetic data; "
+                         "with a file, the file's instrument (taken from the file, or from a "
+                         "file name such as BTCUSDT-1m-2024-01.csv, when not given)")
+    bt.add_argument("--symbol", dest="symbols", action="append", metavar="A",
+                    help="the same as --symbols")
+    bt.add_argument("--start", help="first bar open time, e.g. 2021-01-01 (inclusive)")
+    bt.add_argument("--end", help="end time, e.g. 2021-06-01 (exclusive)")
+    bt.add_argument("--timeframe", help="bar timeframe, e.g. 1m, 15m, 1h, 1d (default: the "
+                                        "file's; 1h for synthetic data)")
+    bt.add_argument("--capital", type=float,
+                    help="initial capital in quote currency" + d("capital"))
+    bt.add_argument("--fee-bps", type=float,
+                    help="maker and taker fee, bps of notional"
+                         + d("maker_fee_bps", "taker_fee_bps", labels=("maker", "taker")))
+    bt.add_argument("--maker-fee-bps", type=float,
+                    help="maker fee, bps (overrides --fee-bps)" + d("maker_fee_bps"))
+    bt.add_argument("--taker-fee-bps", type=float,
+                    help="taker fee, bps (overrides --fee-bps)" + d("taker_fee_bps"))
+    bt.add_argument("--slippage-model", choices=["fixed", "sqrt"],
+                    help="slippage on taker fills: 'fixed' adds --slippage-bps; 'sqrt' adds "
+                         "--impact-base-bps + --impact-k-bps * sqrt(fill size / event volume)"
+                         + d("slippage_model"))
+    bt.add_argument("--slippage-bps", type=float,
+                    help="fixed model: slippage on taker fills, bps" + d("slippage_bps"))
+    bt.add_argument("--impact-base-bps", type=float,
+                    help="sqrt model: base, bps" + d("impact_base_bps"))
+    bt.add_argument("--impact-k-bps", type=float,
+                    help="sqrt model: k in k*sqrt(size/volume), bps" + d("impact_k_bps"))
+    bt.add_argument("--latency-ms", type=float, help="order latency, ms" + d("latency_ms"))
+    bt.add_argument("--max-volume-share", type=float,
+                    help="largest share of one event's volume fills may take (0..1]"
+                         + d("max_volume_share"))
+    bt.add_argument("--limit-fill", choices=["through", "touch"],
+                    help="when a resting limit order fills: 'through' once the market trades "
+                         "beyond its price, 'touch' also at its price" + d("limit_fill"))
+    bt.add_argument("--seed", type=int, help="seed of the synthetic market" + d("seed"))
+    bt.add_argument("--venue", help="venue name (catalog reads, reports)" + d("venue"))
+    bt.add_argument("--catalog", help="catalog folder for --data catalog (default: "
+                                      "$RAYTRADER_CATALOG or ./catalog)")
+    bt.add_argument("--skip-bad", action="store_true", default=None,
+                    help="skip malformed CSV rows (counted in the report) instead of failing")
+    bt.add_argument("--max-open-positions", type=int,
+                    help="portfolio limit: (symbol, strategy) pairs open at once (default: none)")
+    bt.add_argument("--max-gross-exposure", type=float,
+                    help="portfolio limit: gross exposure as a multiple of equity "
+                         "(default: none)")
+    bt.add_argument("--equity-interval",
+                    help="equity curve resolution: a timeframe or 'event' (default: 1m)")
+    bt.add_argument("--workers", type=int, default=0,
+                    help="strategy-worker processes of the Ray actor graph; 0 (default) runs "
+                         "in this process without Ray")
+    bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
+                                      "of starting a local Ray; needs --workers")
+    bt.add_argument("--batch", action="store_true",
+                    help="with --workers 0: use the strategies' batch paths (same result)")
+    bt.add_argument("--output", help="write trades.csv, fills.csv and result.json here (checked "
+                                     "before the run, each file written whole or not at all)")
+    bt.add_argument("--quiet", action="store_true",
+                    help="no progress bar, import report or summary table")
+    bt.set_defaults(func=cmd_backtest)
+    return bt
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--param expects NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _split_symbols(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out: list[str] = []
+    for value in values:
+        out.extend(s.strip() for s in value.split(",") if s.strip())
+    return out
+
+
+class _DefaultText:
+    """`` (default: X)`` help suffixes read from ``BacktestConfig``'s defaults, so the help
+    never disagrees with what a run without the flag does."""
+
+    def __init__(self) -> None:
+        from engine.config import BacktestConfig
+
+        self.values: dict[str, Any] = {}
+        self._flatten(BacktestConfig().to_dict())
+
+    def _flatten(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, Mapping) and key != "params":
+                self._flatten(value)       # a nested section (venue costs, risk limits)
+            else:
+                self.values.setdefault(key, value)
+
+    def __call__(self, *keys: str, labels: tuple[str, ...] = ()) -> str:
+        shown = [_show(self.values[k]) for k in keys if self.values.get(k) is not None]
+        if len(shown) != len(keys):
+            return ""
+        if labels:
+            shown = [f"{label} {value}" for label, value in zip(labels, shown)]
+        return f" (default: {', '.join(shown)})"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The BacktestConfig described by the config file (if any) and the flags."""
+    from engine.config import BacktestConfig
+    from engine.strategy import builtin_name
+
+    base = _config_file(args.config) if args.config else BacktestConfig()
+    values = base.to_dict()
+    if args.fee_bps is not None:
+        values["maker_fee_bps"] = values["taker_fee_bps"] = args.fee_bps
+    for flag, key in _FLAG_TO_KEY.items():
+        value = getattr(args, flag)
+        if value is not None:
+            values[key] = value
+    symbols = _split_symbols(args.symbols)
+    if symbols:
+        values["symbols"] = symbols
+    elif not args.config:
+        values["symbols"] = None  # derived from the data: the file's symbol, or BTC/USDT
+    strategies = args.strategy or []
+    if len(strategies) > 1:
+        entries = [{"strategy": ref, "params": {}} for ref in strategies]
+        # a scope may name a strategy by its alias or its built-in name
+        names = {builtin_name(ref): i for i, ref in enumerate(strategies)}
+        for key, value in args.param:
+            ref, dot, name = key.rpartition(".")
+            if not dot or builtin_name(ref) not in names:
+                raise ConfigError(f"--param {key}={value}: with several strategies, name the "
+                                  f"strategy: --param <strategy>.{name or key}=VALUE, one of "
+                                  f"{', '.join(strategies)}")
+            entries[names[builtin_name(ref)]]["params"][name] = value
+        values["strategies"] = entries
+    else:
+        if strategies:
+            values["strategy"] = strategies[0]
+        if args.param:
+            params = dict(values.get("params") or {})
+            mine = builtin_name(values["strategy"])
+            for key, value in args.param:
+                ref, dot, name = key.rpartition(".")
+                params[name if dot and builtin_name(ref) == mine else key] = value
+            values["params"] = params
+    return BacktestConfig.from_dict(values)
+
+
+def _config_file(path: str) -> Any:
+    from engine.config import BacktestConfig
+
+    if Path(path).is_dir():
+        raise ConfigError(f"--config {path} is a folder; give a JSON config file")
+    try:
+        return BacktestConfig.from_file(path)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it: {exc.strerror or exc}") from None
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run ``raytrader backtest``; returns the exit code."""
+    from rich.console import Console
+
+    from engine.outputs import check_output_dir
+    from engine.run import run_config
+
+    config = config_from_args(args)
+    if args.workers < 0:
+        raise ConfigError(f"--workers must be 0 or more, got {args.workers}")
+    if args.address and not args.workers:
+        raise ConfigError("--address joins a Ray cluster for the actor graph: give --workers N")
+    runner = find_runner("graph", "--workers") if args.workers else None
+    output = check_output_dir(args.output, what="--output") if args.output else None
+
+    def run(progress: Any) -> Any:
+        if runner is None:
+            return run_config(config, progress=progress, batch=args.batch)
+        return runner(config, workers=args.workers, address=args.address, progress=progress)
+
+    console = Console(stderr=True)
+    if not args.quiet and console.is_terminal:
+        with progress_bar(console) as progress:
+            result = run(progress)
+    else:
+        result = run(None)
+    if not args.quiet:
+        print_import_reports(result, sys.stderr)
+        print_summary(result)
+    if output is not None:
+        try:
+            out = result.write(output)
+        except OSError as exc:
+            print(f"error: --output {output}: cannot write the results: {exc}", file=sys.stderr)
+            return EXIT_FAULT
+        print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'fills.csv'}")
+    for fault in result.faults:
+        print(f"strategy {fault.strategy_id} faulted in {fault.hook}: {fault.error}",
+              file=sys.stderr)
+    return EXIT_FAULT if result.faults else EXIT_OK

@@ -1,0 +1,65 @@
+"""What ``raytrader backtest`` shows: a progress bar while it runs, then the data import
+report (on stderr, like ``raytrader data import``) and a summary table (on stdout)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from engine.data.validate import ImportReport
+
+
+@contextlib.contextmanager
+def progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on ``console``; yields the ``progress(done, total)`` callback."""
+    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("events", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+class _RateColumn(ProgressColumn):
+    """Events per second."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "", style="progress.data.speed")
+
+
+def print_import_reports(result: Any, file: TextIO) -> None:
+    """The cleaning report of each imported data file: rows read, kept, dropped and why."""
+    for report in result.data.get("import_reports", {}).values():
+        print(ImportReport.from_dict(report).summary(), file=file)
+
+
+def print_summary(result: Any) -> None:
+    """A readable summary table of a result on stdout."""
+    cfg = result.config
+    feeds = result.data["feeds"]
+    names = ", ".join(e["strategy"] for e in cfg.strategy_entries())
+    title = (f"{names} on {', '.join(f['symbol'] for f in feeds)} "
+             f"({feeds[0]['timeframe'] or feeds[0]['kind']}, {result.data['source']})")
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for label, value in result.summary_rows():
+        table.add_row(label, value)
+    table.add_row("Fills", f"{result.metrics.get('n_fills', 0):,}")
+    table.add_row("Fees paid", f"{result.metrics.get('total_fees', 0.0):,.2f}")
+    table.add_row("Events", f"{result.metrics.get('events', 0):,}")
+    table.add_row("Events per second", f"{result.timing['events_per_second']:,.0f}")
+    table.add_row("Config hash", result.config_hash[:16])
+    Console().print(table)
