@@ -38,7 +38,7 @@ class BacktestResult:
     open_positions: pd.DataFrame
     faults: list[StrategyFault]
     data: dict[str, Any]
-    timing: dict[str, float]
+    timing: dict[str, Any]   # seconds and rates; the actor graph adds its phases and audit
 
     @property
     def config_hash(self) -> str:
@@ -63,7 +63,7 @@ class BacktestResult:
             "faults": [dataclasses.asdict(f) | {"ts_event": format_ns(f.ts_event)}
                        for f in self.faults],
             "trades": _records(_with_iso(self.trades, ("entry_ts", "exit_ts"))),
-            "n_fills": int(len(self.fills)),
+            "n_fills": len(self.fills),
             "equity_curve": {
                 "ts": [format_ns(t) for t in eq["ts"].tolist()],
                 "equity": eq["equity"].tolist(),
