@@ -33,6 +33,8 @@ from engine.plan import PairPlan
 from engine.run import complete_params, plan_pairs
 from engine.strategy import load_strategy
 
+P = TypeVar("P")   # a pair, or anything split the same way
+
 
 class GraphError(RaytraderError):
     """The actor graph failed: an actor died or raised, or the risk audit disagreed."""
@@ -151,7 +153,7 @@ def load_streams(config: BacktestConfig,
     return GraphData(streams, DataInfo(loaded.source, loaded.reports))
 
 
-def worker_groups(pairs: Sequence[PairPlan], workers: int) -> list[list[PairPlan]]:
+def worker_groups(pairs: Sequence[P], workers: int) -> list[list[P]]:
     """Split pairs (in run order) into at most ``workers`` contiguous, near-equal groups."""
     n = min(workers, len(pairs))
     if n == 0:
@@ -167,7 +169,7 @@ def worker_label(group: Sequence[PairPlan], index: int) -> str:
     return names[0] if len(names) == 1 else f"{index}[" + ",".join(names) + "]"
 
 
-H = TypeVar("H")
+H = TypeVar("H")   # the shell's actor handle
 
 
 @dataclasses.dataclass(frozen=True)
