@@ -63,6 +63,7 @@ class Actor(Protocol):
 class CoordinatorActor:
     def __init__(self) -> None:
         self._warm: WarmGraph[Actor] = WarmGraph()
+        self._cancel = threading.Event()
         self._begin()
 
     def _begin(self) -> None:
@@ -71,7 +72,7 @@ class CoordinatorActor:
         self.phases = Phases()
         self.started: dict[str, dict[str, Any]] = {}   # name -> pid and node of each actor
         self._actors: dict[str, Actor] = {}   # this run's actors by name, killed if it fails
-        self._cancel = threading.Event()
+        self._cancel.clear()
         self._execution: Actor | None = None
         self._total = 0
 
