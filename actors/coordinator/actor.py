@@ -178,19 +178,18 @@ class CoordinatorActor:
         started: dict[str, ray.ObjectRef[Any]] = {}
         if risk is not None:
             started["risk"] = risk.serve.remote()
+        subscribers: Counter[str] = Counter()   # topic -> workers subscribing to it
         if feed is not None:
             feed_endpoints = ray.get(feed.endpoints.remote())
-            topic_lists = ray.get([w.connect.remote(feed_endpoints, exec_endpoint, data.kinds())
-                                   for w in graph.workers.values()])
-            ray.get(waits)
-            started["execution"] = execution.run.remote(risk_endpoint)
-            for name, worker in graph.workers.items():
-                started[name] = worker.run.remote()
-            subscribers = Counter(topic for topics in topic_lists for topic in topics)
+            for topics in ray.get([w.connect.remote(feed_endpoints, exec_endpoint, data.kinds())
+                                   for w in graph.workers.values()]):
+                subscribers.update(topics)
+        ray.get(waits)
+        started["execution"] = execution.run.remote(risk_endpoint)
+        for name, worker in graph.workers.items():
+            started[name] = worker.run.remote()
+        if feed is not None:
             started["feed"] = feed.run.remote(dict(subscribers))
-        else:
-            ray.get(waits)
-            started["execution"] = execution.run.remote(risk_endpoint)
         self.started = dict(zip(self._actors, ray.get(
             [h.where.remote() for h in self._actors.values()])))
         self.phases.mark("actors_started")
