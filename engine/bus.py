@@ -56,8 +56,12 @@ def send(sock: zmq.Socket, message: Any) -> None:
 
 def recv(sock: zmq.Socket, source: str) -> Any:
     """Receive and decode one frame; a bad frame raises ``CodecError`` naming ``source``."""
-    frame = sock.recv(copy=False)
+    return decode_from(sock.recv(copy=False).buffer, source)
+
+
+def decode_from(frame: bytes | memoryview, source: str) -> Any:
+    """Decode one received frame; a bad frame raises ``CodecError`` naming ``source``."""
     try:
-        return decode(frame.buffer)
+        return decode(frame)
     except CodecError as exc:
         raise type(exc)(f"from {source}: {exc}") from None

@@ -13,17 +13,34 @@ import contextlib
 import gc
 import types
 import typing
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import msgpack
 import numpy as np
 
 from engine.errors import (
-    CodecError, CorruptFrameError, InvalidMessageError, UnknownMessageTypeError,
+    CodecError,
+    CorruptFrameError,
+    InvalidMessageError,
+    UnknownMessageTypeError,
 )
 from engine.messages import (
-    Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
-    OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote, SubmitOrder, Trade, Valuation,
+    Bar,
+    CancelOrder,
+    FillBatch,
+    IntentBatch,
+    MarketBatch,
+    OrderAccepted,
+    OrderBookSnapshot,
+    OrderCanceled,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    Quote,
+    SubmitOrder,
+    Trade,
+    Valuation,
 )
 
 # Wire tags are part of the protocol: never renumber, only append.
@@ -169,7 +186,7 @@ def encode(message: Any) -> bytes:
     return msgpack.packb(payload, **_packer_options)
 
 
-def decode(frame: bytes) -> Any:
+def decode(frame: bytes | bytearray | memoryview) -> Any:
     """Decode one frame made by :func:`encode`; raises a ``CodecError`` subclass if it is bad."""
     if not isinstance(frame, (bytes, bytearray, memoryview)):
         raise CorruptFrameError(f"frame must be bytes, got {type(frame).__name__}")

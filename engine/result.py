@@ -39,7 +39,7 @@ class BacktestResult:
     open_positions: pd.DataFrame
     faults: list[StrategyFault]
     data: dict[str, Any]
-    timing: dict[str, float]
+    timing: dict[str, Any]   # seconds and rates; the actor graph adds its phases and audit
 
     @property
     def config_hash(self) -> str:

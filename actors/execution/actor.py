@@ -8,12 +8,14 @@ from typing import Any
 import ray
 
 from actors.execution.core import ExecutionCore
+from actors.stream import DataInfo, Stream
 from engine.config import BacktestConfig
-from engine.result import BacktestResult
 from engine.plan import PairPlan
+from engine.result import BacktestResult
 
 
-@ray.remote(num_cpus=0, max_concurrency=2)
+# ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
+@ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class ExecutionActor:
     def __init__(self, config: BacktestConfig, plans: list[PairPlan],
                  batch_ids: frozenset[str]) -> None:
@@ -24,10 +26,10 @@ class ExecutionActor:
         """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = ExecutionCore(config, plans, batch_ids, ray.util.get_node_ip_address())
 
-    def load(self, symbols: list[str], stream_refs: list[Any],
-             data_info: dict[str, Any]) -> None:
+    def load(self, symbols: list[str], stream_refs: list[ray.ObjectRef[Stream]],
+             info: DataInfo) -> None:
         # zero-copy views of the arrays in the object store
-        self.core.load(dict(zip(symbols, ray.get(stream_refs))), data_info)
+        self.core.load(dict(zip(symbols, ray.get(stream_refs))), info)
 
     def endpoint(self) -> str:
         return self.core.endpoint

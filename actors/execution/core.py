@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pandas as pd
 import zmq
 
 from actors.risk.core import AuditedRisk
+from actors.stream import DataInfo, Stream
 from engine import bus
 from engine.backtester import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData
 from engine.intents import IntentSource, IntentUpdate, from_message
 from engine.messages import IntentBatch
-from engine.result import BacktestResult
 from engine.plan import PairPlan
+from engine.result import BacktestResult
 from engine.run import assemble_result
 from engine.strategy import load_strategy
 
@@ -83,24 +83,24 @@ class ExecutionCore:
         self._stop = threading.Event()
         self.progress = (0, 0)
 
-    def load(self, streams: dict[str, dict[str, Any]], data_info: dict[str, Any]) -> None:
-        """Build the venue, portfolio and contexts over the market data."""
+    def load(self, streams: dict[str, Stream], info: DataInfo) -> None:
+        """Build the venue, portfolio and contexts over the market data (streams by symbol)."""
         config = self.config
         self.engine = BacktestEngine(capital=config.capital,
                                      venue_config=config.venue_config(),
                                      risk_limits=config.risk_limits())
         feeds = []
         for symbol, stream in streams.items():
-            frame = pd.DataFrame(stream["columns"], copy=False)
-            feed = Feed(symbol, stream["kind"], frame, interval_ns=stream.get("interval_ns", 0),
+            frame = pd.DataFrame(stream.columns, copy=False)
+            feed = Feed(symbol, stream.kind, frame, interval_ns=stream.interval_ns,
                         venue=config.venue)
             self.engine.add_feed(feed)
             feeds.append(feed)
         for plan in self.plans:
             cls = load_strategy(plan.strategy_ref)
             self.engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
-        self.loaded = LoadedData(feeds, data_info["source"], data_info.get("reports", {}))
-        self.progress = (0, sum(len(s["columns"]["ts"]) for s in streams.values()))
+        self.loaded = LoadedData(feeds, info.source, info.reports)
+        self.progress = (0, sum(len(s) for s in streams.values()))
 
     def connect_risk(self, endpoint: str | None) -> None:
         """Stream every risk decision to the risk actor at ``endpoint`` for audit."""

@@ -8,26 +8,25 @@ from typing import Any
 import ray
 
 from actors.feed.core import FeedCore
+from actors.stream import Stream
 
 
-@ray.remote(num_cpus=0, max_concurrency=2)
+# ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
+@ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class FeedActor:
     def __init__(self, venue: str, batch_rows: int) -> None:
         self.reset(venue, batch_rows)
 
     def reset(self, venue: str, batch_rows: int) -> None:
         """A fresh core for the next run (a warm graph reuses its actors' processes)."""
-        self.core = FeedCore(None, venue, ray.util.get_node_ip_address(), batch_rows)
+        self.core = FeedCore(venue, ray.util.get_node_ip_address(), batch_rows)
 
-    def load(self, symbols: list[str], stream_refs: list[Any]) -> None:
+    def load(self, symbols: list[str], stream_refs: list[ray.ObjectRef[Stream]]) -> None:
         # zero-copy views of the arrays in the object store
         self.core.load(dict(zip(symbols, ray.get(stream_refs))))
 
     def endpoints(self) -> dict[str, str]:
         return self.core.endpoints()
-
-    def topic(self, symbol: str) -> str:
-        return self.core.topic(symbol)
 
     def run(self, subscribers: dict[str, int]) -> int:
         try:

@@ -13,11 +13,11 @@ memory.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
 
 import numpy as np
 import zmq
 
+from actors.stream import Stream
 from engine import bus, topics
 from engine.codec import encode
 from engine.errors import ConfigError
@@ -27,37 +27,33 @@ from engine.messages import MarketBatch
 class FeedCore:
     """Publishes the streams of several symbols."""
 
-    def __init__(self, streams: dict[str, dict[str, Any]] | None = None, venue: str = "SIM",
-                 host: str = "127.0.0.1", batch_rows: int = 65_536, window: int = 8) -> None:
-        """``streams``: symbol -> {"kind", "interval_ns", "columns": {name: array}} (or given
-        later to :meth:`load`)."""
+    def __init__(self, venue: str = "SIM", host: str = "127.0.0.1", batch_rows: int = 65_536,
+                 window: int = 8) -> None:
         if batch_rows < 1:
             raise ConfigError(f"batch_rows must be positive, got {batch_rows}")
-        self.streams = streams or {}
+        self.streams: dict[str, Stream] = {}
         self.venue = venue
         self.batch_rows = batch_rows
         self.window = window
         self.pub, self.pub_endpoint = bus.bind(zmq.XPUB, host, xpub_verbose=1)
         self.acks, self.ack_endpoint = bus.bind(zmq.PULL, host)
-        self.published = 0
         self.events_published = 0
         self._stop = threading.Event()
 
-    def load(self, streams: dict[str, dict[str, Any]]) -> None:
-        """The streams to publish."""
+    def load(self, streams: dict[str, Stream]) -> None:
+        """The streams to publish, by symbol."""
         self.streams = streams
 
     def endpoints(self) -> dict[str, str]:
         return {"pub": self.pub_endpoint, "ack": self.ack_endpoint}
 
     def topic(self, symbol: str) -> str:
-        return topics.market_data(self.streams[symbol]["kind"], self.venue, symbol)
+        return topics.market_data(self.streams[symbol].kind, self.venue, symbol)
 
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, subscribers: dict[str, int], timeout_s: float = 60.0,
-            on_batch: Callable[[int], None] | None = None) -> int:
+    def run(self, subscribers: dict[str, int], timeout_s: float = 60.0) -> int:
         """Wait for ``subscribers`` (topic -> how many subscribe to it), then publish every
         stream. Returns the number of events published."""
         self._await_subscriptions(dict(subscribers), timeout_s)
@@ -71,17 +67,14 @@ class FeedCore:
             while number - oldest >= self.window:
                 oldest = self._take_acks(acked, expected, oldest, block=True)
             stream = self.streams[symbol]
-            columns = {k: v[lo:hi] for k, v in stream["columns"].items()}
-            batch = MarketBatch(stream["kind"], self.venue, symbol, columns,
-                                interval_ns=stream.get("interval_ns", 0))
+            columns = {k: v[lo:hi] for k, v in stream.columns.items()}
+            batch = MarketBatch(stream.kind, self.venue, symbol, columns,
+                                interval_ns=stream.interval_ns)
             # [topic, batch number, batch]: subscribers acknowledge by number
             self.pub.send_multipart([topic.encode(), number.to_bytes(8, "little"),
                                      encode(batch)], copy=False)
             expected.append(n_subs.get(topic, 0))
-            self.published += 1
             self.events_published += hi - lo
-            if on_batch is not None:
-                on_batch(hi - lo)
             oldest = self._take_acks(acked, expected, oldest, block=False)
         while oldest < len(expected):
             oldest = self._take_acks(acked, expected, oldest, block=True)
@@ -91,7 +84,7 @@ class FeedCore:
         """(symbol, first row, end row) of every batch, ends of streams included (empty)."""
         parts = []
         for order, (symbol, stream) in enumerate(self.streams.items()):
-            ts = stream["columns"]["ts"]
+            ts = stream.columns["ts"]
             n = len(ts)
             for lo in range(0, n, self.batch_rows):
                 parts.append((int(ts[lo]), order, symbol, lo, min(lo + self.batch_rows, n)))

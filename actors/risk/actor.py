@@ -7,11 +7,12 @@ from typing import Any
 
 import ray
 
-from actors.risk.core import RiskCore
+from actors.risk.core import AuditReport, RiskCore
 from engine.risk import RiskLimits
 
 
-@ray.remote(num_cpus=0, max_concurrency=2)
+# ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
+@ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class RiskActor:
     def __init__(self, limits: RiskLimits) -> None:
         self.reset(limits)
@@ -23,7 +24,7 @@ class RiskActor:
     def endpoint(self) -> str:
         return self.core.endpoint
 
-    def serve(self) -> dict[str, Any]:
+    def serve(self) -> AuditReport:
         try:
             return self.core.serve()
         finally:

@@ -24,6 +24,7 @@ stream.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import threading
 from typing import Any
@@ -34,7 +35,13 @@ from engine import bus
 from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
 from engine.messages import (
-    FillBatch, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, SubmitOrder, Valuation,
+    FillBatch,
+    OrderCanceled,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
+    Valuation,
 )
 from engine.risk import RiskEngine, RiskLimits
 
@@ -42,6 +49,17 @@ _VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)
 # the OrderFilled fields behind FillBatch's columns, in its order
 _pick_fill_batch = operator.itemgetter(*(OrderFilled._fields.index(name) for name in (
     "strategy_id", "symbol", "client_order_id", "side", "last_qty", "leaves_qty")))
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditReport:
+    """What the auditor found: orders checked, how many it denied, how many of the execution
+    side's decisions it disagrees with, and the first of those."""
+
+    checks: int
+    denied: int
+    mismatches: int
+    first_mismatch: str | None
 
 
 class RiskCore:
@@ -53,14 +71,14 @@ class RiskCore:
         self.checks = 0
         self.mismatches = 0
         self.first_mismatch: str | None = None
-        self._check: tuple[Valuation, SubmitOrder, str | None] | None = None
+        self._check: tuple[SubmitOrder, str | None] | None = None   # an order and my decision
         self._valuation: Valuation | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def serve(self) -> dict[str, Any]:
+    def serve(self) -> AuditReport:
         """Audit until the stream ends; returns checks, denials and disagreements."""
         while True:
             if self._stop.is_set():
@@ -74,9 +92,9 @@ class RiskCore:
                 return self.report()
             self.audit(decode_many(frame))
 
-    def report(self) -> dict[str, Any]:
-        return {"checks": self.checks, "denied": self.engine.n_denied,
-                "mismatches": self.mismatches, "first_mismatch": self.first_mismatch}
+    def report(self) -> AuditReport:
+        return AuditReport(self.checks, self.engine.n_denied, self.mismatches,
+                           self.first_mismatch)
 
     def audit(self, records: list[Any]) -> None:
         """Replay records of the audit stream (see the module docs)."""
@@ -84,7 +102,7 @@ class RiskCore:
             cls = type(record)
             pending = self._check
             if pending is not None:
-                valuation, cmd, mine = pending
+                cmd, mine = pending
                 self._check = None
                 if cls is OrderDenied and record.client_order_id == cmd.client_order_id:
                     theirs: str | None = record.reason
@@ -112,8 +130,7 @@ class RiskCore:
                 self._valuation = None
                 marks = dict(zip(valuation.symbols, valuation.marks))
                 self.checks += 1
-                self._check = (valuation, record,
-                               self.engine.check(record, valuation.equity, marks))
+                self._check = (record, self.engine.check(record, valuation.equity, marks))
             elif cls is FillBatch:
                 n = len(record.strategy_ids)
                 if any(len(column) != n for column in record):

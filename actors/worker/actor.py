@@ -11,7 +11,8 @@ from actors.worker.core import WorkerCore
 from engine.plan import PairPlan
 
 
-@ray.remote(num_cpus=0, max_concurrency=2)
+# ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
+@ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class WorkerActor:
     def __init__(self, pairs: list[PairPlan], venue: str) -> None:
         self.reset(pairs, venue)

@@ -11,15 +11,15 @@ pair's last ``IntentBatch`` and the other pairs go on.
 from __future__ import annotations
 
 import threading
+
 import zmq
 
 from engine import bus, topics
-from engine.codec import decode
-from engine.errors import ConfigError
+from engine.errors import ConfigError, InvalidMessageError
 from engine.intents import Intents, IntentUpdate, batch_intents, to_message
 from engine.messages import MarketBatch
 from engine.plan import PairPlan
-from engine.strategy import load_strategy
+from engine.strategy import Strategy, load_strategy
 
 
 class WorkerCore:
@@ -28,7 +28,7 @@ class WorkerCore:
     def __init__(self, pairs: list[PairPlan], venue: str) -> None:
         self.pairs = pairs
         self.venue = venue
-        self.strategies = {}
+        self.strategies: dict[str, Strategy] = {}
         for plan in pairs:
             cls = load_strategy(plan.strategy_ref)
             if not cls.has_batch_path():
@@ -62,7 +62,7 @@ class WorkerCore:
 
     def run(self) -> int:
         """Start the strategies, process every batch until each stream ends; returns events."""
-        for sid, strategy in self.strategies.items():
+        for strategy in self.strategies.values():
             strategy.on_start()
         open_topics = set(self.by_topic)
         faulted: set[str] = set()
@@ -76,7 +76,10 @@ class WorkerCore:
             plans = self.by_topic.get(topic)
             if plans is None:
                 continue      # a longer topic sharing the prefix: not ours
-            batch: MarketBatch = decode(frame.buffer)
+            batch = bus.decode_from(frame.buffer, f"the feed ({topic})")
+            if type(batch) is not MarketBatch:
+                raise InvalidMessageError(f"worker expected MarketBatch frames on {topic!r}, "
+                                          f"got {type(batch).__name__}")
             start = self.rows[topic]
             n = len(batch)
             end_of_stream = n == 0

@@ -8,12 +8,17 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from actors.risk.core import AuditedRisk, RiskCore
+from actors.risk.core import AuditedRisk, AuditReport, RiskCore
 from engine import bus
 from engine.codec import encode_many
 from engine.errors import InvalidMessageError
 from engine.messages import (
-    BUY, SELL, FillBatch, OrderCanceled, OrderFilled, SubmitOrder,
+    BUY,
+    SELL,
+    FillBatch,
+    OrderCanceled,
+    OrderFilled,
+    SubmitOrder,
 )
 from engine.risk import RiskLimits
 
@@ -72,8 +77,8 @@ def test_the_auditor_agrees_with_every_decision(batch: int) -> None:
     finally:
         core.close()
     assert denied > 0 and checks > denied          # both limits are exercised
-    assert report == {"checks": checks, "denied": denied, "mismatches": 0,
-                      "first_mismatch": None}
+    assert report == AuditReport(checks=checks, denied=denied, mismatches=0,
+                                 first_mismatch=None)
 
 
 def test_a_wrong_decision_is_reported() -> None:
@@ -89,9 +94,9 @@ def test_a_wrong_decision_is_reported() -> None:
         report = core.serve()
     finally:
         core.close()
-    assert report["mismatches"] == 1
-    assert "'s1-1'" in report["first_mismatch"] and "max_open_positions" in \
-        report["first_mismatch"]
+    assert report.mismatches == 1
+    assert report.first_mismatch is not None
+    assert "'s1-1'" in report.first_mismatch and "max_open_positions" in report.first_mismatch
 
 
 def test_a_fill_run_with_uneven_columns_is_refused() -> None:
