@@ -91,8 +91,9 @@ class Breakout(Strategy):
         self.rule = (p.max_width, p.volume_factor, p.allow_short)
         # the kernel's state: the indicators' steps, bars seen, side, stop, and the channels
         # and the average as of the previous bar
-        self._kernel: tuple[Any, ...] = (donchian_init(p.period), donchian_init(p.exit_period),
-                        sma_init(p.volume_period), 0, 0, 0.0, (math.nan,) * 5)
+        self._kernel: tuple[Any, ...] = (
+            donchian_init(p.period), donchian_init(p.exit_period), sma_init(p.volume_period),
+            0, 0, 0.0, (math.nan,) * 5)
 
     def on_bar(self, bar: Bar) -> None:
         self._on_bar(bar.high, bar.low, bar.close, bar.volume)
@@ -112,7 +113,7 @@ class Breakout(Strategy):
         trail.update(high, low)
         vol.update(volume)
         if ready:
-            side, self.stop = _decide(self.side, self.stop, close, volume, *before, *self.rule)
+            side, self.stop = _side(self.side, self.stop, close, volume, *before, *self.rule)
             if side != self.side:
                 self.side = side
                 self.ctx.order_target_percent(side * self.params.allocation, close)
@@ -126,29 +127,25 @@ class Breakout(Strategy):
             return None      # quotes: the hooks do nothing either
         p = self.params
         warmup = max(p.period, p.exit_period, p.volume_period)
-        targets, self._kernel = _breakouts(*bars, warmup, p.allocation, *self.rule,
+        targets, self._kernel = _breakouts(*bars, warmup, p.allocation, self.rule,
                                            *self._kernel)
         return percent_targets(batch, targets)
 
 
 @step
-def _decide(side: int, stop: float, close: float, volume: float, range_high: float,
-            range_low: float, trail_high: float, trail_low: float, average: float,
-            max_width: float, volume_factor: float, allow_short: bool) -> tuple[int, float]:
-    """The rule on one bar, given the channels and the average of the bars before it: the
-    side to hold after it and the stop."""
-    if side == 1:
-        if close >= stop and close >= trail_low:
-            return side, stop
-        return 0, stop
-    if side == -1:
-        if close <= stop and close <= trail_high:
-            return side, stop
-        return 0, stop
-    if range_high - range_low > max_width * range_low:
-        return 0, stop       # not a consolidation
-    if not volume > volume_factor * average:
-        return 0, stop       # no volume confirmation
+def _side(side: int, stop: float, close: float, volume: float, range_high: float,
+          range_low: float, trail_high: float, trail_low: float, average: float,
+          max_width: float, volume_factor: float, allow_short: bool) -> tuple[int, float]:
+    """The side to hold after a bar and the stop, given the channels and the average of the
+    bars before it."""
+    if side != 0:            # exit on a close beyond the stop or the trailing channel
+        if side == 1:
+            held = close >= stop and close >= trail_low
+        else:
+            held = close <= stop and close <= trail_high
+        return (side if held else 0), stop
+    if range_high - range_low > max_width * range_low or not volume > volume_factor * average:
+        return 0, stop       # not a consolidation, or no volume confirmation
     if close > range_high:
         return 1, range_low
     if close < range_low and allow_short:
@@ -158,23 +155,19 @@ def _decide(side: int, stop: float, close: float, volume: float, range_high: flo
 
 @njit(cache=True)
 def _breakouts(high: Any, low: Any, close: Any, volume: Any, warmup: int, allocation: float,
-               max_width: float, volume_factor: float, allow_short: bool, range_: Any,
-               trail_: Any, volume_: Any, seen: int, side: int, stop: float,
-               before: Any) -> Any:  # pragma: no cover - compiled
+               rule: Any, range_: Any, trail_: Any, volume_: Any, seen: int, side: int,
+               stop: float, before: Any) -> Any:  # pragma: no cover - compiled
     """The target fraction at each change of side (NaN elsewhere)."""
     rng, rhv, rht, rlv, rlt = range_
     trail, thv, tht, tlv, tlt = trail_
     vol, vbuf = volume_
-    range_high, range_low, trail_high, trail_low, average = before
     out = np.full(close.size, np.nan)
     for r in range(close.size):
         h, lo, c, v = high[r], low[r], close[r], volume[r]
-        if not (math.isfinite(h) and math.isfinite(lo) and math.isfinite(c)
-                and math.isfinite(v)):
-            continue
+        if h - h + lo - lo + c - c + v - v:
+            continue         # NaN or infinite field: skipped, as the hook does
         if seen >= warmup:
-            now, stop = _decide(side, stop, c, v, range_high, range_low, trail_high,
-                                trail_low, average, max_width, volume_factor, allow_short)
+            now, stop = _side(side, stop, c, v, *before, *rule)
             if now != side:
                 side = now
                 out[r] = side * allocation
@@ -182,5 +175,6 @@ def _breakouts(high: Any, low: Any, close: Any, volume: Any, warmup: int, alloca
         (range_high, _, range_low), rng = donchian_step(rng, rhv, rht, rlv, rlt, h, lo)
         (trail_high, _, trail_low), trail = donchian_step(trail, thv, tht, tlv, tlt, h, lo)
         average, vol = sma_step(vol, vbuf, v)
+        before = (range_high, range_low, trail_high, trail_low, average)
     return out, ((rng, rhv, rht, rlv, rlt), (trail, thv, tht, tlv, tlt), (vol, vbuf), seen,
-                 side, stop, (range_high, range_low, trail_high, trail_low, average))
+                 side, stop, before)
