@@ -84,15 +84,12 @@ class LiquidityEvents(Strategy):
 
     def on_start(self) -> None:
         p = self.params
-        self.rate = EMA(p.span)
-        self.accel = EMA(p.span)
         self.trend = EMA(p.trend_span)
-        self.depth = math.nan        # the previous quote's depth (NaN before the first)
-        self.prev_rate = math.nan    # the previous rate (NaN until the rate is ready)
+        # the depth's rate and acceleration: their EMAs, the previous depth and rate
+        self.drain = (ema_init(p.span), ema_init(p.span), math.nan, math.nan)
         self.side = 0                # +1 long, -1 short, 0 flat
         self.rule = (p.drain_rate, p.recovery_rate, p.allow_short)
-        self._kernel = (ema_init(p.span), ema_init(p.span), ema_init(p.trend_span), math.nan,
-                        math.nan, 0)
+        self._kernel = (ema_init(p.trend_span), self.drain, 0)
 
     def on_bar(self, bar: Bar) -> None:
         raise _needs_quotes("bars")
@@ -105,19 +102,9 @@ class LiquidityEvents(Strategy):
         if bid - bid or ask - ask or bid_size - bid_size or ask_size - ask_size:
             return           # NaN or infinite field: skipped, state unchanged
         mid = (bid + ask) / 2
-        depth = bid_size + ask_size
         trend = self.trend.update(mid)
-        prev, self.depth = self.depth, depth
-        if prev != prev:
-            return           # the first quote: no change yet
-        rate = self.rate.update(_depth_change(prev, depth))
-        if not self.rate.ready:
-            return
-        prev_rate, self.prev_rate = self.prev_rate, rate
-        if prev_rate != prev_rate:
-            return
-        accel = self.accel.update(rate - prev_rate)
-        if self.accel.ready and self.trend.ready:
+        (rate, accel), self.drain = _drain(self.drain, bid_size + ask_size)
+        if accel == accel and self.trend.ready:
             side = _side(self.side, rate, accel, mid, trend, *self.rule)
             if side != self.side:
                 self.side = side
@@ -137,10 +124,19 @@ def _needs_quotes(got: str) -> ConfigError:
 
 
 @step
-def _depth_change(prev: float, depth: float) -> float:
-    """The symmetric relative change of the depth, in [-1, 1] (0 when both are 0)."""
-    total = depth + prev
-    return (depth - prev) / total if total != 0.0 else 0.0
+def _drain(drain: Any, depth: float) -> tuple[tuple[float, float], Any]:
+    """Add a quote's depth; the rate ``r`` and the acceleration ``a`` of its change (each NaN
+    until it is ready)."""
+    rate_ema, accel_ema, prev_depth, prev_rate = drain
+    if prev_depth != prev_depth:     # the first quote: no change yet
+        return (math.nan, math.nan), (rate_ema, accel_ema, depth, prev_rate)
+    total = depth + prev_depth
+    change = (depth - prev_depth) / total if total != 0.0 else 0.0
+    rate, rate_ema = ema_step(rate_ema, change)
+    accel = math.nan
+    if rate == rate and prev_rate == prev_rate:
+        accel, accel_ema = ema_step(accel_ema, rate - prev_rate)
+    return (rate, accel), (rate_ema, accel_ema, depth, rate)
 
 
 @step
@@ -159,30 +155,19 @@ def _side(side: int, rate: float, accel: float, mid: float, trend: float, drain_
 
 @njit(cache=True)
 def _events(bid: Any, ask: Any, bid_size: Any, ask_size: Any, allocation: float, rule: Any,
-            rate_ema: Any, accel_ema: Any, trend_ema: Any, depth: float, rate: float,
-            side: int) -> Any:  # pragma: no cover - compiled
-    """The target fraction at each change of side (NaN elsewhere); ``depth`` and ``rate``
-    are the previous quote's."""
+            trend_ema: Any, drain: Any, side: int) -> Any:  # pragma: no cover - compiled
+    """The target fraction at each change of side (NaN elsewhere)."""
     out = np.full(bid.size, np.nan)
     for i in range(bid.size):
         b, a, bs, az = bid[i], ask[i], bid_size[i], ask_size[i]
-        if not (math.isfinite(b) and math.isfinite(a) and math.isfinite(bs)
-                and math.isfinite(az)):
-            continue
+        if b - b or a - a or bs - bs or az - az:
+            continue         # NaN or infinite field: skipped, as the hook does
         mid = (b + a) / 2
         trend, trend_ema = ema_step(trend_ema, mid)
-        prev, depth = depth, bs + az
-        if prev != prev:
-            continue
-        prev_rate = rate
-        rate, rate_ema = ema_step(rate_ema, _depth_change(prev, depth))
-        if rate != rate or prev_rate != prev_rate:
-            continue
-        accel, accel_ema = ema_step(accel_ema, rate - prev_rate)
-        if accel != accel or trend != trend:
-            continue
-        now = _side(side, rate, accel, mid, trend, *rule)
-        if now != side:
-            side = now
-            out[i] = side * allocation
-    return out, (rate_ema, accel_ema, trend_ema, depth, rate, side)
+        (rate, accel), drain = _drain(drain, bs + az)
+        if accel == accel and trend == trend:
+            now = _side(side, rate, accel, mid, trend, *rule)
+            if now != side:
+                side = now
+                out[i] = side * allocation
+    return out, (trend_ema, drain, side)
