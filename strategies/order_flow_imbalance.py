@@ -132,25 +132,18 @@ def _needs_trades(got: str) -> ConfigError:
                        f"sides; it got {got} (use trade data, e.g. --data synthetic:trades)")
 
 
+def _grown(ring: Any, flow: Any, need: int) -> tuple[Any, Any]:
+    """The ring enlarged to hold ``need`` trades and turned so that its oldest trade is at
+    position 0, and the window's state with its head there."""
+    extra = max(need, 2 * len(ring[0])) - len(ring[0])
+    grown = tuple(np.pad(np.roll(np.asarray(buf), -flow[1]), (0, extra)) for buf in ring)
+    return grown, (flow[0], 0, *flow[2:])
+
+
 def _lists(ring: Any) -> tuple[list[Any], list[Any], list[Any]]:
     """The ring as lists, for the hook (plain floats and ints run faster in Python)."""
     stamps, weights, sides = ring
     return stamps.tolist(), weights.tolist(), sides.tolist()
-
-
-def _grown(ring: Any, flow: Any, need: int) -> tuple[Any, Any]:
-    """The ring enlarged to hold ``need`` trades, oldest first from position 0, and the
-    window's state with its head there."""
-    head, count = flow[1], flow[2]
-    size = max(need, 2 * len(ring[0]))
-    order = (head + np.arange(count)) % len(ring[0])
-    grown = []
-    for buf in ring:
-        old = np.asarray(buf)
-        new = np.zeros(size, dtype=old.dtype)
-        new[:count] = old[order]
-        grown.append(new)
-    return tuple(grown), (flow[0], 0, *flow[2:])
 
 
 @step
