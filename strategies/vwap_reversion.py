@@ -27,7 +27,6 @@ numba kernel and yields the same orders.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -48,6 +47,7 @@ from engine.api import (
     param,
     percent_targets,
     step,
+    typical,
     typical_price,
     vwap_init,
     vwap_step,
@@ -89,27 +89,25 @@ class VwapReversion(Strategy):
         self.rule = (1.0 - p.entry_deviation, 1.0 + p.entry_deviation, p.allow_short)
         self._kernel = (vwap_init(session, offset), 0)
 
-    def on_bar(self, bar: Bar) -> None:
-        high, low, close, volume = bar.high, bar.low, bar.close, bar.volume
-        if high - high + low - low + close - close + volume - volume:
-            return           # NaN or infinite field: skipped, state unchanged
-        self._decide(close, self.vwap.update_bar(bar.ts_event - bar.interval_ns, high, low,
-                                                 close, volume))
+    def on_bar(self, bar: Bar) -> None:      # weighted at the typical price, timed at the open
+        self._on_event(bar.ts_event - bar.interval_ns, typical(bar.high, bar.low, bar.close),
+                       bar.close, bar.volume)
 
     def on_trade(self, trade: Trade) -> None:
-        price, size = trade.price, trade.size
-        if price - price + size - size:
-            return           # NaN or infinite field: skipped, state unchanged
-        self._decide(price, self.vwap.update(trade.ts_event, price, size))
+        self._on_event(trade.ts_event, trade.price, trade.price, trade.size)
 
-    def _decide(self, price: float, vwap: float) -> None:
-        side = _side(self.side, price, vwap, *self.rule)
+    def _on_event(self, ts: int, weighted: float, price: float, volume: float) -> None:
+        # NaN or infinite field (a bar's typical price is finite exactly when its high, low
+        # and close are and their sum does not overflow): skipped, state unchanged
+        if weighted - weighted + price - price + volume - volume:
+            return
+        side = _side(self.side, price, self.vwap.update(ts, weighted, volume), *self.rule)
         if side != self.side:
             self.side = side
             self.ctx.order_target_percent(side * self.params.allocation, price)
 
     def on_batch(self, batch: EventBatch) -> Intents | None:
-        if batch.kind == BAR:      # weighted at the typical price, timed at the bar's open
+        if batch.kind == BAR:
             weighted, volume = typical_price(batch.high, batch.low, batch.close), batch.volume
         elif batch.kind == TRADE:
             weighted, volume = batch.price, batch.size
@@ -141,14 +139,12 @@ def _side(side: int, price: float, vwap: float, below: float, above: float,
 def _reversions(ts: Any, weighted: Any, price: Any, volume: Any, allocation: float,
                 below: float, above: float, allow_short: bool, vwap: Any,
                 side: int) -> Any:  # pragma: no cover - compiled
-    """The target fraction at each change of side (NaN elsewhere). An event counts when its
-    price, volume and weighted price are finite (a bar's typical price is finite exactly
-    when its high, low and close are and their sum does not overflow, which VWAP skips)."""
+    """The target fraction at each change of side (NaN elsewhere)."""
     out = np.full(price.size, np.nan)
     for r in range(price.size):
         w, c, v = weighted[r], price[r], volume[r]
-        if not (math.isfinite(w) and math.isfinite(c) and math.isfinite(v)):
-            continue
+        if w - w + c - c + v - v:
+            continue         # NaN or infinite field: skipped, as the hook does
         value, vwap = vwap_step(vwap, ts[r], w, v)
         now = _side(side, c, value, below, above, allow_short)
         if now != side:
