@@ -96,15 +96,15 @@ class Dca(Strategy):
     def on_start(self) -> None:
         p = self.params
         self.rule: tuple[Any, ...] = (timeframe_to_ns(p.interval), p.amount, p.dip_amount,
-                     1.0 - p.dip_pct / 100.0, p.take_profit_pct > 0.0,
-                     1.0 + p.take_profit_pct / 100.0)
-        # events seen, slot, cost and quantity decided since the last exit, reference high,
-        # and the rolling high's monotonic queue (state, then its rings)
+                                      1.0 - p.dip_pct / 100.0, p.take_profit_pct > 0.0,
+                                      1.0 + p.take_profit_pct / 100.0)
+        self.book = (_NO_SLOT, 0.0, 0.0)    # slot, cost and quantity since the last exit
+        # the reference high: events seen, its monotonic queue's head and size, the high
         (head, size), values, stamps = queue_init(p.lookback)
-        self.state = (0, _NO_SLOT, 0.0, 0.0, math.nan, head, size)
+        self.reference = (0, head, size, math.nan)
         self.queue = (values.tolist(), stamps.tolist())
         self.ts = 0
-        self._kernel = (self.state, values, stamps)
+        self._kernel: tuple[Any, ...] = (self.book, self.reference, values, stamps)
 
     def on_bar(self, bar: Bar) -> None:
         self.ts = bar.ts_event
@@ -116,8 +116,9 @@ class Dca(Strategy):
         self.ts = quote.ts_event
 
     def on_price(self, price: float) -> None:
-        (exit_, buy, dip), self.state = _dca(self.state, *self.queue, price, self.ts,
-                                             *self.rule)
+        (exit_, buy, dip), restart, self.book = _dca(self.book, self.reference[3], price,
+                                                     self.ts, *self.rule)
+        self.reference = _reference(self.reference, *self.queue, price, restart)
         if exit_ == exit_:
             self.ctx.order_target(exit_)
         if buy == buy:
@@ -126,23 +127,23 @@ class Dca(Strategy):
             self.ctx.buy(dip)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        orders, self._kernel = _orders(batch.price, batch.ts, self.rule, *self._kernel)
+        orders, self._kernel = _orders(batch.price, batch.ts, *self.rule, *self._kernel)
         rows, column = np.nonzero(orders == orders)     # by row, then exit, buy, dip
         return Intents(rows + batch.start, np.where(column == 0, TARGET_QTY, ORDER_QTY),
                        orders[rows, column], batch.price[rows])
 
 
 @step
-def _dca(state: Any, values: Any, stamps: Any, price: float, ts: int, interval: int,
-         amount: float, dip_amount: float, dip_factor: float, take_profit: bool,
-         tp_factor: float) -> tuple[tuple[float, float, float], Any]:
-    """One event's steps: ``(exit, buy, dip)``, the target of a take-profit exit (0) and the
-    quantities of the periodic and the dip buy, each NaN when not placed; and the state."""
-    seq, slot, cost, quantity, high, head, size = state
+def _dca(book: Any, high: float, price: float, ts: int, interval: int, amount: float,
+         dip_amount: float, dip_factor: float, take_profit: bool,
+         tp_factor: float) -> tuple[tuple[float, float, float], bool, Any]:
+    """One event's steps, given the bookkeeping and the reference high: ``(exit, buy, dip)``,
+    the target of a take-profit exit (0) and the quantities of the periodic and the dip buy,
+    each NaN when not placed; whether the reference restarts at this price; the bookkeeping."""
+    slot, cost, quantity = book
     now = ts // interval
     if take_profit and quantity > 0.0 and price >= cost / quantity * tp_factor:
-        high, (head, size) = queue_push((head, 0), values, stamps, price, seq, True)
-        return (0.0, math.nan, math.nan), (seq + 1, now, 0.0, 0.0, high, head, size)
+        return (0.0, math.nan, math.nan), True, (now, 0.0, 0.0)
     buy = math.nan
     if now != slot:
         slot = now
@@ -151,23 +152,36 @@ def _dca(state: Any, values: Any, stamps: Any, price: float, ts: int, interval: 
             cost += amount
             quantity += buy
     dip = math.nan
-    if dip_amount > 0.0 and price <= high * dip_factor:
+    restart = dip_amount > 0.0 and price <= high * dip_factor
+    if restart:
         dip = dip_amount / price
         cost += dip_amount
         quantity += dip
-        size = 0             # the reference restarts at this price
-    high, (head, size) = queue_push((head, size), values, stamps, price, seq, True)
-    return (math.nan, buy, dip), (seq + 1, slot, cost, quantity, high, head, size)
+    return (math.nan, buy, dip), restart, (slot, cost, quantity)
+
+
+@step
+def _reference(reference: Any, values: Any, stamps: Any, price: float,
+               restart: bool) -> tuple[int, int, int, float]:
+    """The reference after this event: the highest of the last ``lookback`` prices, counting
+    only those since a restart (``restart``: from this price on)."""
+    seq, head, size, _ = reference
+    high, (head, size) = queue_push((head, 0 if restart else size), values, stamps, price, seq,
+                                    True)
+    return seq + 1, head, size, high
 
 
 @njit(cache=True)
-def _orders(price: Any, ts: Any, rule: Any, state: Any, values: Any,
-            stamps: Any) -> Any:  # pragma: no cover - compiled
+def _orders(price: Any, ts: Any, interval: int, amount: float, dip_amount: float,
+            dip_factor: float, take_profit: bool, tp_factor: float, book: Any, reference: Any,
+            values: Any, stamps: Any) -> Any:  # pragma: no cover - compiled
     """Per event: the exit target and the two buy quantities (NaN where none)."""
     out = np.full((price.size, 3), np.nan)
     for i in range(price.size):
         x = price[i]
         if math.isfinite(x):
-            (out[i, 0], out[i, 1], out[i, 2]), state = _dca(state, values, stamps, x, ts[i],
-                                                            *rule)
-    return out, (state, values, stamps)
+            (out[i, 0], out[i, 1], out[i, 2]), restart, book = _dca(
+                book, reference[3], x, ts[i], interval, amount, dip_amount, dip_factor,
+                take_profit, tp_factor)
+            reference = _reference(reference, values, stamps, x, restart)
+    return out, (book, reference, values, stamps)
