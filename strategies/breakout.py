@@ -127,7 +127,7 @@ class Breakout(Strategy):
             return None      # quotes: the hooks do nothing either
         p = self.params
         warmup = max(p.period, p.exit_period, p.volume_period)
-        targets, self._kernel = _breakouts(*bars, warmup, p.allocation, self.rule,
+        targets, self._kernel = _breakouts(*bars, warmup, p.allocation, *self.rule,
                                            *self._kernel)
         return percent_targets(batch, targets)
 
@@ -155,19 +155,22 @@ def _side(side: int, stop: float, close: float, volume: float, range_high: float
 
 @njit(cache=True)
 def _breakouts(high: Any, low: Any, close: Any, volume: Any, warmup: int, allocation: float,
-               rule: Any, range_: Any, trail_: Any, volume_: Any, seen: int, side: int,
-               stop: float, before: Any) -> Any:  # pragma: no cover - compiled
+               max_width: float, volume_factor: float, allow_short: bool, range_: Any,
+               trail_: Any, volume_: Any, seen: int, side: int, stop: float,
+               before: Any) -> Any:  # pragma: no cover - compiled
     """The target fraction at each change of side (NaN elsewhere)."""
     rng, rhv, rht, rlv, rlt = range_
     trail, thv, tht, tlv, tlt = trail_
     vol, vbuf = volume_
+    range_high, range_low, trail_high, trail_low, average = before
     out = np.full(close.size, np.nan)
     for r in range(close.size):
         h, lo, c, v = high[r], low[r], close[r], volume[r]
         if h - h + lo - lo + c - c + v - v:
             continue         # NaN or infinite field: skipped, as the hook does
         if seen >= warmup:
-            now, stop = _side(side, stop, c, v, *before, *rule)
+            now, stop = _side(side, stop, c, v, range_high, range_low, trail_high, trail_low,
+                              average, max_width, volume_factor, allow_short)
             if now != side:
                 side = now
                 out[r] = side * allocation
@@ -175,6 +178,5 @@ def _breakouts(high: Any, low: Any, close: Any, volume: Any, warmup: int, alloca
         (range_high, _, range_low), rng = donchian_step(rng, rhv, rht, rlv, rlt, h, lo)
         (trail_high, _, trail_low), trail = donchian_step(trail, thv, tht, tlv, tlt, h, lo)
         average, vol = sma_step(vol, vbuf, v)
-        before = (range_high, range_low, trail_high, trail_low, average)
     return out, ((rng, rhv, rht, rlv, rlt), (trail, thv, tht, tlv, tlt), (vol, vbuf), seen,
-                 side, stop, before)
+                 side, stop, (range_high, range_low, trail_high, trail_low, average))

@@ -96,7 +96,7 @@ class Grid(Strategy):
             self.ctx.order_target(target)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        targets, self._kernel = _targets(batch.price, self.rule, *self._kernel)
+        targets, self._kernel = _targets(batch.price, *self.rule, *self._kernel)
         return qty_targets(batch, targets)
 
 
@@ -115,7 +115,8 @@ def _grid(anchor: float, depth: int, price: float, levels: int, spacing: float,
 
 
 @njit(cache=True)
-def _targets(price: Any, rule: Any, anchor: float, depth: int,
+def _targets(price: Any, levels: int, spacing: float, level_size: float, min_inventory: float,
+             max_inventory: float, anchor: float, depth: int,
              last: float) -> Any:  # pragma: no cover - compiled
     """The target inventory wherever it changes (NaN elsewhere)."""
     out = np.full(price.size, np.nan)
@@ -123,7 +124,8 @@ def _targets(price: Any, rule: Any, anchor: float, depth: int,
         x = price[i]
         if not math.isfinite(x):
             continue
-        anchor, depth, target = _grid(anchor, depth, x, *rule)
+        anchor, depth, target = _grid(anchor, depth, x, levels, spacing, level_size,
+                                      min_inventory, max_inventory)
         if target != last:
             out[i] = last = target
     return out, (anchor, depth, last)

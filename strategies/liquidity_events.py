@@ -114,7 +114,7 @@ class LiquidityEvents(Strategy):
         if batch.kind != QUOTE:
             raise _needs_quotes(batch.kind + "s")
         targets, self._kernel = _events(batch.bid, batch.ask, batch.bid_size, batch.ask_size,
-                                        self.params.allocation, self.rule, *self._kernel)
+                                        self.params.allocation, *self.rule, *self._kernel)
         return percent_targets(batch, targets)
 
 
@@ -154,8 +154,9 @@ def _side(side: int, rate: float, accel: float, mid: float, trend: float, drain_
 
 
 @njit(cache=True)
-def _events(bid: Any, ask: Any, bid_size: Any, ask_size: Any, allocation: float, rule: Any,
-            trend_ema: Any, drain: Any, side: int) -> Any:  # pragma: no cover - compiled
+def _events(bid: Any, ask: Any, bid_size: Any, ask_size: Any, allocation: float,
+            drain_rate: float, recovery_rate: float, allow_short: bool, trend_ema: Any,
+            drain: Any, side: int) -> Any:  # pragma: no cover - compiled
     """The target fraction at each change of side (NaN elsewhere)."""
     out = np.full(bid.size, np.nan)
     for i in range(bid.size):
@@ -166,7 +167,7 @@ def _events(bid: Any, ask: Any, bid_size: Any, ask_size: Any, allocation: float,
         trend, trend_ema = ema_step(trend_ema, mid)
         (rate, accel), drain = _drain(drain, bs + az)
         if accel == accel and trend == trend:
-            now = _side(side, rate, accel, mid, trend, *rule)
+            now = _side(side, rate, accel, mid, trend, drain_rate, recovery_rate, allow_short)
             if now != side:
                 side = now
                 out[i] = side * allocation
