@@ -246,8 +246,8 @@ def _imbalances(ts: Any, price: Any, size: Any, side: Any, window: int, rate: fl
     out = np.full(price.size, np.nan)
     for i in range(price.size):
         x, v, t = price[i], size[i], ts[i]
-        if not (math.isfinite(x) and math.isfinite(v)):
-            continue
+        if x - x or v - v:
+            continue         # NaN or infinite price or size: skipped, as the hook does
         flow = _expire(flow, stamps, weights, sides, t - window)
         if _due(flow, t, window):
             flow = _reanchor(flow, weights, sides, t, rate)

@@ -148,8 +148,8 @@ def _signals(price: Any, volume: Any, allocation: float, entry_corr: float, exit
     out = np.full(price.size, np.nan)
     for i in range(price.size):
         p, v = price[i], volume[i]
-        if not (math.isfinite(p) and math.isfinite(v)):
-            continue
+        if p - p or v - v:
+            continue         # NaN or infinite price or volume: skipped, as the hook does
         dp, change = mom_step(change, change_buf, p)
         up, rise = mom_step(rise, rise_buf, p)
         if dp != dp:
