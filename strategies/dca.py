@@ -103,21 +103,22 @@ class Dca(Strategy):
         (head, size), values, stamps = queue_init(p.lookback)
         self.reference = (0, head, size, math.nan)
         self.queue = (values.tolist(), stamps.tolist())
-        self.ts = 0
         self._kernel: tuple[Any, ...] = (self.book, self.reference, values, stamps)
 
     def on_bar(self, bar: Bar) -> None:
-        self.ts = bar.ts_event
+        self._on_event(bar.close, bar.ts_event)
 
     def on_trade(self, trade: Trade) -> None:
-        self.ts = trade.ts_event
+        self._on_event(trade.price, trade.ts_event)
 
     def on_quote(self, quote: Quote) -> None:
-        self.ts = quote.ts_event
+        self._on_event((quote.bid + quote.ask) / 2, quote.ts_event)
 
-    def on_price(self, price: float) -> None:
-        (exit_, buy, dip), restart, self.book = _dca(self.book, self.reference[3], price,
-                                                     self.ts, *self.rule)
+    def _on_event(self, price: float, ts: int) -> None:
+        if price - price:
+            return           # NaN or infinite price: skipped, state unchanged
+        (exit_, buy, dip), restart, self.book = _dca(self.book, self.reference[3], price, ts,
+                                                     *self.rule)
         self.reference = _reference(self.reference, *self.queue, price, restart)
         if exit_ == exit_:
             self.ctx.order_target(exit_)
