@@ -128,10 +128,10 @@ class Dca(Strategy):
             self.ctx.buy(dip)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        orders, self._kernel = _orders(batch.price, batch.ts, *self.rule, *self._kernel)
-        rows, column = np.nonzero(orders == orders)     # by row, then exit, buy, dip
-        return Intents(rows + batch.start, np.where(column == 0, TARGET_QTY, ORDER_QTY),
-                       orders[rows, column], batch.price[rows])
+        (rows, kinds, values), self._kernel = _orders(batch.price, batch.ts, *self.rule,
+                                                      *self._kernel)
+        return Intents(rows + batch.start, np.where(kinds == 0, TARGET_QTY, ORDER_QTY), values,
+                       batch.price[rows])
 
 
 @step
@@ -176,13 +176,20 @@ def _reference(reference: Any, values: Any, stamps: Any, price: float,
 def _orders(price: Any, ts: Any, interval: int, amount: float, dip_amount: float,
             dip_factor: float, take_profit: bool, tp_factor: float, book: Any, reference: Any,
             values: Any, stamps: Any) -> Any:  # pragma: no cover - compiled
-    """Per event: the exit target and the two buy quantities (NaN where none)."""
-    out = np.full((price.size, 3), np.nan)
+    """The orders in the hook's order: their rows, kinds (0 the exit, 1 the periodic buy, 2
+    the dip buy) and values (target or quantity)."""
+    rows = np.empty(3 * price.size, np.int64)
+    kinds = np.empty(3 * price.size, np.int8)
+    out = np.empty(3 * price.size)
+    n = 0
     for i in range(price.size):
         x = price[i]
         if math.isfinite(x):
-            (out[i, 0], out[i, 1], out[i, 2]), restart, book = _dca(
-                book, reference[3], x, ts[i], interval, amount, dip_amount, dip_factor,
-                take_profit, tp_factor)
+            orders, restart, book = _dca(book, reference[3], x, ts[i], interval, amount,
+                                         dip_amount, dip_factor, take_profit, tp_factor)
             reference = _reference(reference, values, stamps, x, restart)
-    return out, (book, reference, values, stamps)
+            for kind in range(3):
+                if orders[kind] == orders[kind]:
+                    rows[n], kinds[n], out[n] = i, kind, orders[kind]
+                    n += 1
+    return (rows[:n], kinds[:n], out[:n]), (book, reference, values, stamps)
