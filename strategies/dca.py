@@ -25,9 +25,9 @@ position. Prices are bar closes, trade prices or quote mids; ``t`` is the event 
 close time). An event with a NaN or infinite price is skipped and does not count towards
 ``lookback``.
 
-The batch path (``on_batch``) runs the same steps (one function for both paths, with a
-monotonic queue for the rolling high) in a numba kernel and yields the same orders:
-``ORDER_QTY`` buys and ``TARGET_QTY`` 0 exits.
+The batch path (``on_batch``) runs the same steps (the hooks' own functions, with a monotonic
+queue for the rolling high) in a numba kernel and yields the same orders: ``ORDER_QTY`` buys
+and ``TARGET_QTY`` 0 exits.
 """
 
 from __future__ import annotations
