@@ -25,22 +25,36 @@ position. Prices are bar closes, trade prices or quote mids; ``t`` is the event 
 close time). An event with a NaN or infinite price is skipped and does not count towards
 ``lookback``.
 
-The batch path (``on_batch``) runs the same steps in a numba kernel (a monotonic queue for the
-rolling high) and yields the same orders: ``ORDER_QTY`` buys and ``TARGET_QTY`` 0 exits.
+The batch path (``on_batch``) runs the same steps (the hooks' own functions, with a monotonic
+queue for the rolling high) in a numba kernel and yields the same orders: ``ORDER_QTY`` buys
+and ``TARGET_QTY`` 0 exits.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.intents import ORDER_QTY, TARGET_QTY, EventBatch, Intents
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
-from engine.timeframes import timeframe_to_ns
+from engine.api import (
+    ORDER_QTY,
+    TARGET_QTY,
+    Bar,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Quote,
+    Strategy,
+    StrategyParams,
+    Trade,
+    param,
+    queue_init,
+    queue_push,
+    step,
+    timeframe_to_ns,
+)
 
 _NO_SLOT = -(1 << 63)   # before the first event: every slot is new
 
@@ -77,156 +91,105 @@ class Dca(Strategy):
                 raise ConfigError("strategy 'dca' parameters 'amount' and 'dip_amount' are "
                                   "both 0: it would never buy; set at least one above 0")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
-        self.interval_ns = timeframe_to_ns(p.interval)
-        self.dip_factor = 1.0 - p.dip_pct / 100.0
-        self.tp_factor = 1.0 + p.take_profit_pct / 100.0
-        self.seq = 0                  # finite events seen
-        self.slot = _NO_SLOT
-        self.cost = 0.0               # quote amounts decided since the last exit
-        self.quantity = 0.0           # base quantities decided since the last exit
-        self.window: deque[tuple[int, float]] = deque()   # (seq, price), prices decreasing
-        # batch path state: the monotonic queue as a ring, [seq, slot, head, count],
-        # [cost, quantity]
-        self._qseq = np.zeros(p.lookback + 1, dtype=np.int64)
-        self._qval = np.zeros(p.lookback + 1)
-        self._istate = np.array([0, _NO_SLOT, 0, 0], dtype=np.int64)
-        self._fstate = np.zeros(2)
+        self.rule: tuple[Any, ...] = (timeframe_to_ns(p.interval), p.amount, p.dip_amount,
+                                      1.0 - p.dip_pct / 100.0, p.take_profit_pct > 0.0,
+                                      1.0 + p.take_profit_pct / 100.0)
+        self.book = (_NO_SLOT, 0.0, 0.0)    # slot, cost and quantity since the last exit
+        # the reference high: events seen, its monotonic queue's head and size, the high
+        (head, size), values, stamps = queue_init(p.lookback)
+        self.reference = (0, head, size, math.nan)
+        self.queue = (values.tolist(), stamps.tolist())
+        self._kernel: tuple[Any, ...] = (self.book, self.reference, values, stamps)
 
     def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close, bar.ts_event)
+        self._on_event(bar.close, bar.ts_event)
 
     def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price, trade.ts_event)
+        self._on_event(trade.price, trade.ts_event)
 
     def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2, quote.ts_event)
+        self._on_event((quote.bid + quote.ask) / 2, quote.ts_event)
 
-    def _on_price(self, price: float, ts: int) -> None:
+    def _on_event(self, price: float, ts: int) -> None:
         if price - price:
             return           # NaN or infinite price: skipped, state unchanged
-        p = self.params
-        seq = self.seq
-        self.seq = seq + 1
-        window = self.window
-        slot = ts // self.interval_ns
-        if (p.take_profit_pct > 0.0 and self.quantity > 0.0
-                and price >= self.cost / self.quantity * self.tp_factor):
-            self.ctx.order_target(0.0)
-            self.cost = 0.0
-            self.quantity = 0.0
-            self.slot = slot
-            window.clear()
-            window.append((seq, price))
-            return
-        if slot != self.slot:
-            self.slot = slot
-            if p.amount > 0.0:
-                qty = p.amount / price
-                self.ctx.buy(qty)
-                self.cost += p.amount
-                self.quantity += qty
-        while window and window[0][0] < seq - p.lookback:
-            window.popleft()
-        if window and p.dip_amount > 0.0 and price <= window[0][1] * self.dip_factor:
-            qty = p.dip_amount / price
-            self.ctx.buy(qty)
-            self.cost += p.dip_amount
-            self.quantity += qty
-            window.clear()
-        else:
-            while window and window[-1][1] <= price:
-                window.pop()
-        window.append((seq, price))
+        (exit_, buy, dip), restart, self.book = _dca(self.book, self.reference[3], price, ts,
+                                                     *self.rule)
+        self.reference = _reference(self.reference, *self.queue, price, restart)
+        if exit_ == exit_:
+            self.ctx.order_target(exit_)
+        if buy == buy:
+            self.ctx.buy(buy)
+        if dip == dip:
+            self.ctx.buy(dip)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        price = np.ascontiguousarray(batch.price, dtype=np.float64)
-        ts = np.ascontiguousarray(batch.ts, dtype=np.int64)
-        index, kind, value = _orders(price, ts, self._qseq, self._qval, self._istate,
-                                     self._fstate, self.interval_ns, p.amount, p.dip_amount,
-                                     self.dip_factor, p.take_profit_pct > 0.0,
-                                     self.tp_factor, p.lookback)
-        return Intents(index + batch.start, kind, value, price[index])
+        (rows, kinds, values), self._kernel = _orders(batch.price, batch.ts, *self.rule,
+                                                      *self._kernel)
+        return Intents(rows + batch.start, np.where(kinds == 0, TARGET_QTY, ORDER_QTY), values,
+                       batch.price[rows])
+
+
+@step
+def _dca(book: Any, high: float, price: float, ts: int, interval: int, amount: float,
+         dip_amount: float, dip_factor: float, take_profit: bool,
+         tp_factor: float) -> tuple[tuple[float, float, float], bool, Any]:
+    """One event's steps, given the bookkeeping and the reference high: ``(exit, buy, dip)``,
+    the target of a take-profit exit (0) and the quantities of the periodic and the dip buy,
+    each NaN when not placed; whether the reference restarts at this price; the bookkeeping."""
+    slot, cost, quantity = book
+    now = ts // interval
+    if take_profit and quantity > 0.0 and price >= cost / quantity * tp_factor:
+        return (0.0, math.nan, math.nan), True, (now, 0.0, 0.0)
+    buy = math.nan
+    if now != slot:
+        slot = now
+        if amount > 0.0:
+            buy = amount / price
+            cost += amount
+            quantity += buy
+    dip = math.nan
+    restart = dip_amount > 0.0 and price <= high * dip_factor
+    if restart:
+        dip = dip_amount / price
+        cost += dip_amount
+        quantity += dip
+    return (math.nan, buy, dip), restart, (slot, cost, quantity)
+
+
+@step
+def _reference(reference: Any, values: Any, stamps: Any, price: float,
+               restart: bool) -> tuple[int, int, int, float]:
+    """The reference after this event: the highest of the last ``lookback`` prices, counting
+    only those since a restart (``restart``: from this price on)."""
+    seq, head, size, _ = reference
+    high, (head, size) = queue_push((head, 0 if restart else size), values, stamps, price, seq,
+                                    True)
+    return seq + 1, head, size, high
 
 
 @njit(cache=True)
-def _orders(price, ts, qseq, qval, istate, fstate, interval, amount, dip_amount, dip_factor,
-            take_profit, tp_factor, lookback):  # pragma: no cover - compiled
-    """Rows, kinds (``ORDER_QTY`` buys, ``TARGET_QTY`` exits) and values of the orders.
-
-    ``qseq``/``qval`` hold the monotonic queue of (event number, price) as a ring;
-    ``istate`` = [events seen, slot, queue head, queue length], ``fstate`` = [cost,
-    quantity]; the arithmetic is the hook's, step for step.
-    """
-    cap = qseq.shape[0]
-    seq, last_slot, head, count = istate[0], istate[1], istate[2], istate[3]
-    cost, quantity = fstate[0], fstate[1]
-    n = price.shape[0]
-    out_i = np.empty(2 * n, np.int64)
-    out_k = np.empty(2 * n, np.int8)
-    out_v = np.empty(2 * n, np.float64)
-    n_out = 0
-    for i in range(n):
+def _orders(price: Any, ts: Any, interval: int, amount: float, dip_amount: float,
+            dip_factor: float, take_profit: bool, tp_factor: float, book: Any, reference: Any,
+            values: Any, stamps: Any) -> Any:  # pragma: no cover - compiled
+    """The orders in the hook's order: their rows, kinds (0 the exit, 1 the periodic buy, 2
+    the dip buy) and values (target or quantity)."""
+    rows = np.empty(3 * price.size, np.int64)
+    kinds = np.empty(3 * price.size, np.int8)
+    out = np.empty(3 * price.size)
+    n = 0
+    for i in range(price.size):
         x = price[i]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        s = seq
-        seq += 1
-        slot = ts[i] // interval
-        if take_profit and quantity > 0.0 and x >= cost / quantity * tp_factor:
-            out_i[n_out] = i
-            out_k[n_out] = TARGET_QTY
-            out_v[n_out] = 0.0
-            n_out += 1
-            cost = 0.0
-            quantity = 0.0
-            last_slot = slot
-            head = 0
-            qseq[0] = s
-            qval[0] = x
-            count = 1
-            continue
-        if slot != last_slot:
-            last_slot = slot
-            if amount > 0.0:
-                qty = amount / x
-                out_i[n_out] = i
-                out_k[n_out] = ORDER_QTY
-                out_v[n_out] = qty
-                n_out += 1
-                cost += amount
-                quantity += qty
-        while count > 0 and qseq[head] < s - lookback:
-            head += 1
-            if head == cap:
-                head = 0
-            count -= 1
-        if count > 0 and dip_amount > 0.0 and x <= qval[head] * dip_factor:
-            qty = dip_amount / x
-            out_i[n_out] = i
-            out_k[n_out] = ORDER_QTY
-            out_v[n_out] = qty
-            n_out += 1
-            cost += dip_amount
-            quantity += qty
-            count = 0
-        else:
-            while count > 0:
-                back = head + count - 1
-                if back >= cap:
-                    back -= cap
-                if qval[back] <= x:
-                    count -= 1
-                else:
-                    break
-        back = head + count
-        if back >= cap:
-            back -= cap
-        qseq[back] = s
-        qval[back] = x
-        count += 1
-    istate[0], istate[1], istate[2], istate[3] = seq, last_slot, head, count
-    fstate[0], fstate[1] = cost, quantity
-    return out_i[:n_out], out_k[:n_out], out_v[:n_out]
+        if math.isfinite(x):
+            orders, restart, book = _dca(book, reference[3], x, ts[i], interval, amount,
+                                         dip_amount, dip_factor, take_profit, tp_factor)
+            reference = _reference(reference, values, stamps, x, restart)
+            for kind in range(3):
+                if orders[kind] == orders[kind]:
+                    rows[n], kinds[n], out[n] = i, kind, orders[kind]
+                    n += 1
+    return (rows[:n], kinds[:n], out[:n]), (book, reference, values, stamps)

@@ -24,19 +24,28 @@ same way by the backtest, by the batch path and live, so the three agree exactly
 limits would make the result depend on queue position and on how each venue model fills a
 touch. The cost is slippage past the level in fast moves.
 
-The batch path (``on_batch``) runs the same depth rule in a numba kernel, with the same level
-arithmetic, and yields the same ``order_target`` calls (``TARGET_QTY`` intents).
+The batch path (``on_batch``) runs the same depth rule (one function for both paths) in a
+numba kernel and yields the same ``order_target`` calls (``TARGET_QTY`` intents).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.errors import ConfigError
-from engine.intents import EventBatch, Intents, target_qty
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
+from engine.api import (
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    param,
+    qty_targets,
+    step,
+)
 
 
 class Grid(Strategy):
@@ -69,79 +78,54 @@ class Grid(Strategy):
                     f"strategy 'grid' parameter 'min_inventory' = {self.min_inventory!r} must "
                     f"be <= max_inventory ({self.max_inventory!r})")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
-        self.step = p.spacing_pct / 100.0
         self.anchor = p.anchor          # 0.0 until the first price when no anchor is given
         self.depth = 0
         self.target = 0.0               # the target last ordered; the position starts flat
-        # batch path state: [anchor, last target], [depth]
-        self._fstate = np.array([p.anchor, 0.0])
-        self._istate = np.zeros(1, dtype=np.int64)
+        self.rule = (p.levels, p.spacing_pct / 100.0, p.level_size, p.min_inventory,
+                     p.max_inventory)
+        self._kernel = (p.anchor, 0, 0.0)
 
-    def on_bar(self, bar: Bar) -> None:
-        self._on_price(bar.close)
-
-    def on_trade(self, trade: Trade) -> None:
-        self._on_price(trade.price)
-
-    def on_quote(self, quote: Quote) -> None:
-        self._on_price((quote.bid + quote.ask) / 2)
-
-    def _on_price(self, price: float) -> None:
-        if price - price:
-            return           # NaN or infinite price: skipped, state unchanged
-        if self.anchor == 0.0:
-            self.anchor = price
-        p = self.params
-        anchor, step, k = self.anchor, self.step, self.depth
-        while k < p.levels and price <= anchor * (1.0 - (k + 1) * step):
-            k += 1
-        while k > 0 and price >= anchor * (1.0 - (k - 1) * step):
-            k -= 1
-        self.depth = k
-        target = min(max(k * p.level_size, p.min_inventory), p.max_inventory)
+    def on_price(self, price: float) -> None:
+        self.anchor, self.depth, target = _grid(self.anchor, self.depth, price, *self.rule)
         if target != self.target:
             self.target = target
             self.ctx.order_target(target)
 
     def on_batch(self, batch: EventBatch) -> Intents:
-        p = self.params
-        price = np.ascontiguousarray(batch.price, dtype=np.float64)
-        index, target = _targets(price, self._fstate, self._istate, p.levels, self.step,
-                                 p.level_size, p.min_inventory, p.max_inventory)
-        return target_qty(batch, index, target)
+        targets, self._kernel = _targets(batch.price, *self.rule, *self._kernel)
+        return qty_targets(batch, targets)
+
+
+@step
+def _grid(anchor: float, depth: int, price: float, levels: int, spacing: float,
+          level_size: float, min_inventory: float,
+          max_inventory: float) -> tuple[float, int, float]:
+    """The anchor, the depth and the clipped target inventory after ``price``."""
+    if anchor == 0.0:
+        anchor = price
+    while depth < levels and price <= anchor * (1.0 - (depth + 1) * spacing):
+        depth += 1
+    while depth > 0 and price >= anchor * (1.0 - (depth - 1) * spacing):
+        depth -= 1
+    return anchor, depth, min(max(depth * level_size, min_inventory), max_inventory)
 
 
 @njit(cache=True)
-def _targets(price, fstate, istate, levels, step, level_size, min_inv,
-             max_inv):  # pragma: no cover - compiled
-    """Positions where the clipped target inventory changes, and the new target.
-
-    ``fstate`` = [anchor (0 until set), last target], ``istate`` = [depth]; the arithmetic is
-    the hook's, step for step.
-    """
-    anchor, last = fstate[0], fstate[1]
-    k = istate[0]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_t = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    for i in range(price.shape[0]):
+def _targets(price: Any, levels: int, spacing: float, level_size: float, min_inventory: float,
+             max_inventory: float, anchor: float, depth: int,
+             last: float) -> Any:  # pragma: no cover - compiled
+    """The target inventory wherever it changes (NaN elsewhere)."""
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
         x = price[i]
-        if x - x != 0.0 or x != x:
-            continue         # NaN or infinite price: skipped, as the hook does
-        if anchor == 0.0:
-            anchor = x
-        while k < levels and x <= anchor * (1.0 - (k + 1) * step):
-            k += 1
-        while k > 0 and x >= anchor * (1.0 - (k - 1) * step):
-            k -= 1
-        target = min(max(k * level_size, min_inv), max_inv)
+        if not math.isfinite(x):
+            continue
+        anchor, depth, target = _grid(anchor, depth, x, levels, spacing, level_size,
+                                      min_inventory, max_inventory)
         if target != last:
-            last = target
-            out_i[n_out] = i
-            out_t[n_out] = target
-            n_out += 1
-    fstate[0], fstate[1] = anchor, last
-    istate[0] = k
-    return out_i[:n_out], out_t[:n_out]
+            out[i] = last = target
+    return out, (anchor, depth, last)

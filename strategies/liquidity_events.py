@@ -22,23 +22,35 @@ when in a position: the depth recovers, ``r >= recovery_rate``: go flat. Rates a
 update, not per second (quote times may repeat). Market orders via
 ``ctx.order_target_percent``, filled at the next event.
 
-The batch path (``on_batch``) runs the same averages in a numba kernel, with the EMA's
-arithmetic step for step, and yields the same orders.
+The batch path (``on_batch``) runs the same averages (the EMA step function), depth change
+and rule in a numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.data.schema import QUOTE
-from engine.errors import ConfigError
-from engine.indicators import EMA
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
+from engine.api import (
+    EMA,
+    QUOTE,
+    Bar,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Quote,
+    Strategy,
+    StrategyParams,
+    Trade,
+    ema_init,
+    ema_step,
+    param,
+    percent_targets,
+    step,
+)
 
 
 class LiquidityEvents(Strategy):
@@ -68,19 +80,16 @@ class LiquidityEvents(Strategy):
                     f"{self.recovery_rate!r} must be > -drain_rate "
                     f"({-self.drain_rate!r}): otherwise a drain is also a recovery")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
-        self.rate = EMA(p.span)
-        self.accel = EMA(p.span)
         self.trend = EMA(p.trend_span)
-        self.depth = math.nan        # the previous quote's depth (NaN before the first)
-        self.prev_rate = math.nan    # the previous rate (NaN until the rate is ready)
-        self.state = 0               # +1 long, -1 short, 0 flat
-        # batch path state: [rate count, accel count, trend count, state] and
-        # [rate sum, rate, accel sum, accel, trend sum, trend, previous depth, previous rate]
-        self._istate = np.zeros(4, dtype=np.int64)
-        self._fstate = np.array([0.0, math.nan, 0.0, math.nan, 0.0, math.nan,
-                                 math.nan, math.nan])
+        # the depth's rate and acceleration: their EMAs, the previous depth and rate
+        self.drain = (ema_init(p.span), ema_init(p.span), math.nan, math.nan)
+        self.side = 0                # +1 long, -1 short, 0 flat
+        self.rule = (p.drain_rate, p.recovery_rate, p.allow_short)
+        self._kernel = (ema_init(p.trend_span), self.drain, 0)
 
     def on_bar(self, bar: Bar) -> None:
         raise _needs_quotes("bars")
@@ -93,47 +102,20 @@ class LiquidityEvents(Strategy):
         if bid - bid or ask - ask or bid_size - bid_size or ask_size - ask_size:
             return           # NaN or infinite field: skipped, state unchanged
         mid = (bid + ask) / 2
-        depth = bid_size + ask_size
         trend = self.trend.update(mid)
-        prev = self.depth
-        self.depth = depth
-        if prev != prev:
-            return           # the first quote: no change yet
-        total = depth + prev
-        change = (depth - prev) / total if total != 0.0 else 0.0
-        rate = self.rate.update(change)
-        if not self.rate.ready:
-            return
-        prev_rate = self.prev_rate
-        self.prev_rate = rate
-        if prev_rate != prev_rate:
-            return
-        accel = self.accel.update(rate - prev_rate)
-        if not (self.accel.ready and self.trend.ready):
-            return
-        p = self.params
-        if self.state == 0:
-            if rate < -p.drain_rate and accel < 0.0:
-                direction = 1 if mid > trend else -1 if mid < trend else 0
-                if direction == 1 or (direction == -1 and p.allow_short):
-                    self.state = direction
-                    self.ctx.order_target_percent(direction * p.allocation, mid)
-        elif rate >= p.recovery_rate:
-            self.state = 0
-            self.ctx.order_target_percent(0.0, mid)
+        (rate, accel), self.drain = _drain(self.drain, bid_size + ask_size)
+        if accel == accel and self.trend.ready:
+            side = _side(self.side, rate, accel, mid, trend, *self.rule)
+            if side != self.side:
+                self.side = side
+                self.ctx.order_target_percent(side * self.params.allocation, mid)
 
     def on_batch(self, batch: EventBatch) -> Intents:
         if batch.kind != QUOTE:
             raise _needs_quotes(batch.kind + "s")
-        p = self.params
-        index, target = _signals(
-            np.ascontiguousarray(batch.bid, dtype=np.float64),
-            np.ascontiguousarray(batch.ask, dtype=np.float64),
-            np.ascontiguousarray(batch.bid_size, dtype=np.float64),
-            np.ascontiguousarray(batch.ask_size, dtype=np.float64),
-            self._istate, self._fstate, p.span, p.trend_span, p.drain_rate, p.recovery_rate,
-            p.allocation, p.allow_short)
-        return target_percent(batch, index, target)
+        targets, self._kernel = _events(batch.bid, batch.ask, batch.bid_size, batch.ask_size,
+                                        self.params.allocation, *self.rule, *self._kernel)
+        return percent_targets(batch, targets)
 
 
 def _needs_quotes(got: str) -> ConfigError:
@@ -141,69 +123,52 @@ def _needs_quotes(got: str) -> ConfigError:
                        f"it got {got}")
 
 
-@njit(cache=True)
-def _ema(x, period, fstate, istate, slot):  # pragma: no cover - compiled
-    """``engine.indicators.EMA.update`` on state ``fstate[2*slot: 2*slot+2]`` = [sum, value]
-    and ``istate[slot]`` = count; returns the value (NaN until ready)."""
-    count = istate[slot]
-    if count >= period:
-        prev = fstate[2 * slot + 1]
-        value = (x - prev) * (2.0 / (period + 1)) + prev
-        fstate[2 * slot + 1] = value
-        return value
-    total = fstate[2 * slot] + x
-    fstate[2 * slot] = total
-    count += 1
-    istate[slot] = count
-    if count == period:
-        fstate[2 * slot + 1] = total / period
-    return fstate[2 * slot + 1]
+@step
+def _drain(drain: Any, depth: float) -> tuple[tuple[float, float], Any]:
+    """Add a quote's depth; the rate ``r`` and the acceleration ``a`` of its change (each NaN
+    until it is ready)."""
+    rate_ema, accel_ema, prev_depth, prev_rate = drain
+    if prev_depth != prev_depth:     # the first quote: no change yet
+        return (math.nan, math.nan), (rate_ema, accel_ema, depth, prev_rate)
+    total = depth + prev_depth
+    change = (depth - prev_depth) / total if total != 0.0 else 0.0
+    rate, rate_ema = ema_step(rate_ema, change)
+    accel = math.nan
+    if rate == rate and prev_rate == prev_rate:
+        accel, accel_ema = ema_step(accel_ema, rate - prev_rate)
+    return (rate, accel), (rate_ema, accel_ema, depth, rate)
+
+
+@step
+def _side(side: int, rate: float, accel: float, mid: float, trend: float, drain_rate: float,
+          recovery_rate: float, allow_short: bool) -> int:
+    """The side to hold after a quote: a drain enters in the trend's direction, a recovery
+    exits."""
+    if side == 0:
+        if rate < -drain_rate and accel < 0.0:
+            direction = 1 if mid > trend else -1 if mid < trend else 0
+            if direction == 1 or (direction == -1 and allow_short):
+                return direction
+        return 0
+    return 0 if rate >= recovery_rate else side
 
 
 @njit(cache=True)
-def _signals(bid, ask, bid_size, ask_size, istate, fstate, span, trend_span, drain_rate,
-             recovery_rate, allocation, allow_short):  # pragma: no cover - compiled
-    """Positions of orders and their target fractions. ``istate`` = [rate count, accel
-    count, trend count, state], ``fstate`` = [rate sum, rate, accel sum, accel, trend sum,
-    trend, previous depth, previous rate]; the arithmetic is the hook's, step for step."""
-    out_i = np.empty(bid.shape[0], np.int64)
-    out_t = np.empty(bid.shape[0], np.float64)
-    n_out = 0
-    for i in range(bid.shape[0]):
+def _events(bid: Any, ask: Any, bid_size: Any, ask_size: Any, allocation: float,
+            drain_rate: float, recovery_rate: float, allow_short: bool, trend_ema: Any,
+            drain: Any, side: int) -> Any:  # pragma: no cover - compiled
+    """The target fraction at each change of side (NaN elsewhere)."""
+    out = np.full(bid.size, np.nan)
+    for i in range(bid.size):
         b, a, bs, az = bid[i], ask[i], bid_size[i], ask_size[i]
-        if (b - b != 0.0 or b != b or a - a != 0.0 or a != a or bs - bs != 0.0 or bs != bs
-                or az - az != 0.0 or az != az):
+        if b - b or a - a or bs - bs or az - az:
             continue         # NaN or infinite field: skipped, as the hook does
         mid = (b + a) / 2
-        depth = bs + az
-        trend = _ema(mid, trend_span, fstate, istate, 2)
-        prev = fstate[6]
-        fstate[6] = depth
-        if prev != prev:
-            continue
-        total = depth + prev
-        change = (depth - prev) / total if total != 0.0 else 0.0
-        rate = _ema(change, span, fstate, istate, 0)
-        if istate[0] < span:
-            continue
-        prev_rate = fstate[7]
-        fstate[7] = rate
-        if prev_rate != prev_rate:
-            continue
-        accel = _ema(rate - prev_rate, span, fstate, istate, 1)
-        if istate[1] < span or istate[2] < trend_span:
-            continue
-        if istate[3] == 0:
-            if rate < -drain_rate and accel < 0.0:
-                direction = 1 if mid > trend else -1 if mid < trend else 0
-                if direction == 1 or (direction == -1 and allow_short):
-                    istate[3] = direction
-                    out_i[n_out] = i
-                    out_t[n_out] = direction * allocation
-                    n_out += 1
-        elif rate >= recovery_rate:
-            istate[3] = 0
-            out_i[n_out] = i
-            out_t[n_out] = 0.0
-            n_out += 1
-    return out_i[:n_out], out_t[:n_out]
+        trend, trend_ema = ema_step(trend_ema, mid)
+        (rate, accel), drain = _drain(drain, bs + az)
+        if accel == accel and trend == trend:
+            now = _side(side, rate, accel, mid, trend, drain_rate, recovery_rate, allow_short)
+            if now != side:
+                side = now
+                out[i] = side * allocation
+    return out, (trend_ema, drain, side)

@@ -24,25 +24,34 @@ factor, which cancels in the ratio. Expired trades are subtracted; the anchor mo
 current trade and both sums are re-added from the window once per ``window_s`` of event time,
 so rounding cannot accumulate, and an empty side is exactly 0.
 
-The batch path (``on_batch``) runs the same window in a numba kernel (a ring buffer grown
-between chunks as needed) and yields the same orders.
+The window's arithmetic is written once, as steps shared by both paths, on a ring buffer
+grown as needed (by the hook when it is full, by the batch path before each chunk); the batch
+path (``on_batch``) runs them in a numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.data.schema import TRADE
-from engine.errors import ConfigError
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
-
-NS_PER_SECOND = 1_000_000_000
+from engine.api import (
+    NS_PER_SECOND,
+    TRADE,
+    Bar,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Quote,
+    Strategy,
+    StrategyParams,
+    Trade,
+    param,
+    percent_targets,
+    step,
+)
 
 
 class OrderFlowImbalance(Strategy):
@@ -70,25 +79,21 @@ class OrderFlowImbalance(Strategy):
                     f"{self.half_life_s!r} must be <= window_s ({self.window_s!r}): a longer "
                     f"half-life leaves every trade in the window at over half weight")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
-        self.window_ns = round(p.window_s * NS_PER_SECOND)
-        self.rate = math.log(2.0) / (p.half_life_s * NS_PER_SECOND)   # per ns of event time
-        self.trades: deque[tuple[int, float, int]] = deque()  # (ts, weight, side)
-        self.anchor = 0
-        self.buy = 0.0                # anchored weights of buy / sell trades in the window
-        self.sell = 0.0
-        self.n_buy = 0
-        self.n_sell = 0
-        self.started = False
-        self.state = 0                # +1 long, -1 after an exit signal, 0 not yet decided
-        # batch path state: the window as a ring of (ts, weight, side), grown between chunks;
-        # [anchor, head, length, buys, sells, started, state], [buy, sell]
-        self._ts = np.zeros(64, dtype=np.int64)
-        self._w = np.zeros(64)
-        self._side = np.zeros(64, dtype=np.int64)
-        self._istate = np.zeros(7, dtype=np.int64)
-        self._fstate = np.zeros(2)
+        self.window = (round(p.window_s * NS_PER_SECOND),
+                       math.log(2.0) / (p.half_life_s * NS_PER_SECOND),   # decay per ns
+                       p.min_trades)
+        self.rule = (p.threshold, p.allocation, -p.allocation if p.allow_short else 0.0)
+        # the window: anchor, ring head, trades in it, buys, sells, started, anchored buy and
+        # sell weights; and its ring of (time, weight, side)
+        self.flow = (0, 0, 0, 0, 0, 0, 0.0, 0.0)
+        ring = (np.zeros(64, dtype=np.int64), np.zeros(64), np.zeros(64, dtype=np.int64))
+        self.ring = _lists(ring)
+        self.signal = 0               # +1 long, -1 after an exit signal, 0 not yet decided
+        self._kernel = (self.flow, ring, 0)
 
     def on_bar(self, bar: Bar) -> None:
         raise _needs_trades("bars")
@@ -100,103 +105,31 @@ class OrderFlowImbalance(Strategy):
         price, size = trade.price, trade.size
         if price - price or size - size:
             return           # NaN or infinite price or size: skipped, state unchanged
-        side = trade.aggressor
+        if self.flow[2] == len(self.ring[0]):
+            ring, self.flow = _grown(self.ring, self.flow, self.flow[2] + 1)
+            self.ring = _lists(ring)
+        (window, rate, min_trades), (stamps, weights, sides) = self.window, self.ring
         t = trade.ts_event
-        trades = self.trades
-        horizon = t - self.window_ns
-        while trades and trades[0][0] <= horizon:
-            _, w, s = trades.popleft()
-            if s > 0:
-                self.buy -= w
-                self.n_buy -= 1
-            else:
-                self.sell -= w
-                self.n_sell -= 1
-        if self.n_buy == 0:
-            self.buy = 0.0
-        if self.n_sell == 0:
-            self.sell = 0.0
-        if not self.started or t - self.anchor >= self.window_ns:
-            self._reanchor(t)
-        if side != 0:
-            w = size * math.exp((t - self.anchor) * self.rate)
-            trades.append((t, w, side))
-            if side > 0:
-                self.buy += w
-                self.n_buy += 1
-            else:
-                self.sell += w
-                self.n_sell += 1
-        if self.n_buy + self.n_sell < self.params.min_trades:
-            return
-        total = self.buy + self.sell
-        if total <= 0.0:
-            return
-        imbalance = (self.buy - self.sell) / total
-        threshold = self.params.threshold
-        if imbalance > threshold:
-            signal = 1
-        elif imbalance < -threshold:
-            signal = -1
-        else:
-            return
-        if signal == self.state:
-            return
-        self.state = signal
-        self.ctx.order_target_percent(self._fraction(signal), price)
-
-    def _reanchor(self, t: int) -> None:
-        """Move the anchor to ``t`` and re-add the window's weights from their trades."""
-        self.started = True
-        shift = math.exp((self.anchor - t) * self.rate)
-        buy = 0.0
-        sell = 0.0
-        trades = self.trades
-        for j in range(len(trades)):
-            ts, w, s = trades[j]
-            w = w * shift
-            trades[j] = (ts, w, s)
-            if s > 0:
-                buy += w
-            else:
-                sell += w
-        self.anchor = t
-        self.buy = buy
-        self.sell = sell
-
-    def _fraction(self, signal: int) -> float:
-        p = self.params
-        if signal == 1:
-            return p.allocation
-        return -p.allocation if p.allow_short else 0.0
+        flow = _expire(self.flow, stamps, weights, sides, t - window)
+        if _due(flow, t, window):
+            flow = _reanchor(flow, weights, sides, t, rate)
+        self.flow = _append(flow, stamps, weights, sides, t, size, trade.aggressor, rate)
+        imbalance = _imbalance(self.flow, min_trades)
+        threshold, long, short = self.rule
+        signal = 1 if imbalance > threshold else -1 if imbalance < -threshold else self.signal
+        if signal != self.signal:
+            self.signal = signal
+            self.ctx.order_target_percent(long if signal == 1 else short, price)
 
     def on_batch(self, batch: EventBatch) -> Intents:
         if batch.kind != TRADE:
             raise _needs_trades(batch.kind + "s")
-        n = len(batch)
-        if self._istate[2] + n > len(self._ts):
-            self._grow(self._istate[2] + n)
-        price = np.ascontiguousarray(batch.price, dtype=np.float64)
-        index, signal = _signals(
-            np.ascontiguousarray(batch.ts, dtype=np.int64), price,
-            np.ascontiguousarray(batch.size, dtype=np.float64),
-            np.ascontiguousarray(batch.side, dtype=np.int64), self._ts, self._w, self._side,
-            self._istate, self._fstate, self.window_ns, self.rate, self.params.min_trades,
-            self.params.threshold)
-        return target_percent(batch, index,
-                              np.where(signal == 1, self._fraction(1), self._fraction(-1)))
-
-    def _grow(self, need: int) -> None:
-        """Enlarge the ring to hold ``need`` trades, oldest first from position 0."""
-        size = max(need, 2 * len(self._ts))
-        head, count = int(self._istate[1]), int(self._istate[2])
-        order = (head + np.arange(count)) % len(self._ts)
-        for name in ("_ts", "_w", "_side"):
-            old = getattr(self, name)
-            new = np.zeros(size, dtype=old.dtype)
-            new[:count] = old[order]
-            setattr(self, name, new)
-        self._istate[1] = 0
+        flow, ring, signal = self._kernel
+        if flow[2] + len(batch) > len(ring[0]):
+            ring, flow = _grown(ring, flow, flow[2] + len(batch))
+        targets, self._kernel = _imbalances(batch.ts, batch.price, batch.size, batch.side,
+                                            *self.window, *self.rule, flow, ring, signal)
+        return percent_targets(batch, targets)
 
 
 def _needs_trades(got: str) -> ConfigError:
@@ -204,96 +137,124 @@ def _needs_trades(got: str) -> ConfigError:
                        f"sides; it got {got} (use trade data, e.g. --data synthetic:trades)")
 
 
-@njit(cache=True)
-def _signals(ts, price, size, side, rts, rw, rside, istate, fstate, window, rate, min_trades,
-             threshold):  # pragma: no cover - compiled
-    """Positions where the band signal changes, and the new signal (+1 / -1).
+def _grown(ring: Any, flow: Any, need: int) -> tuple[Any, Any]:
+    """The ring enlarged to hold ``need`` trades and turned so that its oldest trade is at
+    position 0, and the window's state with its head there."""
+    extra = max(need, 2 * len(ring[0])) - len(ring[0])
+    grown = tuple(np.pad(np.roll(np.asarray(buf), -flow[1]), (0, extra)) for buf in ring)
+    return grown, (flow[0], 0, *flow[2:])
 
-    ``rts``/``rw``/``rside`` are the window's ring (room for every trade of this chunk);
-    ``istate`` = [anchor, head, length, buys, sells, started, state], ``fstate`` = [buy,
-    sell]; the arithmetic is the hook's, step for step.
-    """
-    cap = rts.shape[0]
-    anchor, head, count = istate[0], istate[1], istate[2]
-    n_buy, n_sell, started, state = istate[3], istate[4], istate[5], istate[6]
-    buy, sell = fstate[0], fstate[1]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_s = np.empty(price.shape[0], np.int64)
-    n_out = 0
-    for i in range(price.shape[0]):
-        x = price[i]
-        v = size[i]
-        if x - x != 0.0 or x != x or v - v != 0.0 or v != v:
-            continue         # NaN or infinite price or size: skipped, as the hook does
-        t = ts[i]
-        horizon = t - window
-        while count > 0 and rts[head] <= horizon:
-            if rside[head] > 0:
-                buy -= rw[head]
-                n_buy -= 1
-            else:
-                sell -= rw[head]
-                n_sell -= 1
-            head += 1
-            if head == cap:
-                head = 0
-            count -= 1
-        if n_buy == 0:
-            buy = 0.0
-        if n_sell == 0:
-            sell = 0.0
-        if started == 0 or t - anchor >= window:
-            started = 1
-            shift = math.exp((anchor - t) * rate)
-            buy = 0.0
-            sell = 0.0
-            j = head
-            for _ in range(count):
-                w = rw[j] * shift
-                rw[j] = w
-                if rside[j] > 0:
-                    buy += w
-                else:
-                    sell += w
-                j += 1
-                if j == cap:
-                    j = 0
-            anchor = t
-        s = side[i]
-        if s != 0:
-            w = v * math.exp((t - anchor) * rate)
-            back = head + count
-            if back >= cap:
-                back -= cap
-            rts[back] = t
-            rw[back] = w
-            rside[back] = s
-            count += 1
-            if s > 0:
-                buy += w
-                n_buy += 1
-            else:
-                sell += w
-                n_sell += 1
-        if n_buy + n_sell < min_trades:
-            continue
-        total = buy + sell
-        if total <= 0.0:
-            continue
-        imbalance = (buy - sell) / total
-        if imbalance > threshold:
-            signal = 1
-        elif imbalance < -threshold:
-            signal = -1
+
+def _lists(ring: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """The ring as lists, for the hook (plain floats and ints run faster in Python)."""
+    stamps, weights, sides = ring
+    return stamps.tolist(), weights.tolist(), sides.tolist()
+
+
+# The window's steps, run in this order on each trade by the hook and the kernel. They are
+# small on purpose: a small step is inlined into the kernel, while a large one taking arrays
+# stays a call that increments and decrements each array's reference count on every trade
+# (1.7x slower here); _reanchor, the large one, runs once per window.
+
+@step
+def _expire(flow: Any, stamps: Any, weights: Any, sides: Any, horizon: int) -> Any:
+    """The window without its trades at or before ``horizon``; an empty side weighs 0."""
+    anchor, head, count, n_buy, n_sell, started, buy, sell = flow
+    cap = len(stamps)
+    while count > 0 and stamps[head] <= horizon:
+        if sides[head] > 0:
+            buy -= weights[head]
+            n_buy -= 1
         else:
-            continue
-        if signal == state:
-            continue
-        state = signal
-        out_i[n_out] = i
-        out_s[n_out] = signal
-        n_out += 1
-    istate[0], istate[1], istate[2] = anchor, head, count
-    istate[3], istate[4], istate[5], istate[6] = n_buy, n_sell, started, state
-    fstate[0], fstate[1] = buy, sell
-    return out_i[:n_out], out_s[:n_out]
+            sell -= weights[head]
+            n_sell -= 1
+        head += 1
+        if head == cap:
+            head = 0
+        count -= 1
+    if n_buy == 0:
+        buy = 0.0
+    if n_sell == 0:
+        sell = 0.0
+    return anchor, head, count, n_buy, n_sell, started, buy, sell
+
+
+@step
+def _due(flow: Any, t: int, window: int) -> bool:
+    """Whether the window re-anchors at ``t``: at the first trade, then once per ``window``
+    of event time."""
+    return not flow[5] or t - flow[0] >= window
+
+
+@step
+def _reanchor(flow: Any, weights: Any, sides: Any, t: int, rate: float) -> Any:
+    """The window anchored at ``t``: its weights rescaled and their sums re-added."""
+    anchor, head, count, n_buy, n_sell, _, buy, sell = flow
+    shift = math.exp((anchor - t) * rate)
+    buy = 0.0
+    sell = 0.0
+    j = head
+    for _ in range(count):
+        w = weights[j] * shift
+        weights[j] = w
+        if sides[j] > 0:
+            buy += w
+        else:
+            sell += w
+        j += 1
+        if j == len(weights):
+            j = 0
+    return t, head, count, n_buy, n_sell, 1, buy, sell
+
+
+@step
+def _append(flow: Any, stamps: Any, weights: Any, sides: Any, t: int, size: float, side: int,
+            rate: float) -> Any:
+    """The window with a trade added (the ring has room for it; unknown sides are not)."""
+    anchor, head, count, n_buy, n_sell, started, buy, sell = flow
+    if side == 0:
+        return flow
+    w = size * math.exp((t - anchor) * rate)
+    back = head + count
+    if back >= len(stamps):
+        back -= len(stamps)
+    stamps[back] = t
+    weights[back] = w
+    sides[back] = side
+    if side > 0:
+        return anchor, head, count + 1, n_buy + 1, n_sell, started, buy + w, sell
+    return anchor, head, count + 1, n_buy, n_sell + 1, started, buy, sell + w
+
+
+@step
+def _imbalance(flow: Any, min_trades: int) -> float:
+    """The window's imbalance, NaN while it has fewer than ``min_trades`` sided trades or no
+    weight."""
+    n_buy, n_sell, buy, sell = flow[3], flow[4], flow[6], flow[7]
+    total = buy + sell
+    if n_buy + n_sell < min_trades or total <= 0.0:
+        return math.nan
+    return (buy - sell) / total
+
+
+@njit(cache=True)
+def _imbalances(ts: Any, price: Any, size: Any, side: Any, window: int, rate: float,
+                min_trades: int, threshold: float, long: float, short: float, flow: Any,
+                ring: Any, signal: int) -> Any:  # pragma: no cover - compiled
+    """The target fraction at each change of signal (NaN elsewhere)."""
+    stamps, weights, sides = ring
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
+        x, v, t = price[i], size[i], ts[i]
+        if x - x or v - v:
+            continue         # NaN or infinite price or size: skipped, as the hook does
+        flow = _expire(flow, stamps, weights, sides, t - window)
+        if _due(flow, t, window):
+            flow = _reanchor(flow, weights, sides, t, rate)
+        flow = _append(flow, stamps, weights, sides, t, v, side[i], rate)
+        imbalance = _imbalance(flow, min_trades)
+        now = 1 if imbalance > threshold else -1 if imbalance < -threshold else signal
+        if now != signal:
+            signal = now
+            out[i] = long if now == 1 else short
+    return out, (flow, ring, signal)

@@ -18,33 +18,45 @@ over the window), and the window's price change is ``price - price[-period]``.
 Market orders, filled at the next event. An event with a NaN or infinite price or volume is
 skipped (it forms no pair and the next pair spans it).
 
-Arithmetic: the window sums are kept as sums of deviations from anchors (the window means at
-the last re-summation) updated in O(1); the window is re-summed exactly once per ``period``
-pairs, and whenever cancellation in either centred sum of squares would cost more than 12
-bits, so long runs do not drift and a flat window gives exactly no correlation. The
-correlation is clipped to ``[-1, 1]``.
+Indicators: ``engine.indicators.Correlation`` of the pairs (its window sums are kept as sums
+of deviations from anchors, re-added once per ``period`` pairs and whenever cancellation would
+cost more than 12 bits, so long runs do not drift and a flat window gives exactly no
+correlation; clipped to ``[-1, 1]``); ``dp`` and the window's price change are ``MOM(1)`` and
+``MOM(period)`` of the prices.
 
-The batch path (``on_batch``) runs the same sums in a numba kernel and yields the same orders.
+The batch path (``on_batch``) runs the same indicators (their step functions) and the same
+rule in a numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from engine.data.schema import BAR, QUOTE
-from engine.errors import ConfigError
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Quote, Trade
-from engine.strategy import Strategy, StrategyParams, param
-from engine.indicators import CANCELLATION
-
-# fstate layout of the batch kernel (the hook keeps the same values as attributes)
-_AX, _AY, _SX, _SY, _SXX, _SYY, _SXY, _PXX, _PYY, _PREV = range(10)
-# istate layout: [ring position, pairs seen (capped at period), any price seen, state]
-_POS, _PAIRS, _PRICES, _STATE = range(4)
+from engine.api import (
+    BAR,
+    MOM,
+    QUOTE,
+    Bar,
+    ConfigError,
+    Correlation,
+    EventBatch,
+    Intents,
+    Quote,
+    Strategy,
+    StrategyParams,
+    Trade,
+    correlation_init,
+    correlation_step,
+    lag_init,
+    mom_step,
+    param,
+    percent_targets,
+    step,
+)
 
 
 class VolumePriceCorrelation(Strategy):
@@ -68,26 +80,18 @@ class VolumePriceCorrelation(Strategy):
                     f"strategy 'volume_price_correlation' parameter 'exit_corr' = "
                     f"{self.exit_corr!r} must be below entry_corr ({self.entry_corr!r})")
 
+    params: Params
+
     def on_start(self) -> None:
-        n = self.params.period
-        self.xs = [0.0] * n          # volumes of the window, a ring
-        self.ys = [0.0] * n          # price changes
-        self.ps = [0.0] * n          # prices, a ring of the last ``period``
-        self.pos = 0
-        self.pairs = 0
-        self.prices = 0
-        self.prev = 0.0
-        self.ax = self.ay = 0.0
-        self.sx = self.sy = self.sxx = self.syy = self.sxy = 0.0
-        self.pxx = self.pyy = 0.0
-        self.state = 0               # 1 long, 0 flat
-        self.corr = math.nan         # the window's correlation after the last pair
-        # batch path state (layouts above)
-        self._xs = np.zeros(n)
-        self._ys = np.zeros(n)
-        self._ps = np.zeros(n)
-        self._fstate = np.zeros(10)
-        self._istate = np.zeros(4, dtype=np.int64)
+        p = self.params
+        self.change = MOM(1)               # dp, the price change since the previous event
+        self.rise = MOM(p.period)          # the window's price change
+        self.correlation = Correlation(p.period)
+        self.corr = math.nan               # the window's correlation after the last pair
+        self.long = 0                      # 1 long, 0 flat
+        self.rule = (p.entry_corr, p.exit_corr)
+        self._kernel: tuple[Any, ...] = (lag_init(1), lag_init(p.period),
+                                         correlation_init(p.period), 0)
 
     def on_bar(self, bar: Bar) -> None:
         self._on_event(bar.close, bar.volume)
@@ -101,113 +105,23 @@ class VolumePriceCorrelation(Strategy):
     def _on_event(self, price: float, volume: float) -> None:
         if price - price or volume - volume:
             return           # NaN or infinite price or volume: skipped, state unchanged
-        if self.prices == 0:
-            self.prices = 1
-            self.prev = price
-            self.ps[-1] = price      # read back ``period`` pairs later, as price[-period]
-            return
-        dy = price - self.prev
-        self.prev = price
-        pos = self.pos
-        old_price = self.ps[pos]     # price[-period], once ``period`` pairs were seen
-        self.ps[pos] = price
-        corr = self.corr = self._push(volume, dy, pos)
-        if corr != corr:
-            return
-        p = self.params
-        if self.state == 0:
-            if corr >= p.entry_corr and price > old_price:
-                self.state = 1
-                self.ctx.order_target_percent(p.allocation, price)
-        elif corr <= p.exit_corr and price < old_price:
-            self.state = 0
-            self.ctx.order_target_percent(0.0, price)
-
-    def _push(self, x: float, y: float, pos: int) -> float:
-        """Add a pair at ring position ``pos``; the window's correlation (NaN if undefined)."""
-        n = self.params.period
-        xs, ys = self.xs, self.ys
-        ox = xs[pos]
-        oy = ys[pos]
-        xs[pos] = x
-        ys[pos] = y
-        pos += 1
-        if pos == n:
-            pos = 0
-        self.pos = pos
-        if self.pairs < n:
-            self.pairs += 1
-            if self.pairs < n:
-                return math.nan
-            self._resum()
-        elif pos == 0:
-            self._resum()
-        else:
-            ax, ay = self.ax, self.ay
-            dx = x - ax
-            dy = y - ay
-            ex = ox - ax
-            ey = oy - ay
-            sx = self.sx = self.sx + (dx - ex)
-            sy = self.sy = self.sy + (dy - ey)
-            sxx = self.sxx = self.sxx + (dx * dx - ex * ex)
-            syy = self.syy = self.syy + (dy * dy - ey * ey)
-            self.sxy = self.sxy + (dx * dy - ex * ey)
-            if sxx > self.pxx:
-                self.pxx = sxx
-            if syy > self.pyy:
-                self.pyy = syy
-            if ((sxx - sx * sx / n) * CANCELLATION < self.pxx
-                    or (syy - sy * sy / n) * CANCELLATION < self.pyy):
-                self._resum()
-        sx, sy = self.sx, self.sy
-        cxx = self.sxx - sx * sx / n
-        cyy = self.syy - sy * sy / n
-        if cxx <= 0.0 or cyy <= 0.0:
-            return math.nan
-        corr = (self.sxy - sx * sy / n) / math.sqrt(cxx * cyy)
-        return min(max(corr, -1.0), 1.0)
-
-    def _resum(self) -> None:
-        """Re-add the window exactly, oldest first, around its means."""
-        n = self.params.period
-        xs, ys, pos = self.xs, self.ys, self.pos
-        tx = 0.0
-        ty = 0.0
-        for j in range(n):
-            k = pos + j
-            if k >= n:
-                k -= n
-            tx += xs[k]
-            ty += ys[k]
-        ax = tx / n
-        ay = ty / n
-        sx = sy = sxx = syy = sxy = 0.0
-        for j in range(n):
-            k = pos + j
-            if k >= n:
-                k -= n
-            dx = xs[k] - ax
-            dy = ys[k] - ay
-            sx += dx
-            sy += dy
-            sxx += dx * dx
-            syy += dy * dy
-            sxy += dx * dy
-        self.ax, self.ay = ax, ay
-        self.sx, self.sy, self.sxx, self.syy, self.sxy = sx, sy, sxx, syy, sxy
-        self.pxx, self.pyy = sxx, syy
+        dp = self.change.update(price)
+        rise = self.rise.update(price)
+        if dp != dp:
+            return           # the first price: no pair yet
+        self.corr = self.correlation.update(volume, dp)
+        long = _long(self.long, self.corr, rise, *self.rule)
+        if long != self.long:
+            self.long = long
+            self.ctx.order_target_percent(long * self.params.allocation, price)
 
     def on_batch(self, batch: EventBatch) -> Intents:
         if batch.kind == QUOTE:
             raise _needs_volume()
         volume = batch.volume if batch.kind == BAR else batch.size
-        index, target = _signals(
-            np.ascontiguousarray(batch.price, dtype=np.float64),
-            np.ascontiguousarray(volume, dtype=np.float64), self._xs, self._ys, self._ps,
-            self._fstate, self._istate, self.params.entry_corr, self.params.exit_corr,
-            self.params.allocation)
-        return target_percent(batch, index, target)
+        targets, self._kernel = _signals(batch.price, volume, self.params.allocation,
+                                         *self.rule, *self._kernel)
+        return percent_targets(batch, targets)
 
 
 def _needs_volume() -> ConfigError:
@@ -215,125 +129,34 @@ def _needs_volume() -> ConfigError:
                        "volume); it got quotes")
 
 
-@njit(cache=True)
-def _resum(xs, ys, pos, f):  # pragma: no cover - compiled
-    """The hook's ``_resum`` on the fstate layout."""
-    n = xs.shape[0]
-    tx = 0.0
-    ty = 0.0
-    for j in range(n):
-        k = pos + j
-        if k >= n:
-            k -= n
-        tx += xs[k]
-        ty += ys[k]
-    ax = tx / n
-    ay = ty / n
-    sx = 0.0
-    sy = 0.0
-    sxx = 0.0
-    syy = 0.0
-    sxy = 0.0
-    for j in range(n):
-        k = pos + j
-        if k >= n:
-            k -= n
-        dx = xs[k] - ax
-        dy = ys[k] - ay
-        sx += dx
-        sy += dy
-        sxx += dx * dx
-        syy += dy * dy
-        sxy += dx * dy
-    f[_AX] = ax
-    f[_AY] = ay
-    f[_SX] = sx
-    f[_SY] = sy
-    f[_SXX] = sxx
-    f[_SYY] = syy
-    f[_SXY] = sxy
-    f[_PXX] = sxx
-    f[_PYY] = syy
+@step
+def _long(long: int, corr: float, rise: float, entry_corr: float, exit_corr: float) -> int:
+    """1 to hold after an accumulation, 0 after a distribution (NaN correlation: no change)."""
+    if long == 0:
+        return 1 if corr >= entry_corr and rise > 0.0 else 0
+    return 0 if corr <= exit_corr and rise < 0.0 else 1
 
 
 @njit(cache=True)
-def _signals(price, volume, xs, ys, ps, f, s, entry_corr, exit_corr,
-             allocation):  # pragma: no cover - compiled
-    """Positions of orders and their target fractions; the hook's arithmetic step for step."""
-    n = xs.shape[0]
-    out_i = np.empty(price.shape[0], np.int64)
-    out_t = np.empty(price.shape[0], np.float64)
-    n_out = 0
-    for i in range(price.shape[0]):
-        p = price[i]
-        x = volume[i]
-        if p - p != 0.0 or p != p or x - x != 0.0 or x != x:
+def _signals(price: Any, volume: Any, allocation: float, entry_corr: float, exit_corr: float,
+             change: Any, rise: Any, correlation: Any,
+             long: int) -> Any:  # pragma: no cover - compiled
+    """The target fraction at each accumulation entry or distribution exit (NaN elsewhere)."""
+    change, change_buf = change
+    rise, rise_buf = rise
+    correlation, xs, ys = correlation
+    out = np.full(price.size, np.nan)
+    for i in range(price.size):
+        p, v = price[i], volume[i]
+        if p - p or v - v:
             continue         # NaN or infinite price or volume: skipped, as the hook does
-        if s[_PRICES] == 0:
-            s[_PRICES] = 1
-            f[_PREV] = p
-            ps[n - 1] = p
+        dp, change = mom_step(change, change_buf, p)
+        up, rise = mom_step(rise, rise_buf, p)
+        if dp != dp:
             continue
-        y = p - f[_PREV]
-        f[_PREV] = p
-        pos = s[_POS]
-        old_price = ps[pos]
-        ps[pos] = p
-        ox = xs[pos]
-        oy = ys[pos]
-        xs[pos] = x
-        ys[pos] = y
-        pos += 1
-        if pos == n:
-            pos = 0
-        s[_POS] = pos
-        if s[_PAIRS] < n:
-            s[_PAIRS] += 1
-            if s[_PAIRS] < n:
-                continue
-            _resum(xs, ys, pos, f)
-        elif pos == 0:
-            _resum(xs, ys, pos, f)
-        else:
-            ax = f[_AX]
-            ay = f[_AY]
-            dx = x - ax
-            dy = y - ay
-            ex = ox - ax
-            ey = oy - ay
-            sx = f[_SX] + (dx - ex)
-            sy = f[_SY] + (dy - ey)
-            sxx = f[_SXX] + (dx * dx - ex * ex)
-            syy = f[_SYY] + (dy * dy - ey * ey)
-            f[_SX] = sx
-            f[_SY] = sy
-            f[_SXX] = sxx
-            f[_SYY] = syy
-            f[_SXY] = f[_SXY] + (dx * dy - ex * ey)
-            if sxx > f[_PXX]:
-                f[_PXX] = sxx
-            if syy > f[_PYY]:
-                f[_PYY] = syy
-            if ((sxx - sx * sx / n) * CANCELLATION < f[_PXX]
-                    or (syy - sy * sy / n) * CANCELLATION < f[_PYY]):
-                _resum(xs, ys, pos, f)
-        sx = f[_SX]
-        sy = f[_SY]
-        cxx = f[_SXX] - sx * sx / n
-        cyy = f[_SYY] - sy * sy / n
-        if cxx <= 0.0 or cyy <= 0.0:
-            continue
-        corr = (f[_SXY] - sx * sy / n) / math.sqrt(cxx * cyy)
-        corr = min(max(corr, -1.0), 1.0)
-        if s[_STATE] == 0:
-            if corr >= entry_corr and p > old_price:
-                s[_STATE] = 1
-                out_i[n_out] = i
-                out_t[n_out] = allocation
-                n_out += 1
-        elif corr <= exit_corr and p < old_price:
-            s[_STATE] = 0
-            out_i[n_out] = i
-            out_t[n_out] = 0.0
-            n_out += 1
-    return out_i[:n_out], out_t[:n_out]
+        corr, correlation = correlation_step(correlation, xs, ys, v, dp)
+        now = _long(long, corr, up, entry_corr, exit_corr)
+        if now != long:
+            long = now
+            out[i] = long * allocation
+    return out, ((change, change_buf), (rise, rise_buf), (correlation, xs, ys), long)

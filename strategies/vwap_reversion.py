@@ -21,23 +21,37 @@ Market orders, filled at the next event (plus latency). No other warm-up than th
 volume of a session. An event with a NaN or infinite high, low, close or volume (price or
 size for trades) is skipped, state unchanged. A quote feed gets no orders.
 
-The batch path (``on_batch``) runs the same VWAP arithmetic in a numba kernel and yields the
-same orders.
+The batch path (``on_batch``) runs the same VWAP (its step function) and the same rule in a
+numba kernel and yields the same orders.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.data.schema import BAR, TRADE
-from engine.errors import ConfigError
-from engine.indicators import VWAP
-from engine.intents import EventBatch, Intents, target_percent
-from engine.messages import Bar, Trade
-from engine.strategy import Strategy, StrategyParams, param
-
-NS_PER_MINUTE = 60_000_000_000
+from engine.api import (
+    BAR,
+    NS_PER_MINUTE,
+    TRADE,
+    VWAP,
+    Bar,
+    ConfigError,
+    EventBatch,
+    Intents,
+    Strategy,
+    StrategyParams,
+    Trade,
+    param,
+    percent_targets,
+    step,
+    typical,
+    typical_price,
+    vwap_init,
+    vwap_step,
+)
 
 
 class VwapReversion(Strategy):
@@ -64,131 +78,76 @@ class VwapReversion(Strategy):
                                   f"({self.offset_minutes}) must be shorter than "
                                   f"session_minutes ({self.session_minutes})")
 
+    params: Params
+
     def on_start(self) -> None:
         p = self.params
-        self._session = p.session_minutes * NS_PER_MINUTE
-        self._offset = p.offset_minutes * NS_PER_MINUTE
-        self.vwap = VWAP(self._session, self._offset)
-        self._update = self.vwap.update
-        self._update_bar = self.vwap.update_bar
-        self._below = 1.0 - p.entry_deviation
-        self._above = 1.0 + p.entry_deviation
-        self.state = 0    # +1 long, -1 short, 0 flat (what this strategy last targeted)
-        # batch path state: [has a session, session id, state]; [sum of price*volume, volume]
-        self._istate = np.zeros(3, dtype=np.int64)
-        self._fstate = np.zeros(2)
+        session = p.session_minutes * NS_PER_MINUTE
+        offset = p.offset_minutes * NS_PER_MINUTE
+        self.vwap = VWAP(session, offset)
+        self.side = 0     # +1 long, -1 short, 0 flat (what this strategy last targeted)
+        self.rule = (1.0 - p.entry_deviation, 1.0 + p.entry_deviation, p.allow_short)
+        self._kernel = (vwap_init(session, offset), 0)
 
-    def on_bar(self, bar: Bar) -> None:
-        high, low, close, volume = bar.high, bar.low, bar.close, bar.volume
-        if high - high + low - low + close - close + volume - volume:
-            return           # NaN or infinite field: skipped, state unchanged
-        vwap = self._update_bar(bar.ts_event - bar.interval_ns, high, low, close, volume)
-        self._decide(close, vwap)
+    def on_bar(self, bar: Bar) -> None:      # weighted at the typical price, timed at the open
+        self._on_event(bar.ts_event - bar.interval_ns, typical(bar.high, bar.low, bar.close),
+                       bar.close, bar.volume)
 
     def on_trade(self, trade: Trade) -> None:
-        price, size = trade.price, trade.size
-        if price - price + size - size:
-            return           # NaN or infinite field: skipped, state unchanged
-        self._decide(price, self._update(trade.ts_event, price, size))
+        self._on_event(trade.ts_event, trade.price, trade.price, trade.size)
 
-    def _decide(self, price: float, vwap: float) -> None:
-        if vwap != vwap:
-            return           # no volume in this session yet
-        state = self.state
-        if state == 0:
-            if price < vwap * self._below:
-                target = 1
-            elif price > vwap * self._above and self.params.allow_short:
-                target = -1
-            else:
-                return
-        elif state == 1:
-            if price < vwap:
-                return
-            target = 0
-        else:
-            if price > vwap:
-                return
-            target = 0
-        self.state = target
-        self.ctx.order_target_percent(target * self.params.allocation, price)
+    def _on_event(self, ts: int, weighted: float, price: float, volume: float) -> None:
+        # NaN or infinite field (a bar's typical price is finite exactly when its high, low
+        # and close are and their sum does not overflow): skipped, state unchanged
+        if weighted - weighted + price - price + volume - volume:
+            return
+        side = _side(self.side, price, self.vwap.update(ts, weighted, volume), *self.rule)
+        if side != self.side:
+            self.side = side
+            self.ctx.order_target_percent(side * self.params.allocation, price)
 
     def on_batch(self, batch: EventBatch) -> Intents | None:
         if batch.kind == BAR:
-            high, low, close, volume = batch.high, batch.low, batch.close, batch.volume
+            weighted, volume = typical_price(batch.high, batch.low, batch.close), batch.volume
         elif batch.kind == TRADE:
-            high = low = close = batch.price
-            volume = batch.size
+            weighted, volume = batch.price, batch.size
         else:
             return None      # quotes: the hooks do nothing either
-        p = self.params
-        index, fraction = _signals(batch.columns["ts"], high, low, close, volume,
-                                   batch.kind == BAR, self._session, self._offset, self._below,
-                                   self._above, p.allocation, p.allow_short, self._istate,
-                                   self._fstate)
-        return target_percent(batch, index, fraction)
+        targets, self._kernel = _reversions(batch.columns["ts"], weighted, batch.price, volume,
+                                            self.params.allocation, *self.rule, *self._kernel)
+        return percent_targets(batch, targets)
+
+
+@step
+def _side(side: int, price: float, vwap: float, below: float, above: float,
+          allow_short: bool) -> int:
+    """The side to hold after a price and the VWAP including it (NaN VWAP: no change)."""
+    if vwap != vwap:
+        return side          # no volume in this session yet
+    if side == 0:
+        if price < vwap * below:
+            return 1
+        if price > vwap * above and allow_short:
+            return -1
+        return 0
+    if (price >= vwap) if side == 1 else (price <= vwap):
+        return 0
+    return side
 
 
 @njit(cache=True)
-def _signals(ts, high, low, close, volume, is_bar, session, offset, below, above, allocation,
-             allow_short, istate, fstate):  # pragma: no cover - compiled
-    """Rows where the target changes and the new target fraction; state carried in place.
-
-    ``ts`` is a bar's open time or a trade's time. ``istate`` = [has a session, session id,
-    state], ``fstate`` = [sum of price*volume, sum of volume]; the arithmetic is
-    ``engine.indicators.VWAP``'s (``update_bar`` for bars, ``update`` for trades).
-    """
-    started, current, state = istate[0], istate[1], istate[2]
-    pv, vol = fstate[0], fstate[1]
-    out_i = np.empty(close.shape[0], np.int64)
-    out_v = np.empty(close.shape[0], np.float64)
-    n_out = 0
-    for r in range(close.shape[0]):
-        h = high[r]
-        lo = low[r]
-        c = close[r]
-        v = volume[r]
-        check = h - h + lo - lo + c - c + v - v
-        if check != 0.0 or check != check:
+def _reversions(ts: Any, weighted: Any, price: Any, volume: Any, allocation: float,
+                below: float, above: float, allow_short: bool, vwap: Any,
+                side: int) -> Any:  # pragma: no cover - compiled
+    """The target fraction at each change of side (NaN elsewhere)."""
+    out = np.full(price.size, np.nan)
+    for r in range(price.size):
+        w, c, v = weighted[r], price[r], volume[r]
+        if w - w + c - c + v - v:
             continue         # NaN or infinite field: skipped, as the hook does
-        if is_bar:
-            w = (h + lo + c) / 3.0
-            if w - w != 0.0 or w != w:
-                continue     # the typical price overflowed: VWAP skips it
-        else:
-            w = c
-        sid = (ts[r] - offset) // session
-        if started == 0 or sid != current:
-            started = 1
-            current = sid
-            pv = 0.0
-            vol = 0.0
-        pv = pv + w * v
-        vol = vol + v
-        if not vol > 0.0:
-            continue         # no volume in this session yet
-        vwap = pv / vol
-        if vwap != vwap:
-            continue         # as the hook: an undefined VWAP decides nothing
-        if state == 0:
-            if c < vwap * below:
-                target = 1
-            elif c > vwap * above and allow_short:
-                target = -1
-            else:
-                continue
-        elif state == 1:
-            if c < vwap:
-                continue
-            target = 0
-        else:
-            if c > vwap:
-                continue
-            target = 0
-        state = target
-        out_i[n_out] = r
-        out_v[n_out] = target * allocation
-        n_out += 1
-    istate[0], istate[1], istate[2] = started, current, state
-    fstate[0], fstate[1] = pv, vol
-    return out_i[:n_out], out_v[:n_out]
+        value, vwap = vwap_step(vwap, ts[r], w, v)
+        now = _side(side, c, value, below, above, allow_short)
+        if now != side:
+            side = now
+            out[r] = side * allocation
+    return out, (vwap, side)
