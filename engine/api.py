@@ -67,7 +67,7 @@ from engine.messages import (
                             Quote,
                             Trade,
 )
-from engine.strategy import Strategy, StrategyContext, StrategyParams, param
+from engine.strategy import Strategy, StrategyContext, StrategyParams, allocation_param, param
 from engine.timeframes import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, timeframe_to_ns
 
 __all__ = [
@@ -75,7 +75,7 @@ __all__ = [
     "ORDER_QTY", "QUOTE", "SELL", "TARGET_PERCENT", "TARGET_QTY", "TRADE",
     "Bar", "ConfigError", "EventBatch", "Intents", "OrderCanceled", "OrderDenied",
     "OrderFilled", "OrderRejected", "Quote", "Strategy", "StrategyContext", "StrategyParams",
-    "Trade", "order_qty", "param", "percent_targets", "qty_targets", "target_percent",
-    "step", "target_qty", "timeframe_to_ns",
+    "Trade", "allocation_param", "order_qty", "param", "percent_targets", "qty_targets",
+    "step", "target_percent", "target_qty", "timeframe_to_ns",
     *_indicators,
 ]

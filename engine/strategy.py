@@ -28,11 +28,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-from typing import Any, ClassVar, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 from engine.errors import ConfigError
 from engine.messages import (
-    Bar, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote, Trade,
+    Bar,
+    OrderCanceled,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    Quote,
+    Trade,
 )
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -68,6 +75,12 @@ def param(default: Any, *, low: float | None = None, high: float | None = None,
     meta = {"low": low, "high": high, "choices": tuple(choices) if choices is not None else None,
             "doc": doc}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def allocation_param(default: float = 0.95) -> Any:
+    """The ``allocation`` parameter most built-ins take: the share of the strategy's equity a
+    position is worth, in [0.01, 1]."""
+    return param(default, low=0.01, high=1.0, doc="share of equity to hold when in a position")
 
 
 class StrategyParams:
@@ -110,8 +123,9 @@ class StrategyParams:
 
     @classmethod
     def create(cls, values: Mapping[str, Any] | None = None, *,
-               source: str | None = None) -> "StrategyParams":
-        """Build validated params from a mapping; unknown keys are an error naming the valid ones."""
+               source: str | None = None) -> StrategyParams:
+        """Build validated params from a mapping; an unknown key is an error naming the valid
+        ones."""
         values = dict(values or {})
         specs = {s.name: s for s in cls.specs()}
         unknown = sorted(set(values) - set(specs))
@@ -160,7 +174,8 @@ def _convert_text(strategy: str, spec: ParamSpec, value: Any) -> Any:
             return float(text)
     except ValueError:
         raise ConfigError(f"strategy {strategy!r} parameter {spec.name!r}: {value!r} is not "
-                          f"a valid {spec.type.__name__}; allowed {spec.describe_range()}") from None
+                          f"a valid {spec.type.__name__}; allowed "
+                          f"{spec.describe_range()}") from None
     return value
 
 

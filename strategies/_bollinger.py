@@ -19,6 +19,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     bbands_step,
     moments_init,
     param,
@@ -42,8 +43,7 @@ class BollingerParams(StrategyParams):
     period: int = param(20, low=2, high=2000, doc="band window, in events")
     nbdev: float = param(2.0, low=0.1, high=10.0,
                          doc="band half-width, in population standard deviations")
-    allocation: float = param(0.95, low=0.01, high=1.0,
-                              doc="share of equity to hold when in a position")
+    allocation: float = allocation_param()
     allow_short: bool = param(False, doc="also sell short on the opposite band")
 
     def check(self) -> None:

@@ -49,6 +49,7 @@ from engine.api import (
     Strategy,
     StrategyParams,
     Trade,
+    allocation_param,
     donchian_init,
     donchian_step,
     param,
@@ -75,8 +76,7 @@ class Breakout(Strategy):
                                          "of the average")
         exit_period: int = param(10, low=1, high=1000,
                                  doc="trailing exit channel length, in bars")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="also sell short a breakdown below the range")
 
     params: Params

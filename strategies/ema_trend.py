@@ -33,6 +33,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     ema_init,
     ema_step,
     param,
@@ -52,8 +53,7 @@ class EmaTrend(Strategy):
         band: float = param(0.0, low=0.0, high=0.1,
                             doc="dead band: the fast EMA must clear the slow one by this "
                                 "fraction to change the trend")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short when the trend turns down")
 
         def check(self) -> None:

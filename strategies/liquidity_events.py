@@ -45,6 +45,7 @@ from engine.api import (
     Strategy,
     StrategyParams,
     Trade,
+    allocation_param,
     ema_init,
     ema_step,
     param,
@@ -69,8 +70,7 @@ class LiquidityEvents(Strategy):
         recovery_rate: float = param(0.0, low=-1.0, high=1.0,
                                      doc="exit when the smoothed depth change is at or "
                                          "above this")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="short a drain with a falling mid")
 
         def check(self) -> None:

@@ -38,6 +38,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     macd_init,
     macd_step,
     param,
@@ -57,8 +58,7 @@ class MacdStrategy(Strategy):
         signal: int = param(9, low=2, high=500, doc="signal EMA length, in events")
         zero_filter: bool = param(False, doc="enter long only above the zero line (and short "
                                              "only below it)")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short on a bearish cross instead of flat")
 
         def check(self) -> None:

@@ -39,6 +39,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     bbands_step,
     macd_init,
     macd_step,
@@ -66,8 +67,7 @@ class MacdBollinger(Strategy):
         entry_percent_b: float = param(0.5, low=-0.5, high=1.0,
                                        doc="highest %B at which a bullish cross enters "
                                            "(0.5 middle band, 0 lower band)")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
 
         def check(self) -> None:
             if self.fast >= self.slow:

@@ -26,6 +26,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     lag_init,
     param,
     percent_targets,
@@ -43,8 +44,7 @@ class Momentum(Strategy):
         lookback: int = param(20, low=1, high=2000, doc="rate-of-change window, in events")
         threshold: float = param(0.01, low=0.0, high=1.0,
                                  doc="entry band: enter above +threshold, exit below -threshold")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short below -threshold instead of flat")
 
     params: Params

@@ -48,6 +48,7 @@ from engine.api import (
     Strategy,
     StrategyParams,
     Trade,
+    allocation_param,
     param,
     percent_targets,
     step,
@@ -68,8 +69,7 @@ class OrderFlowImbalance(Strategy):
                                  doc="enter above +threshold, exit below -threshold")
         min_trades: int = param(5, low=1, high=1_000_000,
                                 doc="sided trades the window needs before it signals")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short below -threshold instead of flat")
 
         def check(self) -> None:

@@ -38,6 +38,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     param,
     percent_targets,
     rsi_init,
@@ -57,8 +58,7 @@ class RsiBounds(Strategy):
                              doc="buy when the RSI crosses up through this level")
         upper: float = param(70.0, low=1.0, high=99.0,
                              doc="sell when the RSI crosses down through this level")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short on the down-cross instead of flat")
 
         def check(self) -> None:

@@ -45,6 +45,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     donchian_init,
     donchian_step,
     param,
@@ -71,8 +72,7 @@ class RsiDivergence(Strategy):
                                     "below 100 minus it)")
         max_hold: int = param(0, low=0, high=1_000_000,
                               doc="exit after this many events in a position (0: no limit)")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short on a bearish divergence instead of flat")
 
         def check(self) -> None:

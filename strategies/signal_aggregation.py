@@ -58,6 +58,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     bbands_step,
     lag_init,
     macd_init,
@@ -111,8 +112,7 @@ class SignalAggregation(Strategy):
                                doc="live votes that must agree with the net direction")
         min_confidence: float = param(0.4, low=0.0, high=1.0,
                                       doc="weighted agreement |net| / total weight needed")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short on a confident sell vote")
 
         def check(self) -> None:

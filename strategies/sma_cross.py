@@ -27,6 +27,7 @@ from engine.api import (
     Intents,
     Strategy,
     StrategyParams,
+    allocation_param,
     param,
     percent_targets,
     sma_init,
@@ -42,8 +43,7 @@ class SmaCross(Strategy):
     class Params(StrategyParams):
         fast: int = param(10, low=2, high=500, doc="fast SMA length, in events")
         slow: int = param(30, low=3, high=2000, doc="slow SMA length, in events")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="go short on a downward cross instead of flat")
 
         def check(self) -> None:

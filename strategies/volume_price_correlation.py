@@ -49,6 +49,7 @@ from engine.api import (
     Strategy,
     StrategyParams,
     Trade,
+    allocation_param,
     correlation_init,
     correlation_step,
     lag_init,
@@ -71,8 +72,7 @@ class VolumePriceCorrelation(Strategy):
                                   doc="accumulation: correlation at or above this, price up")
         exit_corr: float = param(-0.3, low=-1.0, high=1.0,
                                  doc="distribution: correlation at or below this, price down")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
 
         def check(self) -> None:
             if self.exit_corr >= self.entry_corr:

@@ -44,6 +44,7 @@ from engine.api import (
     Strategy,
     StrategyParams,
     Trade,
+    allocation_param,
     param,
     percent_targets,
     step,
@@ -68,8 +69,7 @@ class VwapReversion(Strategy):
         offset_minutes: int = param(0, low=0, high=10079,
                                     doc="session start, minutes after the epoch's midnight "
                                         "UTC")
-        allocation: float = param(0.95, low=0.01, high=1.0,
-                                  doc="share of equity to hold when in a position")
+        allocation: float = allocation_param()
         allow_short: bool = param(False, doc="also sell short above the VWAP band")
 
         def check(self) -> None:
