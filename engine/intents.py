@@ -63,7 +63,8 @@ class EventBatch:
         elif kind == TRADE:
             self.price = columns["price"]
         elif kind == QUOTE:
-            self.price = (columns["bid"] + columns["ask"]) / 2
+            with np.errstate(invalid="ignore", over="ignore"):   # bad prints give NaN mids
+                self.price = (columns["bid"] + columns["ask"]) / 2
         else:
             raise ValueError(f"unknown event kind {kind!r}")
 

@@ -3,16 +3,16 @@ at the middle band; the batch path places the hooks' orders; bad params are name
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from engine.errors import ConfigError
 from strategies.bollinger_reversion import BollingerReversion
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (SMALL_CAPITAL, cash_after, logged_run, order_rows,
-                                         two_symbol_bars, two_symbol_quotes,
-                                         two_symbol_trades)
+from tests.unit.strategy_markets import (
+    cash_after,
+    logged_run,
+    order_rows,
+)
 
 PARAMS = {"period": 5, "nbdev": 1.5, "allow_short": True}
 CLOSES = [
@@ -52,32 +52,6 @@ def test_long_only_ignores_the_upper_band() -> None:
     frame = _bars()
     _, log = logged_run(BollingerReversion, {**PARAMS, "allow_short": False}, frame)
     assert order_rows(log, frame) == [(5, "BUY"), (7, "SELL")]
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    params = {"period": 12, "nbdev": 1.2, "allow_short": True}
-    hooks, batch = run_paths(BollingerReversion, params, two_symbol_bars(), "bar",
-                             chunk_rows=chunk_rows, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=100)
-
-
-@pytest.mark.parametrize("kind", ["trade", "quote"])
-def test_batch_path_places_the_hooks_orders_on_trades_and_quotes(kind: str) -> None:
-    frames = two_symbol_trades() if kind == "trade" else two_symbol_quotes()
-    hooks, batch = run_paths(BollingerReversion, {"period": 30, "nbdev": 1.5}, frames, kind,
-                             chunk_rows=97, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
-
-
-def test_bad_prices_are_skipped_alike_in_both_paths() -> None:
-    frames = {k: v.copy() for k, v in two_symbol_bars().items()}
-    for f in frames.values():
-        f.loc[f.index[100::97], "close"] = np.nan
-        f.loc[f.index[150::101], "close"] = np.inf
-    hooks, batch = run_paths(BollingerReversion, {"period": 12, "nbdev": 1.2}, frames, "bar",
-                             chunk_rows=64, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
 
 
 @pytest.mark.parametrize("values,name,allowed", [

@@ -8,11 +8,9 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
-from engine.synthetic import synthetic_bars, synthetic_trades
 from strategies.dca import Dca
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import SYMBOL, trade_table
+from tests.unit.scripted import trade_table
 
 
 def test_periodic_dip_and_take_profit_orders() -> None:
@@ -51,27 +49,6 @@ def test_only_the_first_event_of_a_slot_buys_and_empty_slots_are_not_made_up() -
     frame = trade_table([(t, p, 1000.0) for t, p in rows])
     assert placed_orders(Dca, params, frame, "trade") == [
         (0, BUY, 1.0), (2, BUY, 0.5), (4, BUY, 0.4)]
-
-
-@pytest.mark.parametrize("take_profit_pct", [0.0, 0.3])
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int,
-                                                    take_profit_pct: float) -> None:
-    params = {"interval": "1h", "amount": 20.0, "dip_amount": 10.0, "dip_pct": 0.2,
-              "lookback": 30, "take_profit_pct": take_profit_pct}
-    bars = synthetic_bars(n_bars=6000, seed=3)
-    hooks, batch = run_paths(Dca, params, {SYMBOL: bars}, "bar", chunk_rows=chunk_rows,
-                             capital=100_000.0)
-    assert_same_orders(hooks, batch, min_fills=150)
-
-
-def test_batch_path_places_the_hooks_orders_on_trades() -> None:
-    params = {"interval": "5m", "amount": 20.0, "dip_amount": 10.0, "dip_pct": 0.1,
-              "lookback": 50, "take_profit_pct": 0.1}
-    trades = synthetic_trades(n_trades=6000, seed=4, trades_per_minute=60)
-    hooks, batch = run_paths(Dca, params, {SYMBOL: trades}, "trade", chunk_rows=64,
-                             capital=100_000.0)
-    assert_same_orders(hooks, batch, min_fills=40)
 
 
 @pytest.mark.parametrize("values,name,allowed", [

@@ -9,11 +9,9 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
-from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades
 from strategies.grid import Grid
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import SYMBOL, trade_table
+from tests.unit.scripted import trade_table
 
 NAN = math.nan
 
@@ -56,25 +54,6 @@ def test_first_price_anchors_and_min_inventory_is_bought_at_once() -> None:
 
 GRID = {"levels": 20, "spacing_pct": 0.2, "level_size": 0.01, "max_inventory": 0.15,
         "anchor": 26000.0}
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    bars = synthetic_bars(n_bars=6000, seed=3)          # 24,900 .. 26,900: the grid works
-    hooks, batch = run_paths(Grid, GRID, {SYMBOL: bars}, "bar", chunk_rows=chunk_rows,
-                             capital=10_000.0)
-    assert_same_orders(hooks, batch, min_fills=100)
-
-
-def test_batch_path_places_the_hooks_orders_on_trades_and_quotes() -> None:
-    trades = synthetic_trades(n_trades=4000, seed=3, trades_per_minute=60)
-    hooks, batch = run_paths(Grid, {**GRID, "anchor": 0.0, "spacing_pct": 0.02},
-                             {SYMBOL: trades}, "trade", chunk_rows=64, capital=10_000.0)
-    assert_same_orders(hooks, batch, min_fills=20)
-    quotes = SyntheticMarket(SYMBOL, seed=3, start="2024-01-01", end="2024-01-01T06:00").quotes()
-    hooks, batch = run_paths(Grid, {**GRID, "anchor": 0.0, "spacing_pct": 0.02},
-                             {SYMBOL: quotes}, "quote", chunk_rows=64, capital=10_000.0)
-    assert_same_orders(hooks, batch, min_fills=20)
 
 
 @pytest.mark.parametrize("values,name,allowed", [

@@ -13,11 +13,11 @@ import pytest
 from engine.data.importers import load_file
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
-from engine.synthetic import SyntheticMarket, synthetic_trades
+from engine.synthetic import synthetic_trades
 from strategies.liquidity_events import LiquidityEvents
 from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import faults, placed_orders
-from tests.unit.scripted import SYMBOL, quote_table
+from tests.unit.scripted import quote_table
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PARAMS = {"span": 2, "trend_span": 2, "drain_rate": 0.1, "recovery_rate": 0.0}
@@ -69,15 +69,6 @@ def test_bars_and_trades_are_refused_with_a_clear_error() -> None:
         assert "got trades" in fault.error
     assert [f.hook for f in hook_faults] == ["on_trade"]
     assert [f.hook for f in batch_faults] == ["on_batch"]
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders(chunk_rows: int) -> None:
-    quotes = SyntheticMarket(SYMBOL, seed=5, start="2024-01-01", end="2024-01-01T04:00").quotes()
-    params = {"span": 5, "trend_span": 10, "allow_short": True}
-    hooks, batch = run_paths(LiquidityEvents, params, {SYMBOL: quotes}, "quote",
-                             chunk_rows=chunk_rows, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=500)
 
 
 @pytest.mark.real_data

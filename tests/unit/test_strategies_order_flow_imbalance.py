@@ -13,11 +13,11 @@ import pytest
 from engine.data.importers import load_file
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
-from engine.synthetic import synthetic_bars, synthetic_trades
+from engine.synthetic import synthetic_bars
 from strategies.order_flow_imbalance import OrderFlowImbalance
 from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import faults, placed_orders
-from tests.unit.scripted import SYMBOL, trade_table
+from tests.unit.scripted import trade_table
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PARAMS = {"window_s": 10.0, "half_life_s": 5.0, "threshold": 0.3, "min_trades": 3}
@@ -71,15 +71,6 @@ def test_bars_are_refused_with_a_clear_error() -> None:
         assert "bars" in fault.error
     assert [f.hook for f in hook_faults] == ["on_bar"]
     assert [f.hook for f in batch_faults] == ["on_batch"]
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders(chunk_rows: int) -> None:
-    trades = synthetic_trades(n_trades=6000, seed=4, trades_per_minute=120)
-    params = {"window_s": 10.0, "half_life_s": 3.0, "min_trades": 3, "allow_short": True}
-    hooks, batch = run_paths(OrderFlowImbalance, params, {SYMBOL: trades}, "trade",
-                             chunk_rows=chunk_rows, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=300)
 
 
 @pytest.mark.real_data

@@ -3,16 +3,15 @@ the batch path places the hooks' orders; bad params are named."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from engine.errors import ConfigError
 from strategies.rsi_bounds import RsiBounds
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (SMALL_CAPITAL, logged_run, order_rows,
-                                         two_symbol_bars, two_symbol_quotes,
-                                         two_symbol_trades)
+from tests.unit.strategy_markets import (
+    logged_run,
+    order_rows,
+)
 
 # RSI(2): mean gain/loss of the first two changes, then Wilder-smoothed (avg = (avg + x) / 2)
 CLOSES = [
@@ -54,32 +53,6 @@ def test_hand_written_bars_with_shorts() -> None:
     assert engine.contexts[0].position < 0
     _, batch_log = logged_run(RsiBounds, params, frame, batch=True)
     assert batch_log.orders == log.orders
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    params = {"period": 5, "lower": 35.0, "upper": 65.0, "allow_short": True}
-    hooks, batch = run_paths(RsiBounds, params, two_symbol_bars(), "bar",
-                             chunk_rows=chunk_rows, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=100)
-
-
-@pytest.mark.parametrize("kind", ["trade", "quote"])
-def test_batch_path_places_the_hooks_orders_on_trades_and_quotes(kind: str) -> None:
-    frames = two_symbol_trades() if kind == "trade" else two_symbol_quotes()
-    hooks, batch = run_paths(RsiBounds, {"period": 6, "lower": 35.0, "upper": 65.0}, frames,
-                             kind, chunk_rows=97, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
-
-
-def test_bad_prices_are_skipped_alike_in_both_paths() -> None:
-    frames = {k: v.copy() for k, v in two_symbol_bars().items()}
-    for f in frames.values():
-        f.loc[f.index[100::97], "close"] = np.nan
-        f.loc[f.index[150::101], "close"] = np.inf
-    hooks, batch = run_paths(RsiBounds, {"period": 5, "lower": 35.0, "upper": 65.0}, frames,
-                             "bar", chunk_rows=64, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
 
 
 @pytest.mark.parametrize("values,name,allowed", [

@@ -9,11 +9,9 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
-from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades
 from strategies.signal_aggregation import SignalAggregation
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import SYMBOL, bar_table
+from tests.unit.scripted import bar_table
 
 # Two voters: SMA(2)/SMA(3) cross and ROC(1) beyond +-5%; the others weigh 0. half_life 1:
 # a vote halves every event and expires below 1/16, on the 5th event after it was cast.
@@ -68,32 +66,6 @@ BUSY = {"sma_fast": 5, "sma_slow": 15, "roc_period": 5, "roc_threshold": 0.001,
         "rsi_period": 7, "macd_fast": 5, "macd_slow": 13, "macd_signal": 4, "bb_period": 10,
         "bb_nbdev": 1.5, "half_life": 5.0, "min_agree": 1, "min_confidence": 0.2,
         "allow_short": True}
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    data = {SYMBOL: synthetic_bars(n_bars=3000, seed=3)}
-    hooks, batch = run_paths(SignalAggregation, BUSY, data, "bar", chunk_rows=chunk_rows,
-                             capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=250)
-
-
-def test_batch_path_places_the_hooks_orders_with_the_defaults() -> None:
-    data = {SYMBOL: synthetic_bars(n_bars=6000, seed=5)}
-    hooks, batch = run_paths(SignalAggregation, {}, data, "bar", chunk_rows=64,
-                             capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=20)
-
-
-def test_batch_path_places_the_hooks_orders_on_trades_and_quotes() -> None:
-    trades = synthetic_trades(n_trades=2000, seed=4, trades_per_minute=120)
-    hooks, batch = run_paths(SignalAggregation, BUSY, {SYMBOL: trades}, "trade",
-                             chunk_rows=64, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=100)
-    quotes = SyntheticMarket(SYMBOL, seed=5, start="2024-01-01", end="2024-01-01T01:30").quotes()
-    hooks, batch = run_paths(SignalAggregation, BUSY, {SYMBOL: quotes}, "quote",
-                             chunk_rows=64, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=100)
 
 
 @pytest.mark.parametrize("values,name,allowed", [

@@ -10,9 +10,8 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL, Trade
-from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades
+from engine.synthetic import SyntheticMarket
 from strategies.volume_price_correlation import VolumePriceCorrelation
-from tests.strategy_harness import assert_same_orders, run_paths
 from tests.unit.order_scenarios import faults, placed_orders
 from tests.unit.scripted import SYMBOL, bar_table
 
@@ -51,23 +50,6 @@ def test_quotes_are_refused_with_a_clear_error() -> None:
         assert "'volume_price_correlation' needs bars or trades" in fault.error
     assert [f.hook for f in hook_faults] == ["on_quote"]
     assert [f.hook for f in batch_faults] == ["on_batch"]
-
-
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    bars = synthetic_bars(n_bars=6000, seed=3)
-    params = {"period": 10, "entry_corr": 0.2, "exit_corr": -0.2}
-    hooks, batch = run_paths(VolumePriceCorrelation, params, {SYMBOL: bars}, "bar",
-                             chunk_rows=chunk_rows, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=150)
-
-
-def test_batch_path_places_the_hooks_orders_on_trades() -> None:
-    trades = synthetic_trades(n_trades=6000, seed=4, trades_per_minute=120)
-    params = {"period": 10, "entry_corr": 0.2, "exit_corr": -0.2}
-    hooks, batch = run_paths(VolumePriceCorrelation, params, {SYMBOL: trades}, "trade",
-                             chunk_rows=64, capital=1_000.0)
-    assert_same_orders(hooks, batch, min_fills=150)
 
 
 class _NoOrders:

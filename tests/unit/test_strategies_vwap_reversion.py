@@ -3,16 +3,18 @@ restart the VWAP; the batch path places the hooks' orders; bad params are named.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from engine.errors import ConfigError
 from strategies.vwap_reversion import VwapReversion
-from tests.strategy_harness import assert_same_orders, run_paths
+from tests.strategy_harness import run_paths
 from tests.unit.scripted import bar_table, trade_table
-from tests.unit.strategy_markets import (SMALL_CAPITAL, cash_after, logged_run, order_rows,
-                                         two_symbol_bars, two_symbol_quotes,
-                                         two_symbol_trades)
+from tests.unit.strategy_markets import (
+    cash_after,
+    logged_run,
+    order_rows,
+    two_symbol_quotes,
+)
 
 # (close, volume in millions); flat bars (high = low = close), so the typical price is the
 # close. Volumes are large so that the orders fill whole (the venue fills at most a quarter of
@@ -79,37 +81,9 @@ def test_a_new_session_restarts_the_vwap() -> None:
     assert batch_log.orders == log.orders
 
 
-@pytest.mark.parametrize("chunk_rows", [997, 64])
-def test_batch_path_places_the_hooks_orders_on_bars(chunk_rows: int) -> None:
-    params = {"entry_deviation": 0.001, "session_minutes": 120, "offset_minutes": 7,
-              "allow_short": True}
-    hooks, batch = run_paths(VwapReversion, params, two_symbol_bars(), "bar",
-                             chunk_rows=chunk_rows, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=100)
-
-
-def test_batch_path_places_the_hooks_orders_on_trades() -> None:
-    params = {"entry_deviation": 0.0005, "session_minutes": 30, "allow_short": True}
-    hooks, batch = run_paths(VwapReversion, params, two_symbol_trades(), "trade",
-                             chunk_rows=97, capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
-
-
 def test_quotes_get_no_orders_on_either_path() -> None:
     hooks, batch = run_paths(VwapReversion, {}, two_symbol_quotes(), "quote", chunk_rows=97)
     assert hooks.order_events == batch.order_events == [] and hooks.fills == batch.fills == []
-
-
-def test_bad_fields_are_skipped_alike_in_both_paths() -> None:
-    frames = {k: v.copy() for k, v in two_symbol_bars().items()}
-    for f in frames.values():
-        f.loc[f.index[100::97], "close"] = np.nan
-        f.loc[f.index[150::101], "volume"] = np.inf
-        f.loc[f.index[120::89], "high"] = np.nan
-    params = {"entry_deviation": 0.001, "session_minutes": 120}
-    hooks, batch = run_paths(VwapReversion, params, frames, "bar", chunk_rows=64,
-                             capital=SMALL_CAPITAL)
-    assert_same_orders(hooks, batch, min_fills=50)
 
 
 @pytest.mark.parametrize("values,name,allowed", [
