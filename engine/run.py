@@ -12,20 +12,20 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 from __future__ import annotations
 
 import gc
-
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engine.backtester import BacktestEngine
+from engine.backtesting import BacktestEngine
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
 from engine.messages import OrderDenied
 from engine.metrics import MetricsConfig, compute_metrics
-from engine.result import BacktestResult
 from engine.plan import PairPlan
+from engine.result import BacktestResult
 from engine.strategy import Strategy, load_strategy
 
 _FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
@@ -143,7 +143,7 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
                                             risk_free_rate=config.risk_free_rate))
     attribution, open_positions = _attribution(engine, trades)
     metrics["events"] = int(engine.events_processed)
-    metrics["n_fills"] = int(len(fills))
+    metrics["n_fills"] = len(fills)
     metrics["total_fees"] = float(engine.portfolio.total_fees)
     metrics["n_faults"] = len(engine.faults)
     metrics["n_denied"] = sum(1 for e in engine.order_events if type(e) is OrderDenied)
@@ -194,10 +194,10 @@ def _attribution(engine: BacktestEngine,
         fees = pos.fees if pos else 0.0
         rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id,
                      "realized_pnl": realized, "unrealized_pnl": unrealized, "fees": fees,
-                     "net_pnl": realized + unrealized - fees, "n_trades": int(len(mine)),
+                     "net_pnl": realized + unrealized - fees, "n_trades": len(mine),
                      "n_fills": pos.n_fills if pos else 0, "final_qty": qty,
                      "faulted": ctx.strategy_id in faulted})
-        if qty:
+        if pos is not None and qty:
             open_rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id, "qty": qty,
                               "avg_price": pos.avg_price, "last_price": last.get(ctx.symbol),
                               "unrealized_pnl": unrealized})
@@ -206,4 +206,4 @@ def _attribution(engine: BacktestEngine,
                                              "last_price", "unrealized_pnl"]))
 
 
-__all__ = ["backtest", "run_config", "assemble_result", "ConfigError"]
+__all__ = ["ConfigError", "assemble_result", "backtest", "run_config"]

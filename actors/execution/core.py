@@ -19,13 +19,13 @@ import zmq
 
 from actors.risk.core import AuditedRisk
 from engine import bus
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData
 from engine.intents import IntentSource, IntentUpdate, from_message
 from engine.messages import IntentBatch
-from engine.result import BacktestResult
 from engine.plan import PairPlan
+from engine.result import BacktestResult
 from engine.run import assemble_result
 from engine.strategy import load_strategy
 
