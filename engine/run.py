@@ -12,13 +12,13 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engine.backtesting import BacktestEngine
+from engine.backtesting import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
@@ -72,7 +72,7 @@ def plan_pairs(config: BacktestConfig, symbols: list[str],
     resolved = []
     for entry in entries:
         ref = entry["strategy"]
-        cls = (classes or {}).get(ref) or load_strategy(ref)
+        cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
         resolved.append((ref, cls, params))
     names = [cls.name for _, cls, _ in resolved]
@@ -97,18 +97,29 @@ def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None 
     # so the result (and its config hash) says exactly what ran.
     config = complete_params(config, classes)
     loaded = load_data(config, frames)
-    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config(),
-                            risk_limits=config.risk_limits())
-    for feed in loaded.feeds:
-        engine.add_feed(feed)
-    for plan in plan_pairs(config, [f.symbol for f in loaded.feeds], classes):
-        cls = (classes or {}).get(plan.strategy_ref) or load_strategy(plan.strategy_ref)
-        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+    plans = plan_pairs(config, [f.symbol for f in loaded.feeds], classes)
+    engine = build_engine(config, loaded.feeds, plans, classes)
     if batch:
         engine.run_batch(progress)
     else:
         engine.run(progress)
     return assemble_result(config, engine, loaded)
+
+
+def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[PairPlan],
+                 classes: Mapping[str, type[Strategy]] | None = None) -> BacktestEngine:
+    """The engine of one run: ``feeds``, then one strategy per planned (symbol, strategy) pair,
+    with the config's capital, venue and risk limits. The single-process run and the
+    execution actor both build theirs here. ``classes`` resolves strategy references that are
+    not importable names (a class handed to :func:`backtest`)."""
+    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config(),
+                            risk_limits=config.risk_limits())
+    for feed in feeds:
+        engine.add_feed(feed)
+    for plan in plans:
+        cls = _strategy_class(plan.strategy_ref, classes)
+        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+    return engine
 
 
 def complete_params(config: BacktestConfig,
@@ -117,12 +128,17 @@ def complete_params(config: BacktestConfig,
     entries = []
     for entry in config.strategy_entries():
         ref = entry["strategy"]
-        cls = (classes or {}).get(ref) or load_strategy(ref)
+        cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
         entries.append({"strategy": ref, "params": params.to_dict()})
     if config.strategies is None:
         return config.replace(params=entries[0]["params"])
     return config.replace(strategies=tuple(entries))
+
+
+def _strategy_class(ref: str, classes: Mapping[str, type[Strategy]] | None) -> type[Strategy]:
+    """The class a strategy reference names: one handed in, else a built-in or import."""
+    return (classes or {}).get(ref) or load_strategy(ref)
 
 
 def assemble_result(config: BacktestConfig, engine: BacktestEngine,
@@ -206,4 +222,4 @@ def _attribution(engine: BacktestEngine,
                                              "last_price", "unrealized_pnl"]))
 
 
-__all__ = ["ConfigError", "assemble_result", "backtest", "run_config"]
+__all__ = ["ConfigError", "assemble_result", "backtest", "build_engine", "run_config"]
