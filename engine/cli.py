@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 _FLAG_TO_KEY = {
     "data": "data", "start": "start", "end": "end",
-    "timeframe": "timeframe", "capital": "capital", "maker_fee_bps": "maker_fee_bps",
+    "timeframe": "timeframe", "capital": "capital", "fee_bps": "fee_bps",
+    "maker_fee_bps": "maker_fee_bps",
     "taker_fee_bps": "taker_fee_bps", "slippage_model": "slippage_model",
     "slippage_bps": "slippage_bps", "impact_base_bps": "impact_base_bps",
     "impact_k_bps": "impact_k_bps", "latency_ms": "latency_ms",
@@ -126,9 +127,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from engine.errors import ConfigError
 
     base = BacktestConfig.from_file(args.config) if args.config else BacktestConfig()
-    values = base.to_dict()
-    if args.fee_bps is not None:
-        values["maker_fee_bps"] = values["taker_fee_bps"] = args.fee_bps
+    values: dict[str, Any] = {}   # the flags' changes to the file's (or the default) config
     for flag, key in _FLAG_TO_KEY.items():
         value = getattr(args, flag)
         if value is not None:
@@ -154,12 +153,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if strategies:
             values["strategy"] = strategies[0]
         if args.param:
-            params = dict(values.get("params") or {})
-            prefix = f"{values['strategy']}."
+            params = dict(base.params)
+            prefix = f"{values.get('strategy', base.strategy)}."
             params.update({k[len(prefix):] if k.startswith(prefix) else k: v
                            for k, v in args.param})
             values["params"] = params
-    return BacktestConfig.from_dict(values)
+    return base.replace(**values)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

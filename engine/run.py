@@ -42,7 +42,7 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
              **settings: Any) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``data``.
 
-    ``settings`` are :class:`BacktestConfig` fields: ``symbols``, ``start``, ``end``,
+    ``settings`` are config keys (:meth:`BacktestConfig.keys`): ``symbols``, ``start``, ``end``,
     ``timeframe``, ``capital``, ``seed``, ``maker_fee_bps``, ``taker_fee_bps``,
     ``slippage_model``, ``slippage_bps``, ``latency_ms``, ``max_volume_share``, ... ;
     ``fee_bps`` sets both fee rates.
@@ -51,10 +51,6 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     if isinstance(strategy, type):
         strategy_class = strategy
         strategy = f"{strategy.__module__}:{strategy.__qualname__}"
-    if "fee_bps" in settings:
-        fee = settings.pop("fee_bps")
-        settings.setdefault("maker_fee_bps", fee)
-        settings.setdefault("taker_fee_bps", fee)
     frames = None
     if not isinstance(data, str):
         frames, data = data, "frames"
@@ -112,8 +108,8 @@ def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[
     with the config's capital, venue and risk limits. The single-process run and the
     execution actor both build theirs here. ``classes`` resolves strategy references that are
     not importable names (a class handed to :func:`backtest`)."""
-    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config(),
-                            risk_limits=config.risk_limits())
+    engine = BacktestEngine(capital=config.capital, venue_config=config.execution,
+                            risk_limits=config.risk)
     for feed in feeds:
         engine.add_feed(feed)
     for plan in plans:

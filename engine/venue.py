@@ -39,16 +39,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from engine.errors import ConfigError
 from engine.fills import market_fills
 from engine.messages import (
-    BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, TAKER, OrderAccepted, OrderCanceled,
-    OrderFilled, OrderRejected, SubmitOrder,
+    BUY,
+    GTC,
+    IOC,
+    LIMIT,
+    MAKER,
+    MARKET,
+    SELL,
+    STOP,
+    TAKER,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
 )
+from engine.settings import coerce_floats
 
 _new = tuple.__new__
 _EPS = 1e-12
@@ -74,10 +88,11 @@ class VenueConfig:
     limit_fill: str = "through"          # "through" or "touch"
 
     def __post_init__(self) -> None:
+        coerce_floats(self, "venue ")
         for name in ("maker_fee_bps", "taker_fee_bps", "slippage_bps", "impact_base_bps",
                      "impact_k_bps", "latency_ms"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            if not math.isfinite(value):
                 raise ConfigError(f"venue {name} must be a finite number, got {value!r}")
             if name != "maker_fee_bps" and value < 0:   # maker rebates are negative fees
                 raise ConfigError(f"venue {name} must be >= 0, got {value!r}")
@@ -93,16 +108,34 @@ class VenueConfig:
 
     @property
     def latency_ns(self) -> int:
-        return int(round(self.latency_ms * 1_000_000))
+        return round(self.latency_ms * 1_000_000)
 
 
 class Order:
     """A working order's state inside the venue."""
 
-    __slots__ = ("command", "client_order_id", "venue_order_id", "strategy_id", "symbol",
-                 "side", "sign", "order_type", "quantity", "limit_price", "stop_price",
-                 "time_in_force", "active_ns", "filled_qty", "notional", "resting", "triggered",
-                 "cancel_ns", "closed", "last_fill_ns")
+    __slots__ = (
+        "active_ns",
+        "cancel_ns",
+        "client_order_id",
+        "closed",
+        "command",
+        "filled_qty",
+        "last_fill_ns",
+        "limit_price",
+        "notional",
+        "order_type",
+        "quantity",
+        "resting",
+        "side",
+        "sign",
+        "stop_price",
+        "strategy_id",
+        "symbol",
+        "time_in_force",
+        "triggered",
+        "venue_order_id",
+    )
 
     def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
         self.command = command
@@ -257,13 +290,13 @@ class SimulatedVenue:
 
     # --- matching ---------------------------------------------------------------------------
 
-    def on_bar(self, symbol: str, o: float, h: float, l: float, c: float, v: float,
+    def on_bar(self, symbol: str, o: float, h: float, lo: float, c: float, v: float,
                ts_open: int, ts_close: int) -> None:
         """Match working orders of ``symbol`` against one bar."""
         book = self.working[symbol]
         self._apply_cancels(book, ts_open)
         if book:
-            self._match(book, ts_open, ts_close, o, l, h, o, l, h, v, v, False)
+            self._match(book, ts_open, ts_close, o, lo, h, o, lo, h, v, v, False)
         self._apply_cancels(book, ts_close)
 
     def on_trade(self, symbol: str, price: float, size: float, ts: int) -> None:
@@ -319,7 +352,7 @@ class SimulatedVenue:
                     order.triggered = True
                     self._fill(order, stop, cap, shared, TAKER, ts_last,
                                b_volume if buy else s_volume)
-            elif kind == MARKET or kind == STOP:
+            elif kind in (MARKET, STOP):
                 self._fill(order, p_open, cap, shared, TAKER, ts_first,
                                b_volume if buy else s_volume)
             else:  # LIMIT

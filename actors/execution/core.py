@@ -98,7 +98,7 @@ class ExecutionCore:
     def connect_risk(self, endpoint: str | None) -> None:
         """Stream every risk decision to the risk actor at ``endpoint`` for audit."""
         if endpoint is not None:
-            self.risk = self.engine.risk = AuditedRisk(self.config.risk_limits(), endpoint)
+            self.risk = self.engine.risk = AuditedRisk(self.config.risk, endpoint)
 
     def stop(self) -> None:
         self._stop.set()
