@@ -21,7 +21,7 @@ _new = tuple.__new__
 def _as_float(value: Any) -> Any:
     """Plain float for any real number (numpy scalars included); other values pass through
     unchanged for the venue to reject with a reason."""
-    if type(value) is float:
+    if value is None or type(value) is float:   # the usual cases, without an ABC check
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
@@ -43,8 +43,8 @@ class StrategyFault:
 class BacktestContext:
     """The ``StrategyContext`` a strategy gets in a backtest."""
 
-    __slots__ = ("_engine", "_next_id", "avg_price", "capital_share", "position", "strategy",
-                 "strategy_id", "symbol", "venue")
+    __slots__ = ("_engine", "_next_id", "avg_price", "capital_share", "overrides", "position",
+                 "strategy", "strategy_id", "symbol", "venue")
 
     def __init__(self, engine: BacktestEngine, strategy: Strategy, strategy_id: str,
                  symbol: str, venue: str) -> None:
@@ -57,6 +57,8 @@ class BacktestContext:
         self.avg_price = 0.0
         self.capital_share = math.nan   # unless configured, the run sets 1/N
         self._next_id = 0
+        # hook name -> whether the strategy implements it (asked per fill: worth remembering)
+        self.overrides: dict[str, bool] = {}
 
     def now_ns(self) -> int:
         """Event time: the time of the event being processed."""
@@ -126,9 +128,9 @@ class BacktestContext:
                 pending += order.sign * order.leaves_qty
         delta = want - pending
         if delta > 1e-12:
-            return self.buy(delta)
+            return self.submit_order(BUY, delta)   # a market order, as buy(delta) places
         if delta < -1e-12:
-            return self.sell(-delta)
+            return self.submit_order(SELL, -delta)
         return None
 
     def order_target_percent(self, fraction: float, price: float) -> str | None:

@@ -38,12 +38,13 @@ class BacktestEngine:
     """Runs strategies over feeds in one process. Add feeds and strategies, then ``run()``."""
 
     def __init__(self, *, capital: float, venue_config: VenueConfig | None = None,
-                 risk_limits: RiskLimits | None = None, risk: Any = None) -> None:
+                 risk_limits: RiskLimits | None = None) -> None:
         self.clock = SimulatedClock()
-        # ``risk`` may be any object with RiskEngine's check / on_approved / on_event (the
-        # actor graph passes a client of the risk actor); by default a local RiskEngine.
+        # Pre-trade risk: a local RiskEngine when a limit is set. It may be swapped for any
+        # object with RiskEngine's check / on_approved / on_event (the execution actor puts a
+        # client of the risk actor here).
         limits = risk_limits or RiskLimits()
-        self.risk = risk if risk is not None else (RiskEngine(limits) if limits.active else None)
+        self.risk: Any = RiskEngine(limits) if limits.active else None
         self.portfolio = Portfolio(capital)
         self.venue_config = venue_config or VenueConfig()
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
@@ -142,18 +143,22 @@ class BacktestEngine:
         if cls is OrderFilled:
             self._on_fill(event)
             return
-        ctx = self._by_id[event.strategy_id]
         if self.risk is not None:
             self.risk.on_event(event)
         self.order_events.append(event)
         if cls is OrderRejected:
-            self._call(ctx, "on_order_rejected", event)
+            self._call(self._by_id[event.strategy_id], "on_order_rejected", event)
         elif cls is OrderCanceled:
-            self._call(ctx, "on_order_canceled", event)
+            self._call(self._by_id[event.strategy_id], "on_order_canceled", event)
 
     def _call(self, ctx: BacktestContext, hook: str, *args: Any) -> None:
         sid = ctx.strategy_id
-        if sid in self._faulted or sid in self._batch_ids or not ctx.strategy.overrides(hook):
+        if sid in self._faulted or sid in self._batch_ids:
+            return
+        implemented = ctx.overrides.get(hook)
+        if implemented is None:
+            implemented = ctx.overrides[hook] = ctx.strategy.overrides(hook)
+        if not implemented:
             return
         try:
             getattr(ctx.strategy, hook)(*args)

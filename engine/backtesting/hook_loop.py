@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import gc
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.backtesting.feed import merged_events, row_readers
+from engine.backtesting.feed import Feed, merged_events, row_readers
 from engine.data.schema import BAR, QUOTE, TRADE
 
 if TYPE_CHECKING:
@@ -49,33 +49,41 @@ def event_hooks(ctx: BacktestContext, kind: str) -> list[Handler]:
     return out
 
 
+class _Stream:
+    """What the loop reads of one feed at each of its events: its symbol's book of working
+    orders, the hooks to call, and what a row means (the venue's match, the hook message)."""
+
+    __slots__ = ("book", "handlers", "hook_name", "match", "message", "symbol")
+
+    def __init__(self, engine: BacktestEngine, feed: Feed) -> None:
+        self.symbol = feed.symbol
+        self.book = engine.venue.working[feed.symbol]
+        # in strategy order; a strategy that faulted in on_start runs no hook
+        self.handlers = engine._handlers[feed.symbol] = [
+            entry for ctx in engine.contexts
+            if ctx.symbol == feed.symbol and ctx.strategy_id not in engine._faulted
+            for entry in event_hooks(ctx, feed.kind)]
+        self.hook_name = KIND_HOOK[feed.kind]
+        self.message, self.match = row_readers(feed, feed.row_columns(),
+                                               engine.venue_config.venue, engine.venue)
+
+
 def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
     """Process every event of ``engine``'s feeds through the venue and the hooks."""
     feeds = engine.feeds
-    venue_name = engine.venue_config.venue
-    readers = [row_readers(feed, feed.row_columns(), venue_name, engine.venue)
-               for feed in feeds]
-    messages = [message for message, _ in readers]
-    matchers = [match for _, match in readers]
+    streams = [_Stream(engine, feed) for feed in feeds]
+    # per event, in event-time order: its feed's stream, its row, time and mark price
+    per_event: Iterable[_Stream]
+    rows: Sequence[int]
     if len(feeds) == 1:
         n = len(feeds[0].frame)
-        feed_ids: Iterable[int] = itertools.repeat(0, n)
-        rows: Iterable[int] = range(n)
+        per_event, rows = itertools.repeat(streams[0], n), range(n)
         times, prices = feeds[0].event_times().tolist(), feeds[0].mark_prices().tolist()
     else:
         ids, row_array, ts, marks = merged_events(feeds)
         n = len(ids)
-        feed_ids, rows = ids.tolist(), row_array.tolist()
+        per_event, rows = list(map(streams.__getitem__, ids.tolist())), row_array.tolist()
         times, prices = ts.tolist(), marks.tolist()
-    for feed in feeds:   # (a strategy that faulted in on_start runs no hook)
-        engine._handlers[feed.symbol] = [
-            entry for ctx in engine.contexts
-            if ctx.symbol == feed.symbol and ctx.strategy_id not in engine._faulted
-            for entry in event_hooks(ctx, feed.kind)]
-    symbols = [feed.symbol for feed in feeds]
-    books = [engine.venue.working[s] for s in symbols]
-    handlers = [engine._handlers[s] for s in symbols]
-    hook_names = [KIND_HOOK[feed.kind] for feed in feeds]
     last = engine.portfolio.last_price
     clock = engine.clock
     fault = engine._fault
@@ -86,24 +94,24 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
     gc.freeze()
     try:
         # The hot path: each line here runs per event.
-        for k, (fi, r, ts, price) in enumerate(zip(feed_ids, rows, times, prices)):
-            if books[fi]:
+        for k, (stream, ts, price) in enumerate(zip(per_event, times, prices)):
+            if stream.book:
                 engine._event_seq = k   # fills happen only inside the venue's matching
-                matchers[fi](r)
-            last[symbols[fi]] = price
+                stream.match(rows[k])
+            last[stream.symbol] = price
             clock.ts = ts   # in event-time order: never goes back
             event = None
-            for ctx, hook, by_price in handlers[fi]:
+            for ctx, hook, by_price in stream.handlers:
                 try:
                     if by_price:
                         if price - price == 0.0:    # NaN or infinite prices are not passed on
                             hook(price)
                     else:
                         if event is None:
-                            event = messages[fi](r)
+                            event = stream.message(rows[k])
                         hook(event)
                 except Exception as exc:
-                    fault(ctx, "on_price" if by_price else hook_names[fi], exc)
+                    fault(ctx, "on_price" if by_price else stream.hook_name, exc)
             if progress is not None and not (k & mask):
                 progress(k, n)
     finally:
