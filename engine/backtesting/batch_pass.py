@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.backtesting.feed import row_readers
-from engine.backtesting.hook_loop import Progress, event_hooks
+from engine.backtesting.hook_loop import Progress, event_hooks, takes_messages
 from engine.data.schema import BAR, TRADE
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.venue import Order
@@ -65,8 +65,7 @@ class LocalIntentSource(IntentSource):
                 continue
             feed = feeds[ctx.symbol]
             out.append(batch_intents(ctx.strategy, ctx.strategy_id, feed.kind, feed.symbol,
-                                     {k: feed.frame[k].to_numpy() for k in feed.frame.columns},
-                                     feed.interval_ns, self.chunk_rows))
+                                     feed.arrays(), feed.interval_ns, self.chunk_rows))
         return out
 
 
@@ -104,7 +103,7 @@ class BatchPass:
         feeds = engine.feeds
         self.times = [f.event_times() for f in feeds]
         self.marks = [f.mark_prices() for f in feeds]
-        self.cols = [{k: f.frame[k].to_numpy() for k in f.frame.columns} for f in feeds]
+        self.cols = [f.arrays() for f in feeds]
         self.symbol_index = {f.symbol: i for i, f in enumerate(feeds)}
         batch_ids = source.strategy_ids
         # per feed, in strategy order: (ctx, is_batch, hook or None, whether it takes the price)
@@ -118,10 +117,13 @@ class BatchPass:
                 for _, hook, by_price in event_hooks(ctx, feeds[fi].kind):
                     self.entries[fi].append((ctx, False, hook, by_price))
                     self.dense[fi] = True
-        # the message each row of a feed with hooks becomes (built only when a hook takes it)
-        self.messages = {i: row_readers(f, f.row_columns(), engine.venue_config.venue,
-                                        engine.venue)[0]
-                         for i, f in enumerate(feeds) if self.dense[i]}
+        # the message each row of a feed becomes, where a hook takes it
+        self.messages = {
+            i: row_readers(f, f.row_columns(every_row=True), engine.venue_config.venue,
+                           engine.venue)[0]
+            for i, f in enumerate(feeds)
+            if takes_messages([(ctx, hook, by_price) for ctx, is_batch, hook, by_price
+                               in self.entries[i] if not is_batch])}
         # per batch strategy: queued intents as lists, head position, watermark key
         self.queue: dict[str, list[tuple[int, int, float, float]]] = {s: [] for s in batch_ids}
         self.head: dict[str, int] = {s: 0 for s in batch_ids}

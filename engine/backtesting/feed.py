@@ -4,7 +4,7 @@ feeds, and the message each row becomes for a strategy's hook."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,38 +52,59 @@ class Feed:
             return f["price"].to_numpy(dtype=np.float64)
         return (f["bid"].to_numpy(dtype=np.float64) + f["ask"].to_numpy(dtype=np.float64)) / 2
 
-    def row_columns(self) -> dict[str, list[Any]]:
-        """The feed's schema columns as Python lists of the schema's types (what an event loop
-        indexes per event: a list item is far cheaper to read than a numpy scalar). Trade ids
-        are read as they are stored: a message carries them as text."""
-        return {name: self.frame[name].to_numpy(dtype=None if name == "trade_id" else dtype)
-                .tolist() for name, dtype in COLUMNS[self.kind].items() if name in self.frame}
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every stored column as a numpy array (what a batch path or a sparse visit reads)."""
+        return {name: self.frame[name].to_numpy() for name in self.frame.columns}
+
+    def row_columns(self, every_row: bool) -> dict[str, Sequence[Any]]:
+        """The columns an event loop reads row by row, each item a plain Python value: the
+        schema's columns in its types, except that ``ts`` gives way to ``ts_event``
+        (:meth:`event_times`), plus ``mark`` (:meth:`mark_prices`).
+
+        With ``every_row`` (a loop that builds each row's message) they are lists: an item is
+        the cheapest read once they exist. Otherwise they are memoryviews over the arrays,
+        which cost nothing to make and give each item as it is read (a loop that iterates two
+        columns and looks up the others only for the few rows with working orders).
+        """
+        arrays = {name: self.frame[name].to_numpy(dtype=None if name == "trade_id" else dtype)
+                  for name, dtype in COLUMNS[self.kind].items()
+                  if name != "ts" and name in self.frame}   # (trade ids as stored: text later)
+        arrays["ts_event"] = self.event_times()
+        arrays["mark"] = self.mark_prices()
+        return {name: _rows(array, every_row) for name, array in arrays.items()}
+
+
+def _rows(array: np.ndarray, as_list: bool) -> Sequence[Any]:
+    """``array``'s items as Python values: a list, or a memoryview (numbers only)."""
+    if as_list or array.dtype.kind not in "biuf":
+        return array.tolist()
+    return np.ascontiguousarray(array).data
 
 
 RowMessage = Callable[[int], Any]
 RowMatch = Callable[[int], None]
 
 
-def row_readers(feed: Feed, columns: dict[str, list[Any]], venue_name: str,
+def row_readers(feed: Feed, columns: dict[str, Sequence[Any]], venue_name: str,
                 venue: SimulatedVenue) -> tuple[RowMessage, RowMatch]:
     """What row ``r`` of ``feed`` means to a backtest, read from ``columns``
     (:meth:`Feed.row_columns`): ``message(r)``, the ``Bar`` (stamped with its close time),
     ``Trade`` or ``Quote`` a hook receives; ``match(r)``, the venue matching its working orders
     of the feed's symbol against that event."""
     symbol = feed.symbol
-    ts = columns["ts"]
+    ts = columns["ts_event"]
     if feed.kind == BAR:
         interval = feed.interval_ns
         o, h, lo, c, v = (columns[k] for k in ("open", "high", "low", "close", "volume"))
         on_bar = venue.on_bar
 
         def bar(r: int) -> Bar:
-            t = ts[r] + interval
+            t = ts[r]
             return _new(Bar, (venue_name, symbol, interval, o[r], h[r], lo[r], c[r], v[r], t, t))
 
         def match_bar(r: int) -> None:
             t = ts[r]
-            on_bar(symbol, o[r], h[r], lo[r], c[r], v[r], t, t + interval)
+            on_bar(symbol, o[r], h[r], lo[r], c[r], v[r], t - interval, t)
         return bar, match_bar
     if feed.kind == TRADE:
         price, size, side, trade_id = (columns[k] for k in ("price", "size", "side",

@@ -49,11 +49,16 @@ def event_hooks(ctx: BacktestContext, kind: str) -> list[Handler]:
     return out
 
 
+def takes_messages(handlers: list[Handler]) -> bool:
+    """Whether some of ``handlers`` take the event's message (not only its price)."""
+    return any(not by_price for _, _, by_price in handlers)
+
+
 class _Stream:
     """What the loop reads of one feed at each of its events: its symbol's book of working
     orders, the hooks to call, and what a row means (the venue's match, the hook message)."""
 
-    __slots__ = ("book", "handlers", "hook_name", "match", "message", "symbol")
+    __slots__ = ("book", "columns", "handlers", "hook_name", "match", "message", "symbol")
 
     def __init__(self, engine: BacktestEngine, feed: Feed) -> None:
         self.symbol = feed.symbol
@@ -64,8 +69,9 @@ class _Stream:
             if ctx.symbol == feed.symbol and ctx.strategy_id not in engine._faulted
             for entry in event_hooks(ctx, feed.kind)]
         self.hook_name = KIND_HOOK[feed.kind]
-        self.message, self.match = row_readers(feed, feed.row_columns(),
-                                               engine.venue_config.venue, engine.venue)
+        self.columns = feed.row_columns(every_row=takes_messages(self.handlers))
+        self.message, self.match = row_readers(feed, self.columns, engine.venue_config.venue,
+                                               engine.venue)
 
 
 def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
@@ -78,12 +84,12 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
     if len(feeds) == 1:
         n = len(feeds[0].frame)
         per_event, rows = itertools.repeat(streams[0], n), range(n)
-        times, prices = feeds[0].event_times().tolist(), feeds[0].mark_prices().tolist()
+        times, prices = streams[0].columns["ts_event"], streams[0].columns["mark"]
     else:
         ids, row_array, ts, marks = merged_events(feeds)
         n = len(ids)
-        per_event, rows = list(map(streams.__getitem__, ids.tolist())), row_array.tolist()
-        times, prices = ts.tolist(), marks.tolist()
+        per_event = list(map(streams.__getitem__, ids.tolist()))
+        rows, times, prices = row_array.data, ts.data, marks.data   # items as Python numbers
     last = engine.portfolio.last_price
     clock = engine.clock
     fault = engine._fault
