@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.backtesting.feed import row_readers
-from engine.backtesting.hook_loop import Progress, event_hooks, takes_messages
-from engine.data.schema import BAR, TRADE
+from engine.backtesting.hook_loop import Progress, event_hooks
+from engine.data.schema import TRADE
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.venue import Order
 
@@ -117,13 +117,13 @@ class BatchPass:
                 for _, hook, by_price in event_hooks(ctx, feeds[fi].kind):
                     self.entries[fi].append((ctx, False, hook, by_price))
                     self.dense[fi] = True
-        # the message each row of a feed becomes, where a hook takes it
-        self.messages = {
-            i: row_readers(f, f.row_columns(every_row=True), engine.venue_config.venue,
-                           engine.venue)[0]
-            for i, f in enumerate(feeds)
-            if takes_messages([(ctx, hook, by_price) for ctx, is_batch, hook, by_price
-                               in self.entries[i] if not is_batch])}
+        # per feed, what a row means: the message a hook takes, the venue's match (lists where
+        # hooks take every row's message, else views that read only the rows visited)
+        self.readers = [
+            row_readers(f, f.row_columns(every_row=any(
+                not is_batch and not by_price for _, is_batch, _, by_price in self.entries[i])),
+                engine.venue_config.venue, engine.venue)
+            for i, f in enumerate(feeds)]
         # per batch strategy: queued intents as lists, head position, watermark key
         self.queue: dict[str, list[tuple[int, int, float, float]]] = {s: [] for s in batch_ids}
         self.head: dict[str, int] = {s: 0 for s in batch_ids}
@@ -222,21 +222,11 @@ class BatchPass:
 
     def _visit(self, ts: int, fi: int, row: int, books: list[list[Order]]) -> None:
         engine = self.engine
-        feed = engine.feeds[fi]
-        symbol = feed.symbol
-        c = self.cols[fi]
+        symbol = engine.feeds[fi].symbol
+        message, match = self.readers[fi]
         engine._event_key = (ts, fi, row)
-        kind = feed.kind
         if books[fi] and self.sched[fi] is None:
-            if kind == BAR:
-                engine.venue.on_bar(symbol, float(c["open"][row]), float(c["high"][row]),
-                                    float(c["low"][row]), float(c["close"][row]),
-                                    float(c["volume"][row]), ts - feed.interval_ns, ts)
-            elif kind == TRADE:
-                engine.venue.on_trade(symbol, float(c["price"][row]), float(c["size"][row]), ts)
-            else:
-                engine.venue.on_quote(symbol, float(c["bid"][row]), float(c["ask"][row]),
-                                      float(c["bid_size"][row]), float(c["ask_size"][row]), ts)
+            match(row)
         engine.portfolio.last_price[symbol] = float(self.marks[fi][row])
         engine.clock.ts = ts
         book = books[fi]
@@ -271,7 +261,7 @@ class BatchPass:
                         if price - price == 0.0:   # NaN or infinite prices are not passed on
                             hook(price)
                     else:
-                        hook(self.messages[fi](row))
+                        hook(message(row))
                 except Exception as exc:
                     engine._fault(ctx, hook.__name__, exc)
         if self.schedulable[fi] and before != [(o, o.cancel_ns) for o in book]:

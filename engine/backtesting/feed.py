@@ -1,5 +1,6 @@
 """Market data as a backtest reads it: one instrument's feed, the event-time merge of several
-feeds, and the message each row becomes for a strategy's hook."""
+feeds, and what each row means (the message a hook receives, the venue's match against it),
+one reader for both event loops."""
 
 from __future__ import annotations
 
