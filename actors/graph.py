@@ -148,10 +148,6 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     """Like ``engine.backtest``, on the actor graph (strategies given as importable names)."""
     if isinstance(strategy, type):
         strategy = f"{strategy.__module__}:{strategy.__qualname__}"
-    if "fee_bps" in settings:
-        fee = settings.pop("fee_bps")
-        settings.setdefault("maker_fee_bps", fee)
-        settings.setdefault("taker_fee_bps", fee)
     frames = None
     if not isinstance(data, str):
         frames, data = data, "frames"

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import sys
 import pandas as pd
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.strategy import Strategy
 from engine.venue import VenueConfig
 from strategies.sma_cross import SmaCross

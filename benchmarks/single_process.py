@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.synthetic import synthetic_bars
 from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
@@ -62,10 +62,10 @@ def main() -> None:
         post_s = time.perf_counter() - t1
         rate = engine.events_processed / engine.elapsed_seconds
         rates.append(rate)
-        print(f"run {run + 1}: {engine.events_processed:,} events in {engine.elapsed_seconds:.3f} s "
-              f"= {rate:,.0f} events/s; fills {len(engine.fills):,}, round trips "
-              f"{len(engine.portfolio.trades):,}, final equity {curve['equity'].iloc[-1]:,.2f}; "
-              f"equity curve built in {post_s:.3f} s")
+        print(f"run {run + 1}: {engine.events_processed:,} events in "
+              f"{engine.elapsed_seconds:.3f} s = {rate:,.0f} events/s; fills "
+              f"{len(engine.fills):,}, round trips {len(engine.portfolio.trades):,}, final "
+              f"equity {curve['equity'].iloc[-1]:,.2f}; equity curve built in {post_s:.3f} s")
     bare = bare_loop_rate(bars["close"].to_numpy().tolist())
     print(f"reference: a bare Python loop with the same incremental SMAs and cross detection, "
           f"no engine, no orders: {bare:,.0f} events/s")

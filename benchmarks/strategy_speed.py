@@ -19,12 +19,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.backtester import BacktestEngine, Feed  # noqa: E402
-from engine.errors import ConfigError  # noqa: E402
-from engine.strategy import BUILTIN_STRATEGIES, Strategy, load_strategy  # noqa: E402
-from engine.synthetic import synthetic_bars  # noqa: E402
-from engine.timeframes import timeframe_to_ns  # noqa: E402
-from engine.venue import VenueConfig  # noqa: E402
+from engine.backtesting import BacktestEngine, Feed
+from engine.errors import ConfigError
+from engine.strategy import BUILTIN_STRATEGIES, Strategy, load_strategy
+from engine.synthetic import synthetic_bars
+from engine.timeframes import timeframe_to_ns
+from engine.venue import VenueConfig
 
 SYMBOL = "BTC/USDT"
 INTERVAL = timeframe_to_ns("1m")

@@ -10,20 +10,33 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from engine.errors import ConfigError
 from engine.risk import RiskLimits
+from engine.settings import coerce_floats
 from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
 
 SYNTHETIC = "synthetic"
 
 
+def _default_venue() -> VenueConfig:
+    return VenueConfig(venue="binance")
+
+
 @dataclasses.dataclass(frozen=True)
 class BacktestConfig:
-    """Everything that determines a backtest's result."""
+    """Everything that determines a backtest's result.
+
+    The simulated venue's settings (its name, fees, slippage, latency and fill rules) are one
+    :class:`VenueConfig` in ``execution``; the portfolio limits one :class:`RiskLimits` in
+    ``risk``. Config files, :meth:`from_dict`, :meth:`replace` and ``engine.backtest`` take
+    their fields as flat keys (``taker_fee_bps``, ``max_open_positions``, ...), the way
+    :meth:`to_dict` writes them; ``fee_bps`` sets both fee rates (a rate given beside it wins).
+    """
 
     strategy: str = "sma_cross"
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -34,30 +47,26 @@ class BacktestConfig:
     timeframe: str | None = None
     capital: float = 100_000.0
     seed: int = 42
-    venue: str = "binance"               # venue name for catalog reads and reports
+    # the venue: its name (for catalog reads and reports), costs and fill rules
+    execution: VenueConfig = dataclasses.field(default_factory=_default_venue)
     catalog: str = "catalog"
     skip_bad: bool = False
-    maker_fee_bps: float = 2.0
-    taker_fee_bps: float = 5.0
-    slippage_model: str = "fixed"
-    slippage_bps: float = 1.0
-    impact_base_bps: float = 0.5
-    impact_k_bps: float = 10.0
-    latency_ms: float = 0.0
-    max_volume_share: float = 0.25
-    limit_fill: str = "through"
     periods_per_year: float = 365.0
     risk_free_rate: float = 0.0
     # several strategies per symbol: [{"strategy": ref, "params": {...}}, ...]; when set it
     # replaces ``strategy``/``params``
     strategies: tuple[Mapping[str, Any], ...] | None = None
-    max_open_positions: int | None = None
-    max_gross_exposure: float | None = None
+    risk: RiskLimits = dataclasses.field(default_factory=RiskLimits)
     # equity curve resolution: the last state in each interval (default 1m; "event": every
     # event time). Bars of 1m or longer are unaffected: each closes in its own minute.
     equity_interval: str | None = None
 
     def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"{name} must be a {cls.__name__}, got "
+                                  f"{getattr(self, name)!r}; or give its fields as keys: "
+                                  f"{', '.join(f.name for f in dataclasses.fields(cls))}")
         object.__setattr__(self, "params", dict(self.params))
         if self.symbols is not None:
             symbols = (self.symbols,) if isinstance(self.symbols, str) else tuple(self.symbols)
@@ -67,59 +76,41 @@ class BacktestConfig:
             if len(set(symbols)) != len(symbols):
                 raise ConfigError(f"symbols lists a name twice: {list(symbols)}")
             object.__setattr__(self, "symbols", symbols)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("float", float):
-                # 100000 and 100000.0 are the same setting and must hash the same
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
-                object.__setattr__(self, f.name, float(value))
+        coerce_floats(self)
         if not (math.isfinite(self.capital) and self.capital > 0):
             raise ConfigError(f"capital must be a positive number, got {self.capital!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (self.periods_per_year > 0):
             raise ConfigError(f"periods_per_year must be positive, got {self.periods_per_year!r}")
-        self.venue_config()  # validates the cost fields
-        self.risk_limits()
         self.equity_interval_ns()
         if self.strategies is not None:
-            entries = self.strategies
-            if isinstance(entries, Mapping) or not isinstance(entries, (list, tuple)) or not entries:
-                raise ConfigError("strategies must be a non-empty list of "
-                                  "{\"strategy\": ..., \"params\": {...}} entries")
-            clean = []
-            for i, entry in enumerate(entries):
-                if not isinstance(entry, Mapping) or "strategy" not in entry or set(entry) - {
-                        "strategy", "params"}:
-                    raise ConfigError(f"strategies[{i}] must be an object with keys 'strategy' "
-                                      f"and optionally 'params', got {entry!r}")
-                if not isinstance(entry["strategy"], str):
-                    raise ConfigError(f"strategies[{i}].strategy must be a name or "
-                                      f"'module:Class', got {entry['strategy']!r}")
-                params = entry.get("params") or {}
-                if not isinstance(params, Mapping):
-                    raise ConfigError(f"strategies[{i}].params must be an object, got "
-                                      f"{params!r}")
-                clean.append({"strategy": entry["strategy"], "params": dict(params)})
-            object.__setattr__(self, "strategies", tuple(clean))
+            object.__setattr__(self, "strategies", _strategy_entries(self.strategies))
+
+    @property
+    def venue(self) -> str:
+        """The venue's name (``execution.venue``)."""
+        return self.execution.venue
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str | None = None) -> "BacktestConfig":
-        """Build from a mapping; an unknown key is an error naming it, the source and valid keys."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            where = f" in {source}" if source else ""
-            raise ConfigError(f"unknown config key {', '.join(repr(k) for k in unknown)}{where}; "
-                              f"valid keys: {', '.join(names)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ConfigError(f"invalid config{f' in {source}' if source else ''}: {exc}") from None
+    def keys(cls) -> list[str]:
+        """Every key a config file or :meth:`from_dict` takes: the settings, the fields of the
+        venue and risk sections, then the aliases (``fee_bps``) and the sections themselves."""
+        out = []
+        for f in dataclasses.fields(cls):
+            section = _SECTIONS.get(f.name)
+            out.extend([g.name for g in dataclasses.fields(section)] if section else [f.name])
+        return out + list(_ALIASES) + list(_SECTIONS)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "BacktestConfig":
+    def from_dict(cls, values: Mapping[str, Any], *,
+                  source: str | None = None) -> BacktestConfig:
+        """Build from a mapping of :meth:`keys`; an unknown key is an error naming it, the
+        source and the valid keys."""
+        return cls()._with(values, source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BacktestConfig:
         """Load a JSON config file."""
         path = Path(path)
         try:
@@ -132,22 +123,44 @@ class BacktestConfig:
             raise ConfigError(f"{path}: a config file must hold a JSON object")
         return cls.from_dict(values, source=str(path))
 
-    def replace(self, **changes: Any) -> "BacktestConfig":
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: Any) -> BacktestConfig:
+        """A copy with ``changes``, any of :meth:`keys` (validated like a new config)."""
+        return self._with(changes, None)
 
-    def venue_config(self) -> VenueConfig:
-        """The simulated venue's cost and fill settings."""
-        return VenueConfig(
-            venue=self.venue, maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps,
-            slippage_model=self.slippage_model, slippage_bps=self.slippage_bps,
-            impact_base_bps=self.impact_base_bps, impact_k_bps=self.impact_k_bps,
-            latency_ms=self.latency_ms, max_volume_share=self.max_volume_share,
-            limit_fill=self.limit_fill)
+    def _with(self, values: Mapping[str, Any], source: str | None) -> BacktestConfig:
+        where = f" in {source}" if source else ""
+        keys = self.keys()
+        unknown = sorted(set(values) - set(keys))
+        if unknown:
+            raise ConfigError(f"unknown config key {', '.join(repr(k) for k in unknown)}{where}; "
+                              f"valid keys: {', '.join(keys)}")
+        top = dict(values)
+        for alias, names in _ALIASES.items():
+            if alias in top:
+                value = top.pop(alias)
+                for name in names:
+                    top.setdefault(name, value)
+        # each section's fields, applied to the section given beside them or to this one's
+        nested: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key in list(top):
+            if key in _SECTION_OF:
+                nested[_SECTION_OF[key]][key] = top.pop(key)
+        try:
+            for name, fields in nested.items():
+                base: Any = top.get(name, getattr(self, name))
+                if fields and isinstance(base, _SECTIONS[name]):   # (else __post_init__ says)
+                    top[name] = dataclasses.replace(base, **fields)
+            return dataclasses.replace(self, **top)
+        except TypeError as exc:
+            raise ConfigError(f"invalid config{where}: {exc}") from None
+        except ConfigError as exc:
+            if source is None:
+                raise
+            raise ConfigError(f"{source}: {exc}") from None
 
     def risk_limits(self) -> RiskLimits:
-        """The portfolio-level risk limits."""
-        return RiskLimits(max_open_positions=self.max_open_positions,
-                          max_gross_exposure=self.max_gross_exposure)
+        """The portfolio-level risk limits (``risk``), as the actor graph reads them."""
+        return self.risk
 
     def equity_interval_ns(self) -> int:
         """The equity curve's resolution in ns (0: every event time)."""
@@ -169,8 +182,13 @@ class BacktestConfig:
         return [{"strategy": self.strategy, "params": dict(self.params)}]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values."""
-        out = dataclasses.asdict(self)
+        """Plain JSON-ready values, under the flat keys a config file uses."""
+        out: dict[str, Any] = {}
+        for name, value in dataclasses.asdict(self).items():
+            if name in _SECTIONS:
+                out.update(value)
+            else:
+                out[name] = value
         out["symbols"] = list(self.symbols) if self.symbols is not None else None
         out["params"] = dict(self.params)
         # settings added later are left out while unset, so earlier configs keep their hash
@@ -190,3 +208,32 @@ class BacktestConfig:
 def canonical_json(value: Any) -> str:
     """Deterministic compact JSON (sorted keys) used for hashing."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str)
+
+
+# the nested sections, and which of them each flat key belongs to
+_SECTIONS: dict[str, type[Any]] = {"execution": VenueConfig, "risk": RiskLimits}
+_SECTION_OF = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
+# keys that stand for several: a value given under the alias goes to each name not given itself
+_ALIASES = {"fee_bps": ("maker_fee_bps", "taker_fee_bps")}
+
+
+def _strategy_entries(entries: Any) -> tuple[dict[str, Any], ...]:
+    """``strategies`` checked: a non-empty list of ``{"strategy": ref, "params": {...}}``."""
+    if isinstance(entries, Mapping) or not isinstance(entries, (list, tuple)) or not entries:
+        raise ConfigError("strategies must be a non-empty list of "
+                          "{\"strategy\": ..., \"params\": {...}} entries")
+    clean = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or "strategy" not in entry or set(entry) - {
+                "strategy", "params"}:
+            raise ConfigError(f"strategies[{i}] must be an object with keys 'strategy' "
+                              f"and optionally 'params', got {entry!r}")
+        if not isinstance(entry["strategy"], str):
+            raise ConfigError(f"strategies[{i}].strategy must be a name or "
+                              f"'module:Class', got {entry['strategy']!r}")
+        params = entry.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"strategies[{i}].params must be an object, got "
+                              f"{params!r}")
+        clean.append({"strategy": entry["strategy"], "params": dict(params)})
+    return tuple(clean)

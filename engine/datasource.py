@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engine.backtester import Feed
+from engine.backtesting import Feed
 from engine.config import SYNTHETIC, BacktestConfig
 from engine.data.resample import resample_bars, trades_to_bars
 from engine.data.schema import BAR, TRADE

@@ -74,16 +74,15 @@ class Portfolio:
 
     def apply_fill(self, fill: OrderFilled) -> Position:
         """Book a fill: cash, fees, position, realized PnL and round trips."""
-        symbol = fill.symbol
-        pos = self.positions.get((symbol, fill.strategy_id))
+        # one unpack instead of a field lookup per use: this runs for every fill
+        strategy_id, _, symbol, _, _, _, side, qty, price, _, _, _, fee, _, ts, _ = fill
+        pos = self.positions.get((symbol, strategy_id))
         if pos is None:
-            pos = self.position(symbol, fill.strategy_id)
-        qty = fill.last_qty
-        price = fill.last_price
-        signed = qty if fill.side == "BUY" else -qty
-        self.cash -= signed * price + fill.fee
-        self.total_fees += fill.fee
-        pos.fees += fill.fee
+            pos = self.position(symbol, strategy_id)
+        signed = qty if side == "BUY" else -qty
+        self.cash -= signed * price + fee
+        self.total_fees += fee
+        pos.fees += fee
         pos.n_fills += 1
         self.last_price.setdefault(symbol, price)
 
@@ -91,37 +90,40 @@ class Portfolio:
         new = old + signed
         if abs(new) <= _EPS * max(1.0, abs(old)):
             new = 0.0
-        if old == 0.0 or (old > 0) == (signed > 0):
-            # opening or adding: weighted average entry
-            if old == 0.0:
-                pos.avg_price = price
-                pos.trade = _open_trade(pos, fill, signed)
-            else:
-                pos.avg_price = (old * pos.avg_price + signed * price) / new
-                _add_to_trade(pos.trade, fill, qty)
-            pos.trade["fees"] += fill.fee
+        if old == 0.0:
+            pos.avg_price = price
+            opened = pos.trade = _open_trade(pos, ts, price, signed)
+            opened["fees"] += fee
             pos.qty = new
         else:
-            closed = min(abs(signed), abs(old))
-            pnl = closed * (price - pos.avg_price) * (1.0 if old > 0 else -1.0)
-            pos.realized_pnl += pnl
             trade = pos.trade
-            close_fee = fill.fee * closed / qty
-            trade["pnl_gross"] += pnl
-            trade["fees"] += close_fee
-            trade["exit_qty"] += closed
-            trade["exit_notional"] += closed * price
-            if new == 0.0 or (new > 0) != (old > 0):
-                trade["exit_ts"] = fill.ts_event
-                self.trades.append(_close_trade(trade))
-                pos.trade = None
-                if new != 0.0:  # flipped: the rest opens a new round trip
-                    rest = abs(new)
-                    pos.avg_price = price
-                    pos.trade = _open_trade(pos, fill, new, qty=rest)
-                    pos.trade["fees"] += fill.fee - close_fee
-                else:
-                    pos.avg_price = 0.0
+            assert trade is not None   # a position away from zero has its round trip open
+            if (old > 0) == (signed > 0):
+                # adding: weighted average entry
+                pos.avg_price = (old * pos.avg_price + signed * price) / new
+                trade["entry_qty"] += qty
+                trade["entry_notional"] += qty * price
+                trade["n_entries"] += 1
+                trade["fees"] += fee
+            else:
+                closed = min(abs(signed), abs(old))
+                pnl = closed * (price - pos.avg_price) * (1.0 if old > 0 else -1.0)
+                pos.realized_pnl += pnl
+                close_fee = fee * closed / qty
+                trade["pnl_gross"] += pnl
+                trade["fees"] += close_fee
+                trade["exit_qty"] += closed
+                trade["exit_notional"] += closed * price
+                if new == 0.0 or (new > 0) != (old > 0):
+                    trade["exit_ts"] = ts
+                    self.trades.append(_close_trade(trade))
+                    pos.trade = None
+                    if new != 0.0:  # flipped: the rest opens a new round trip
+                        pos.avg_price = price
+                        opened = pos.trade = _open_trade(pos, ts, price, new)
+                        opened["fees"] += fee - close_fee
+                    else:
+                        pos.avg_price = 0.0
             pos.qty = new
         # Recomputed from the positions, so it always equals their sum.
         mine = self._by_symbol[symbol]
@@ -140,29 +142,23 @@ class Portfolio:
         return out
 
 
-def _open_trade(pos: Position, fill: OrderFilled, signed: float,
-                qty: float | None = None) -> dict[str, Any]:
-    q = abs(signed) if qty is None else qty
+def _open_trade(pos: Position, ts: int, price: float, signed: float) -> dict[str, Any]:
+    """A round trip opening with ``signed`` quantity at ``price``."""
+    q = abs(signed)
     return {
         "symbol": pos.symbol,
         "strategy_id": pos.strategy_id,
         "direction": "LONG" if signed > 0 else "SHORT",
-        "entry_ts": fill.ts_event,
+        "entry_ts": ts,
         "exit_ts": None,
         "entry_qty": q,
-        "entry_notional": q * fill.last_price,
+        "entry_notional": q * price,
         "exit_qty": 0.0,
         "exit_notional": 0.0,
         "pnl_gross": 0.0,
         "fees": 0.0,
         "n_entries": 1,
     }
-
-
-def _add_to_trade(trade: dict[str, Any], fill: OrderFilled, qty: float) -> None:
-    trade["entry_qty"] += qty
-    trade["entry_notional"] += qty * fill.last_price
-    trade["n_entries"] += 1
 
 
 def _close_trade(trade: dict[str, Any]) -> dict[str, Any]:

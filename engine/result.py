@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtester import StrategyFault
+from engine.backtesting import StrategyFault
 from engine.config import BacktestConfig
 from engine.metrics import format_metrics_table
 from engine.outputs import write_files

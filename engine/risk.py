@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.errors import ConfigError
 from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
@@ -44,12 +45,10 @@ class RiskLimits:
         m = self.max_open_positions
         if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise ConfigError(f"max_open_positions must be a positive integer, got {m!r}")
-        g = self.max_gross_exposure
-        if g is not None:
-            if isinstance(g, bool) or not isinstance(g, (int, float)) or not (
-                    math.isfinite(g) and g > 0):
-                raise ConfigError(f"max_gross_exposure must be a positive number, got {g!r}")
-            object.__setattr__(self, "max_gross_exposure", float(g))
+        g = self.max_gross_exposure   # kept as given (2 stays 2): config hashes record it so
+        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))
+                              or not (math.isfinite(g) and g > 0)):
+            raise ConfigError(f"max_gross_exposure must be a positive number, got {g!r}")
 
     @property
     def active(self) -> bool:

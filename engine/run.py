@@ -12,20 +12,20 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 from __future__ import annotations
 
 import gc
-
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engine.backtester import BacktestEngine
+from engine.backtesting import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
 from engine.messages import OrderDenied
 from engine.metrics import MetricsConfig, compute_metrics
-from engine.result import BacktestResult
 from engine.plan import PairPlan
+from engine.result import BacktestResult
 from engine.strategy import Strategy, load_strategy
 
 _FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
@@ -42,7 +42,7 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
              **settings: Any) -> BacktestResult:
     """Backtest ``strategy`` with ``params`` on ``data``.
 
-    ``settings`` are :class:`BacktestConfig` fields: ``symbols``, ``start``, ``end``,
+    ``settings`` are config keys (:meth:`BacktestConfig.keys`): ``symbols``, ``start``, ``end``,
     ``timeframe``, ``capital``, ``seed``, ``maker_fee_bps``, ``taker_fee_bps``,
     ``slippage_model``, ``slippage_bps``, ``latency_ms``, ``max_volume_share``, ... ;
     ``fee_bps`` sets both fee rates.
@@ -51,10 +51,6 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     if isinstance(strategy, type):
         strategy_class = strategy
         strategy = f"{strategy.__module__}:{strategy.__qualname__}"
-    if "fee_bps" in settings:
-        fee = settings.pop("fee_bps")
-        settings.setdefault("maker_fee_bps", fee)
-        settings.setdefault("taker_fee_bps", fee)
     frames = None
     if not isinstance(data, str):
         frames, data = data, "frames"
@@ -72,7 +68,7 @@ def plan_pairs(config: BacktestConfig, symbols: list[str],
     resolved = []
     for entry in entries:
         ref = entry["strategy"]
-        cls = (classes or {}).get(ref) or load_strategy(ref)
+        cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
         resolved.append((ref, cls, params))
     names = [cls.name for _, cls, _ in resolved]
@@ -97,18 +93,29 @@ def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None 
     # so the result (and its config hash) says exactly what ran.
     config = complete_params(config, classes)
     loaded = load_data(config, frames)
-    engine = BacktestEngine(capital=config.capital, venue_config=config.venue_config(),
-                            risk_limits=config.risk_limits())
-    for feed in loaded.feeds:
-        engine.add_feed(feed)
-    for plan in plan_pairs(config, [f.symbol for f in loaded.feeds], classes):
-        cls = (classes or {}).get(plan.strategy_ref) or load_strategy(plan.strategy_ref)
-        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+    plans = plan_pairs(config, [f.symbol for f in loaded.feeds], classes)
+    engine = build_engine(config, loaded.feeds, plans, classes)
     if batch:
         engine.run_batch(progress)
     else:
         engine.run(progress)
     return assemble_result(config, engine, loaded)
+
+
+def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[PairPlan],
+                 classes: Mapping[str, type[Strategy]] | None = None) -> BacktestEngine:
+    """The engine of one run: ``feeds``, then one strategy per planned (symbol, strategy) pair,
+    with the config's capital, venue and risk limits. The single-process run and the
+    execution actor both build theirs here. ``classes`` resolves strategy references that are
+    not importable names (a class handed to :func:`backtest`)."""
+    engine = BacktestEngine(capital=config.capital, venue_config=config.execution,
+                            risk_limits=config.risk)
+    for feed in feeds:
+        engine.add_feed(feed)
+    for plan in plans:
+        cls = _strategy_class(plan.strategy_ref, classes)
+        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+    return engine
 
 
 def complete_params(config: BacktestConfig,
@@ -117,12 +124,17 @@ def complete_params(config: BacktestConfig,
     entries = []
     for entry in config.strategy_entries():
         ref = entry["strategy"]
-        cls = (classes or {}).get(ref) or load_strategy(ref)
+        cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
         entries.append({"strategy": ref, "params": params.to_dict()})
     if config.strategies is None:
         return config.replace(params=entries[0]["params"])
     return config.replace(strategies=tuple(entries))
+
+
+def _strategy_class(ref: str, classes: Mapping[str, type[Strategy]] | None) -> type[Strategy]:
+    """The class a strategy reference names: one handed in, else a built-in or import."""
+    return (classes or {}).get(ref) or load_strategy(ref)
 
 
 def assemble_result(config: BacktestConfig, engine: BacktestEngine,
@@ -143,7 +155,7 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
                                             risk_free_rate=config.risk_free_rate))
     attribution, open_positions = _attribution(engine, trades)
     metrics["events"] = int(engine.events_processed)
-    metrics["n_fills"] = int(len(fills))
+    metrics["n_fills"] = len(fills)
     metrics["total_fees"] = float(engine.portfolio.total_fees)
     metrics["n_faults"] = len(engine.faults)
     metrics["n_denied"] = sum(1 for e in engine.order_events if type(e) is OrderDenied)
@@ -194,10 +206,10 @@ def _attribution(engine: BacktestEngine,
         fees = pos.fees if pos else 0.0
         rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id,
                      "realized_pnl": realized, "unrealized_pnl": unrealized, "fees": fees,
-                     "net_pnl": realized + unrealized - fees, "n_trades": int(len(mine)),
+                     "net_pnl": realized + unrealized - fees, "n_trades": len(mine),
                      "n_fills": pos.n_fills if pos else 0, "final_qty": qty,
                      "faulted": ctx.strategy_id in faulted})
-        if qty:
+        if pos is not None and qty:
             open_rows.append({"symbol": ctx.symbol, "strategy_id": ctx.strategy_id, "qty": qty,
                               "avg_price": pos.avg_price, "last_price": last.get(ctx.symbol),
                               "unrealized_pnl": unrealized})
@@ -206,4 +218,4 @@ def _attribution(engine: BacktestEngine,
                                              "last_price", "unrealized_pnl"]))
 
 
-__all__ = ["backtest", "run_config", "assemble_result", "ConfigError"]
+__all__ = ["ConfigError", "assemble_result", "backtest", "build_engine", "run_config"]

@@ -39,22 +39,36 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from engine.errors import ConfigError
 from engine.fills import market_fills
 from engine.messages import (
-    BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, TAKER, OrderAccepted, OrderCanceled,
-    OrderFilled, OrderRejected, SubmitOrder,
+    BUY,
+    GTC,
+    IOC,
+    LIMIT,
+    MAKER,
+    MARKET,
+    SELL,
+    STOP,
+    TAKER,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    SubmitOrder,
 )
+from engine.settings import coerce_floats
 
 _new = tuple.__new__
 _EPS = 1e-12
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -74,10 +88,11 @@ class VenueConfig:
     limit_fill: str = "through"          # "through" or "touch"
 
     def __post_init__(self) -> None:
+        coerce_floats(self, "venue ")
         for name in ("maker_fee_bps", "taker_fee_bps", "slippage_bps", "impact_base_bps",
                      "impact_k_bps", "latency_ms"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            if not math.isfinite(value):
                 raise ConfigError(f"venue {name} must be a finite number, got {value!r}")
             if name != "maker_fee_bps" and value < 0:   # maker rebates are negative fees
                 raise ConfigError(f"venue {name} must be >= 0, got {value!r}")
@@ -93,30 +108,25 @@ class VenueConfig:
 
     @property
     def latency_ns(self) -> int:
-        return int(round(self.latency_ms * 1_000_000))
+        return round(self.latency_ms * 1_000_000)
 
 
 class Order:
     """A working order's state inside the venue."""
 
-    __slots__ = ("command", "client_order_id", "venue_order_id", "strategy_id", "symbol",
-                 "side", "sign", "order_type", "quantity", "limit_price", "stop_price",
-                 "time_in_force", "active_ns", "filled_qty", "notional", "resting", "triggered",
-                 "cancel_ns", "closed", "last_fill_ns")
+    __slots__ = ("active_ns", "cancel_ns", "client_order_id", "closed", "command", "filled_qty",
+                 "last_fill_ns", "limit_price", "notional", "order_type", "quantity", "resting",
+                 "side", "sign", "stop_price", "strategy_id", "symbol", "time_in_force",
+                 "triggered", "venue_order_id")
 
     def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
+        (self.strategy_id, _, self.symbol, self.client_order_id, side, self.order_type, quantity,
+         self.limit_price, self.stop_price, self.time_in_force, _, _) = command
         self.command = command
-        self.client_order_id = command.client_order_id
         self.venue_order_id = venue_order_id
-        self.strategy_id = command.strategy_id
-        self.symbol = command.symbol
-        self.side = command.side
-        self.sign = 1 if command.side == BUY else -1
-        self.order_type = command.order_type
-        self.quantity = float(command.quantity)
-        self.limit_price = command.limit_price
-        self.stop_price = command.stop_price
-        self.time_in_force = command.time_in_force
+        self.side = side
+        self.sign = 1 if side == BUY else -1
+        self.quantity = float(quantity)
         self.active_ns = active_ns
         self.filled_qty = 0.0
         self.notional = 0.0
@@ -183,40 +193,39 @@ class SimulatedVenue:
                                           cmd.ts_event)))
             return None
         self._seq += 1
-        active = cmd.ts_event + self._latency_ns
+        strategy_id, venue, symbol, coid = cmd[:4]
+        ts = cmd.ts_event
+        active = ts + self._latency_ns
         order = Order(cmd, f"V-{self._seq}", active)
-        self.orders[cmd.client_order_id] = order
-        self.working[cmd.symbol].append(order)
-        self.emit(_new(OrderAccepted, (cmd.strategy_id, cmd.venue, cmd.symbol,
-                                      cmd.client_order_id, order.venue_order_id, active,
-                                      cmd.ts_event)))
+        self.orders[coid] = order
+        self.working[symbol].append(order)
+        self.emit(_new(OrderAccepted, (strategy_id, venue, symbol, coid, order.venue_order_id,
+                                      active, ts)))
         return order
 
     def _validate(self, cmd: SubmitOrder) -> str | None:
-        if cmd.symbol not in self.working:
-            return f"symbol {cmd.symbol!r} is not listed on venue {self.config.venue!r}"
-        if cmd.client_order_id in self.orders:
-            return f"duplicate client_order_id {cmd.client_order_id!r}"
-        if cmd.side not in (BUY, SELL):
-            return f"invalid side {cmd.side!r}"
-        q = cmd.quantity
+        _, _, symbol, coid, side, order_type, q, limit, stop, tif, _, _ = cmd
+        if symbol not in self.working:
+            return f"symbol {symbol!r} is not listed on venue {self.config.venue!r}"
+        if coid in self.orders:
+            return f"duplicate client_order_id {coid!r}"
+        if side not in (BUY, SELL):
+            return f"invalid side {side!r}"
         if not (_is_number(q) and math.isfinite(q) and q > 0):
             return f"quantity must be a positive finite number, got {q!r}"
-        if cmd.time_in_force not in (GTC, IOC):
-            return f"invalid time_in_force {cmd.time_in_force!r}"
-        if cmd.order_type == MARKET:
+        if tif not in (GTC, IOC):
+            return f"invalid time_in_force {tif!r}"
+        if order_type == MARKET:
             return None
-        if cmd.order_type == LIMIT:
-            p = cmd.limit_price
-            if not (_is_number(p) and math.isfinite(p) and p > 0):
-                return f"limit order needs a positive limit_price, got {p!r}"
+        if order_type == LIMIT:
+            if not (_is_number(limit) and math.isfinite(limit) and limit > 0):
+                return f"limit order needs a positive limit_price, got {limit!r}"
             return None
-        if cmd.order_type == STOP:
-            p = cmd.stop_price
-            if not (_is_number(p) and math.isfinite(p) and p > 0):
-                return f"stop order needs a positive stop_price, got {p!r}"
+        if order_type == STOP:
+            if not (_is_number(stop) and math.isfinite(stop) and stop > 0):
+                return f"stop order needs a positive stop_price, got {stop!r}"
             return None
-        return f"invalid order_type {cmd.order_type!r}"
+        return f"invalid order_type {order_type!r}"
 
     def cancel(self, strategy_id: str, client_order_id: str, ts_event: int) -> None:
         """Request a cancel; it takes effect ``latency`` after ``ts_event``."""
@@ -257,13 +266,13 @@ class SimulatedVenue:
 
     # --- matching ---------------------------------------------------------------------------
 
-    def on_bar(self, symbol: str, o: float, h: float, l: float, c: float, v: float,
+    def on_bar(self, symbol: str, o: float, h: float, lo: float, c: float, v: float,
                ts_open: int, ts_close: int) -> None:
         """Match working orders of ``symbol`` against one bar."""
         book = self.working[symbol]
         self._apply_cancels(book, ts_open)
         if book:
-            self._match(book, ts_open, ts_close, o, l, h, o, l, h, v, v, False)
+            self._match(book, ts_open, ts_close, o, lo, h, o, lo, h, v, v, False)
         self._apply_cancels(book, ts_close)
 
     def on_trade(self, symbol: str, price: float, size: float, ts: int) -> None:
@@ -311,6 +320,7 @@ class SimulatedVenue:
             kind = order.order_type
             if kind == STOP and not order.triggered:
                 stop = order.stop_price
+                assert stop is not None   # (validated on submission)
                 if (p_open >= stop) if buy else (p_open <= stop):
                     order.triggered = True
                     self._fill(order, p_open, cap, shared, TAKER, ts_first,
@@ -319,7 +329,7 @@ class SimulatedVenue:
                     order.triggered = True
                     self._fill(order, stop, cap, shared, TAKER, ts_last,
                                b_volume if buy else s_volume)
-            elif kind == MARKET or kind == STOP:
+            elif kind in (MARKET, STOP):
                 self._fill(order, p_open, cap, shared, TAKER, ts_first,
                                b_volume if buy else s_volume)
             else:  # LIMIT
@@ -328,6 +338,7 @@ class SimulatedVenue:
                 # too); once it is not, it rests in the book and fills as maker at the limit
                 # only when the market trades through. IOC orders never rest.
                 limit = order.limit_price
+                assert limit is not None   # (validated on submission)
                 if not order.resting and ((p_open <= limit) if buy else (p_open >= limit)):
                     self._fill(order, p_open, cap, shared, TAKER, ts_first,
                                b_volume if buy else s_volume, limit)
@@ -339,7 +350,7 @@ class SimulatedVenue:
                                    b_volume if buy else s_volume)
             if order.closed:
                 continue  # its strategy faulted in on_fill and it was canceled
-            if order.leaves_qty <= _EPS:
+            if order.quantity - order.filled_qty <= _EPS:   # nothing left to fill
                 order.closed = True
                 done.append(order)
                 if order.cancel_ns is not None:  # the cancel lost the race to the fill

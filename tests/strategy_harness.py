@@ -9,11 +9,12 @@ order event, fill and closed trade.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.messages import SubmitOrder
 from engine.risk import RiskLimits
 from engine.strategy import Strategy

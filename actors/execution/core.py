@@ -19,15 +19,14 @@ import zmq
 from actors.risk.core import AuditedRisk
 from actors.stream import DataInfo, Stream
 from engine import bus
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData
 from engine.intents import IntentSource, IntentUpdate, from_message
 from engine.messages import IntentBatch
 from engine.plan import PairPlan
 from engine.result import BacktestResult
-from engine.run import assemble_result
-from engine.strategy import load_strategy
+from engine.run import assemble_result, build_engine
 
 
 class ZmqIntentSource(IntentSource):
@@ -51,7 +50,7 @@ class ZmqIntentSource(IntentSource):
         return self._poll(block)
 
     def _poll(self, block: bool) -> list[IntentUpdate]:
-        out = []
+        out: list[IntentUpdate] = []
         while True:
             if self._stop.is_set():
                 raise InterruptedError("execution stopped")
@@ -86,26 +85,20 @@ class ExecutionCore:
     def load(self, streams: dict[str, Stream], info: DataInfo) -> None:
         """Build the venue, portfolio and contexts over the market data (streams by symbol)."""
         config = self.config
-        self.engine = BacktestEngine(capital=config.capital,
-                                     venue_config=config.venue_config(),
-                                     risk_limits=config.risk_limits())
         feeds = []
         for symbol, stream in streams.items():
             frame = pd.DataFrame(stream.columns, copy=False)
             feed = Feed(symbol, stream.kind, frame, interval_ns=stream.interval_ns,
                         venue=config.venue)
-            self.engine.add_feed(feed)
             feeds.append(feed)
-        for plan in self.plans:
-            cls = load_strategy(plan.strategy_ref)
-            self.engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+        self.engine = build_engine(config, feeds, self.plans)
         self.loaded = LoadedData(feeds, info.source, info.reports)
         self.progress = (0, sum(len(s) for s in streams.values()))
 
     def connect_risk(self, endpoint: str | None) -> None:
         """Stream every risk decision to the risk actor at ``endpoint`` for audit."""
         if endpoint is not None:
-            self.risk = self.engine.risk = AuditedRisk(self.config.risk_limits(), endpoint)
+            self.risk = self.engine.risk = AuditedRisk(self.config.risk, endpoint)
 
     def stop(self) -> None:
         self._stop.set()

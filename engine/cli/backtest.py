@@ -21,17 +21,14 @@ from engine.cli.summary import print_import_reports, print_summary, progress_bar
 from engine.errors import ConfigError
 
 # Flag (argparse dest) -> BacktestConfig key, for flags that set a config value as given.
-_FLAG_TO_KEY = {
-    "data": "data", "start": "start", "end": "end",
-    "timeframe": "timeframe", "capital": "capital", "maker_fee_bps": "maker_fee_bps",
-    "taker_fee_bps": "taker_fee_bps", "slippage_model": "slippage_model",
-    "slippage_bps": "slippage_bps", "impact_base_bps": "impact_base_bps",
-    "impact_k_bps": "impact_k_bps", "latency_ms": "latency_ms",
-    "max_volume_share": "max_volume_share", "limit_fill": "limit_fill", "seed": "seed",
-    "venue": "venue", "catalog": "catalog", "skip_bad": "skip_bad",
-    "max_open_positions": "max_open_positions", "max_gross_exposure": "max_gross_exposure",
-    "equity_interval": "equity_interval",
-}
+# flags that set the config key of the same name (``fee_bps`` sets both fee rates; a rate
+# given beside it wins, as the config resolves it)
+_CONFIG_FLAGS = (
+    "data", "start", "end", "timeframe", "capital", "fee_bps", "maker_fee_bps",
+    "taker_fee_bps", "slippage_model", "slippage_bps", "impact_base_bps", "impact_k_bps",
+    "latency_ms", "max_volume_share", "limit_fill", "seed", "venue", "catalog", "skip_bad",
+    "max_open_positions", "max_gross_exposure", "equity_interval",
+)
 
 
 def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -170,11 +167,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from engine.strategy import builtin_name
 
     base = _config_file(args.config) if args.config else BacktestConfig()
-    values = base.to_dict()
-    if args.fee_bps is not None:
-        values["maker_fee_bps"] = values["taker_fee_bps"] = args.fee_bps
-    for flag, key in _FLAG_TO_KEY.items():
-        value = getattr(args, flag)
+    values: dict[str, Any] = {}   # the flags' changes to the file's (or the default) config
+    for key in _CONFIG_FLAGS:
+        value = getattr(args, key)
         if value is not None:
             values[key] = value
     symbols = _split_symbols(args.symbols)
@@ -199,13 +194,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if strategies:
             values["strategy"] = strategies[0]
         if args.param:
-            params = dict(values.get("params") or {})
-            mine = builtin_name(values["strategy"])
+            params = dict(base.params)
+            mine = builtin_name(values.get("strategy", base.strategy))
             for key, value in args.param:
                 ref, dot, name = key.rpartition(".")
                 params[name if dot and builtin_name(ref) == mine else key] = value
             values["params"] = params
-    return BacktestConfig.from_dict(values)
+    return base.replace(**values)
 
 
 def _config_file(path: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtester import BacktestEngine, StrategyFault
+from engine.backtesting import BacktestEngine, StrategyFault
 from engine.strategy import Strategy
 from tests.strategy_harness import OrderLog, make_engine
 from tests.unit.scripted import CAPITAL, SYMBOL

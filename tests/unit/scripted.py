@@ -9,12 +9,13 @@ the index of the event during which it arrived, so a test can say "filled during
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.messages import GTC, OrderCanceled, OrderFilled, OrderRejected
 from engine.strategy import Strategy
@@ -79,10 +80,10 @@ class Buy:
     tif: str = GTC
     tag: str | None = None
 
-    def apply(self, strategy: "ScriptedStrategy") -> str:
+    def apply(self, strategy: ScriptedStrategy) -> str:
         return self._send(strategy.ctx.buy, strategy)
 
-    def _send(self, method: Any, strategy: "ScriptedStrategy") -> str:
+    def _send(self, method: Any, strategy: ScriptedStrategy) -> str:
         return method(self.qty, limit=self.limit, stop=self.stop, time_in_force=self.tif)
 
 
@@ -90,7 +91,7 @@ class Buy:
 class Sell(Buy):
     """``ctx.sell``: market, or limit / stop when a price is given."""
 
-    def apply(self, strategy: "ScriptedStrategy") -> str:
+    def apply(self, strategy: ScriptedStrategy) -> str:
         return self._send(strategy.ctx.sell, strategy)
 
 
@@ -106,7 +107,7 @@ class Submit:
     tif: str = GTC
     tag: str | None = None
 
-    def apply(self, strategy: "ScriptedStrategy") -> str:
+    def apply(self, strategy: ScriptedStrategy) -> str:
         return strategy.ctx.submit_order(self.side, self.qty, self.order_type,
                                          limit_price=self.limit_price,
                                          stop_price=self.stop_price, time_in_force=self.tif)
@@ -118,7 +119,7 @@ class Cancel:
 
     tag: str
 
-    def apply(self, strategy: "ScriptedStrategy") -> None:
+    def apply(self, strategy: ScriptedStrategy) -> None:
         strategy.ctx.cancel(strategy.coids.get(self.tag, f"no-such-order-{self.tag}"))
 
 
@@ -234,6 +235,22 @@ def run_script(script: Script, venue: VenueConfig, *, bars: pd.DataFrame | None 
     return Run(engine, strategy, frame, kind)
 
 
-__all__ = ["Buy", "Sell", "Submit", "Cancel", "Script", "ScriptedStrategy", "Snapshot", "Run",
-           "run_script", "bar_table", "trade_table", "quote_table", "T0", "SECOND", "MINUTE",
-           "SYMBOL", "CAPITAL"]
+__all__ = [
+    "CAPITAL",
+    "MINUTE",
+    "SECOND",
+    "SYMBOL",
+    "T0",
+    "Buy",
+    "Cancel",
+    "Run",
+    "Script",
+    "ScriptedStrategy",
+    "Sell",
+    "Snapshot",
+    "Submit",
+    "bar_table",
+    "quote_table",
+    "run_script",
+    "trade_table",
+]

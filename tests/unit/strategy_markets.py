@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.backtester import BacktestEngine
+from engine.backtesting import BacktestEngine
 from engine.strategy import Strategy
 from engine.synthetic import synthetic_bars, synthetic_trades
 from tests.strategy_harness import MINUTE_NS, OrderLog, make_engine

@@ -1,6 +1,6 @@
 """The backtest config: strict about unknown keys (naming key, source and the valid keys), JSON
-errors naming file and line, a stable hash that changes with any field, and validated venue
-cost settings."""
+errors naming file and line, a stable hash that changes with any field, validated venue cost
+settings, the venue and risk sections nested under flat keys, and the ``fee_bps`` alias."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 
 from engine.config import BacktestConfig, canonical_json
 from engine.errors import ConfigError
+from engine.risk import RiskLimits
 from engine.venue import VenueConfig
 
-VALID_KEYS = [f.name for f in dataclasses.fields(BacktestConfig)]
+VALID_KEYS = BacktestConfig.keys()
 
 # A valid value different from the default, for every field.
 CHANGED: dict[str, Any] = {
@@ -48,6 +49,9 @@ CHANGED: dict[str, Any] = {
     "max_open_positions": 3,
     "max_gross_exposure": 1.5,
     "equity_interval": "event",
+    "fee_bps": 7.0,
+    "execution": VenueConfig(venue="kraken", taker_fee_bps=7.5),
+    "risk": RiskLimits(max_gross_exposure=1.5),
 }
 
 
@@ -190,9 +194,10 @@ def test_equal_configs_have_equal_hashes() -> None:
 ], ids=repr)
 def test_invalid_venue_settings(changes: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        BacktestConfig(**changes)
-    with pytest.raises(ConfigError, match=match):
+        BacktestConfig().replace(**changes)
+    with pytest.raises(ConfigError, match=match) as info:
         BacktestConfig.from_dict(changes, source="run.json")
+    assert str(info.value).startswith("run.json: ")
     with pytest.raises(ConfigError, match=match):
         VenueConfig(**changes)
 
@@ -201,10 +206,10 @@ def test_valid_venue_edges() -> None:
     assert VenueConfig(max_volume_share=1.0).max_volume_share == 1.0
     assert VenueConfig(maker_fee_bps=-2.5).maker_fee_bps == -2.5   # a maker rebate
     assert VenueConfig(slippage_bps=0.0, latency_ms=0.0).latency_ns == 0
-    config = BacktestConfig(**{k: CHANGED[k] for k in (
+    config = BacktestConfig.from_dict({k: CHANGED[k] for k in (
         "maker_fee_bps", "taker_fee_bps", "slippage_model", "latency_ms", "max_volume_share",
         "limit_fill")})
-    venue = config.venue_config()
+    venue = config.execution
     assert (venue.slippage_model, venue.limit_fill, venue.latency_ns) == ("sqrt", "touch",
                                                                           50_000_000)
 
@@ -251,4 +256,156 @@ def test_bad_portfolio_settings_are_named(values: dict, match: str) -> None:
 def test_unset_new_settings_keep_the_old_hash() -> None:
     # configs written before strategies / risk limits existed keep their hash
     assert "max_open_positions" not in BacktestConfig().to_dict()
-    assert BacktestConfig(max_open_positions=2).config_hash() != BacktestConfig().config_hash()
+    assert (BacktestConfig.from_dict({"max_open_positions": 2}).config_hash()
+            != BacktestConfig().config_hash())
+
+
+# --- the venue and risk sections, under flat keys -----------------------------------------------
+
+# Hashes of configs as written before the sections were nested (the golden results pin more).
+PINNED = {
+    "d3c63062f337c6f6a3fd404b0f15b8e55188eb97c41db920c05a0aefd87be768": {},
+    "d742e7f621489e391991c7d57ac55bdf3c675a3b308371a339be9b09625cce23": {
+        "strategy": "momentum", "params": {"lookback": 5}, "symbols": ["ETH/USDT", "BTC/USDT"],
+        "capital": 50000, "venue": "kraken", "maker_fee_bps": -1, "taker_fee_bps": 7.5,
+        "slippage_model": "sqrt", "latency_ms": 50, "max_volume_share": 0.5,
+        "limit_fill": "touch", "max_open_positions": 3, "max_gross_exposure": 2,
+        "equity_interval": "event"},
+}
+
+
+@pytest.mark.parametrize("digest", sorted(PINNED))
+def test_config_hashes_are_unchanged_by_the_nesting(digest: str) -> None:
+    config = BacktestConfig.from_dict(PINNED[digest])
+    assert config.config_hash() == digest
+    assert BacktestConfig.from_dict(config.to_dict()) == config
+
+
+def test_flat_keys_land_in_the_sections() -> None:
+    config = BacktestConfig.from_dict({"venue": "kraken", "taker_fee_bps": 7, "latency_ms": 5,
+                                       "max_open_positions": 2, "capital": 5000})
+    assert config.execution == VenueConfig(venue="kraken", taker_fee_bps=7.0, latency_ms=5.0)
+    assert config.risk == RiskLimits(max_open_positions=2)
+    assert config.venue == "kraken" and config.capital == 5000.0
+    assert type(config.execution.taker_fee_bps) is float   # 7 and 7.0 hash the same
+    assert BacktestConfig().execution == VenueConfig(venue="binance")
+    assert BacktestConfig().risk == RiskLimits()
+
+
+def test_to_dict_writes_the_sections_flat() -> None:
+    config = BacktestConfig.from_dict({"taker_fee_bps": 7.5, "max_gross_exposure": 1.5})
+    out = config.to_dict()
+    assert "execution" not in out and "risk" not in out
+    assert out["taker_fee_bps"] == 7.5 and out["max_gross_exposure"] == 1.5
+    assert out["venue"] == "binance" and out["slippage_model"] == "fixed"
+    assert set(out) == set(VALID_KEYS) - {"fee_bps", "execution", "risk", "strategies",
+                                          "max_open_positions", "equity_interval"}
+
+
+def test_a_section_given_whole_equals_its_flat_keys() -> None:
+    flat = BacktestConfig.from_dict({"venue": "kraken", "taker_fee_bps": 7.5,
+                                     "max_open_positions": 3})
+    nested = BacktestConfig(execution=VenueConfig(venue="kraken", taker_fee_bps=7.5),
+                            risk=RiskLimits(max_open_positions=3))
+    assert nested == flat and nested.config_hash() == flat.config_hash()
+    assert BacktestConfig.from_dict({"execution": nested.execution}) == flat.replace(
+        max_open_positions=None)
+    # flat keys beside a whole section change that section
+    both = BacktestConfig().replace(execution=VenueConfig(venue="kraken"), taker_fee_bps=7.5,
+                                    risk=RiskLimits(max_open_positions=3))
+    assert both == flat
+
+
+def test_replace_changes_one_setting_of_a_section() -> None:
+    base = BacktestConfig.from_dict({"venue": "kraken", "taker_fee_bps": 7.5})
+    changed = base.replace(slippage_bps=3)
+    assert changed.execution == VenueConfig(venue="kraken", taker_fee_bps=7.5, slippage_bps=3.0)
+    assert base.execution.slippage_bps == 1.0   # the original is untouched
+
+
+def test_sections_are_frozen() -> None:
+    config = BacktestConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.execution.taker_fee_bps = 1.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.risk.max_open_positions = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("values,match", [
+    ({"execution": {"taker_fee_bps": 1.0}}, "execution must be a VenueConfig"),
+    ({"execution": {"taker_fee_bps": 1.0}, "slippage_bps": 2.0},
+     "execution must be a VenueConfig"),
+    ({"risk": 3}, "risk must be a RiskLimits"),
+    ({"replace": 1}, "unknown config key 'replace'"),
+], ids=repr)
+def test_a_section_must_be_its_config(values: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        BacktestConfig.from_dict(values, source="run.json")
+    assert "run.json" in str(info.value)
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig().replace(**values)
+
+
+def test_unknown_keys_in_replace_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'slipage_bps'"):
+        BacktestConfig().replace(slipage_bps=2.0)
+
+
+# --- the fee_bps alias ------------------------------------------------------------------------
+
+
+def test_fee_bps_sets_both_rates() -> None:
+    config = BacktestConfig.from_dict({"fee_bps": 7})
+    assert (config.execution.maker_fee_bps, config.execution.taker_fee_bps) == (7.0, 7.0)
+    # the alias is resolved, not recorded: the same run hashes the same however written
+    assert "fee_bps" not in config.to_dict()
+    assert config == BacktestConfig.from_dict({"maker_fee_bps": 7.0, "taker_fee_bps": 7.0})
+    assert config.config_hash() == BacktestConfig.from_dict(
+        {"maker_fee_bps": 7.0, "taker_fee_bps": 7.0}).config_hash()
+
+
+def test_a_rate_given_beside_fee_bps_wins() -> None:
+    config = BacktestConfig.from_dict({"fee_bps": 7.0, "maker_fee_bps": -1.0})
+    assert (config.execution.maker_fee_bps, config.execution.taker_fee_bps) == (-1.0, 7.0)
+
+
+def test_fee_bps_in_replace_overrides_the_rates_it_changes() -> None:
+    base = BacktestConfig.from_dict({"maker_fee_bps": 1.0, "taker_fee_bps": 4.0})
+    assert base.replace(fee_bps=10).execution.taker_fee_bps == 10.0
+    assert base.replace(fee_bps=10).execution.maker_fee_bps == 10.0
+    mixed = base.replace(fee_bps=10, taker_fee_bps=3)
+    assert (mixed.execution.maker_fee_bps, mixed.execution.taker_fee_bps) == (10.0, 3.0)
+
+
+@pytest.mark.parametrize("fee,match", [
+    (-1.0, "taker_fee_bps must be >= 0"),
+    ("7", "maker_fee_bps must be a finite number"),
+    (math.nan, "maker_fee_bps must be a finite number"),
+    (True, "maker_fee_bps must be a finite number"),
+], ids=repr)
+def test_a_bad_fee_bps_is_named_by_the_rate_it_sets(fee: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        BacktestConfig.from_dict({"fee_bps": fee})
+
+
+def test_fee_bps_on_the_command_line() -> None:
+    """--fee-bps sets both rates over a config file's; a rate's own flag wins over it."""
+    from engine.cli import build_parser, config_from_args
+
+    def config(*argv: str) -> VenueConfig:
+        return config_from_args(build_parser().parse_args(["backtest", *argv])).execution
+
+    assert (config("--fee-bps", "7").maker_fee_bps, config("--fee-bps", "7").taker_fee_bps) == (
+        7.0, 7.0)
+    both = config("--fee-bps", "7", "--maker-fee-bps", "1")
+    assert (both.maker_fee_bps, both.taker_fee_bps) == (1.0, 7.0)
+
+
+def test_fee_bps_flag_overrides_a_config_file(tmp_path: Path) -> None:
+    from engine.cli import build_parser, config_from_args
+
+    path = write(tmp_path, json.dumps({"maker_fee_bps": 1.0, "taker_fee_bps": 4.0,
+                                       "slippage_bps": 3.0}))
+    args = build_parser().parse_args(["backtest", "--config", str(path), "--fee-bps", "9"])
+    venue = config_from_args(args).execution
+    assert (venue.maker_fee_bps, venue.taker_fee_bps, venue.slippage_bps) == (9.0, 9.0, 3.0)

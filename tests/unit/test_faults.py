@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.messages import Bar, OrderCanceled, OrderFilled
 from engine.strategy import Strategy
 from engine.venue import VenueConfig

@@ -14,14 +14,14 @@ engine records must be identical.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from engine import venue as venue_module
-from engine.backtester import BacktestEngine, Feed
+from engine.backtesting import BacktestEngine, Feed
 from engine.fills import market_fills
 from engine.intents import ORDER_QTY, TARGET_PERCENT, TARGET_QTY, EventBatch, Intents
 from engine.messages import Trade
@@ -54,8 +54,8 @@ class Scripted(Strategy):
     the same rows. ``script``: row -> list of (kind, value); ``fault_row`` raises there."""
 
     name = "scripted"
-    script: dict[str, dict[int, list[tuple[int, float]]]] = {}
-    fault_rows: dict[str, int] = {}
+    script: ClassVar[dict[str, dict[int, list[tuple[int, float]]]]] = {}
+    fault_rows: ClassVar[dict[str, int]] = {}
 
     def on_start(self) -> None:
         self.seen = 0

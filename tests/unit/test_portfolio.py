@@ -321,7 +321,7 @@ def test_equity_interval_points_equal_the_walk_with_ties_gaps_and_a_start_row(se
 
 def test_equity_kernel_equals_the_numpy_reference_on_a_traded_run() -> None:
     # the numba walk against the plain-numpy curve it replaced, on two feeds that both trade
-    from engine.backtester import BacktestEngine, Feed
+    from engine.backtesting import BacktestEngine, Feed
     from engine.synthetic import synthetic_bars
     from strategies.sma_cross import SmaCross
 

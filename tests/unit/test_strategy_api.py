@@ -10,13 +10,18 @@ import math
 import pandas as pd
 import pytest
 
+from engine.backtesting import BacktestEngine, Feed
 from engine.errors import ConfigError
-from engine.backtester import BacktestEngine, Feed
 from engine.messages import Bar, Quote, Trade
-from engine.venue import VenueConfig
 from engine.strategy import (
-    BUILTIN_STRATEGIES, ParamSpec, Strategy, StrategyParams, load_strategy, param,
+    BUILTIN_STRATEGIES,
+    ParamSpec,
+    Strategy,
+    StrategyParams,
+    load_strategy,
+    param,
 )
+from engine.venue import VenueConfig
 from strategies.momentum import Momentum
 from strategies.sma_cross import SmaCross
 from tests.unit.scripted import MINUTE, bar_table, quote_table, trade_table
@@ -259,7 +264,7 @@ def test_unknown_name_lists_the_builtins() -> None:
 
 
 def test_missing_module_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="cannot import module 'strategies.no_such_thing'"):
+    with pytest.raises(ConfigError, match=r"cannot import module 'strategies\.no_such_thing'"):
         load_strategy("strategies.no_such_thing:Foo")
 
 
@@ -280,7 +285,7 @@ def test_malformed_reference_is_a_config_error(ref: str) -> None:
 def test_order_target_cancels_the_opposite_side_when_the_target_flips() -> None:
     # Volume caps the buy at 0.25 a bar, so it is still working when the target flips to flat:
     # the rest of the buy is canceled and only the filled part is sold.
-    from engine.backtester import BacktestEngine, Feed
+    from engine.backtesting import BacktestEngine, Feed
     from engine.messages import OrderCanceled
     from tests.unit.scripted import MINUTE, bar_table
 
@@ -314,7 +319,7 @@ def test_a_nan_print_fills_nothing_and_orders_keep_working() -> None:
     import numpy as np
     import pandas as pd
 
-    from engine.backtester import BacktestEngine, Feed
+    from engine.backtesting import BacktestEngine, Feed
 
     class BuyOnce(Strategy):
         name = "buy_once"

@@ -1,0 +1,160 @@
+"""What a strategy sees in a backtest: its context (position, cash, equity, order methods)
+and, when it raises, the fault that stopped it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import TYPE_CHECKING, Any
+
+from engine.messages import BUY, GTC, LIMIT, MARKET, SELL, STOP, SubmitOrder
+from engine.strategy import Strategy
+from engine.venue import Order
+
+if TYPE_CHECKING:
+    from engine.backtesting.engine import BacktestEngine
+
+_new = tuple.__new__
+
+
+def _as_float(value: Any) -> Any:
+    """Plain float for any real number (numpy scalars included); other values pass through
+    unchanged for the venue to reject with a reason."""
+    if value is None or type(value) is float:   # the usual cases, without an ABC check
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@dataclasses.dataclass
+class StrategyFault:
+    """A strategy that raised: it stopped receiving events; its orders were canceled."""
+
+    strategy_id: str
+    symbol: str
+    hook: str
+    error: str
+    traceback: str
+    ts_event: int
+
+
+class BacktestContext:
+    """The ``StrategyContext`` a strategy gets in a backtest."""
+
+    __slots__ = ("_engine", "_next_id", "avg_price", "capital_share", "overrides", "position",
+                 "strategy", "strategy_id", "symbol", "venue")
+
+    def __init__(self, engine: BacktestEngine, strategy: Strategy, strategy_id: str,
+                 symbol: str, venue: str) -> None:
+        self._engine = engine
+        self.strategy = strategy
+        self.strategy_id = strategy_id
+        self.symbol = symbol
+        self.venue = venue
+        self.position = 0.0
+        self.avg_price = 0.0
+        self.capital_share = math.nan   # unless configured, the run sets 1/N
+        self._next_id = 0
+        # hook name -> whether the strategy implements it (asked per fill: worth remembering)
+        self.overrides: dict[str, bool] = {}
+
+    def now_ns(self) -> int:
+        """Event time: the time of the event being processed."""
+        return self._engine.clock.ts
+
+    @property
+    def cash(self) -> float:
+        return self._engine.portfolio.cash
+
+    @property
+    def equity(self) -> float:
+        return self._engine.portfolio.equity()
+
+    @property
+    def last_price(self) -> float:
+        return self._engine.portfolio.last_price.get(self.symbol, float("nan"))
+
+    def submit_order(self, side: str, quantity: float, order_type: str = MARKET, *,
+                     limit_price: float | None = None, stop_price: float | None = None,
+                     time_in_force: str = GTC) -> str:
+        """Submit an order; returns its client order id (deterministic: ``<strategy>-<n>``)."""
+        self._next_id += 1
+        coid = f"{self.strategy_id}-{self._next_id}"
+        ts = self._engine.clock.ts
+        # numpy scalars are fine to pass; messages carry plain floats
+        quantity = _as_float(quantity)
+        limit_price = _as_float(limit_price)
+        stop_price = _as_float(stop_price)
+        cmd = _new(SubmitOrder, (self.strategy_id, self.venue, self.symbol, coid, side,
+                                 order_type, quantity, limit_price, stop_price, time_in_force,
+                                 ts, ts))
+        self._engine.submit(cmd)
+        return coid
+
+    def buy(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+            time_in_force: str = GTC) -> str:
+        """Buy ``quantity``: a market order, or limit / stop when a price is given."""
+        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
+        return self.submit_order(BUY, quantity, kind, limit_price=limit, stop_price=stop,
+                                 time_in_force=time_in_force)
+
+    def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
+             time_in_force: str = GTC) -> str:
+        """Sell (or sell short) ``quantity``: market, or limit / stop when a price is given."""
+        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
+        return self.submit_order(SELL, quantity, kind, limit_price=limit, stop_price=stop,
+                                 time_in_force=time_in_force)
+
+    def order_target(self, quantity: float) -> str | None:
+        """Market order bringing position plus working orders to ``quantity`` (signed).
+
+        Working orders on the side opposite to the change needed (all of them when the
+        position is already at the target) are canceled first: a target that flips while an
+        order is still filling must not leave both sides working. Same-side working orders
+        count towards the target; orders with a cancel in flight do not. Returns the client
+        order id, or None when no new order is needed.
+        """
+        want = quantity - self.position
+        orders = self.open_orders()
+        pending = 0.0
+        for order in orders:
+            if order.cancel_ns is not None:
+                continue
+            if abs(want) <= 1e-12 or (order.sign > 0) != (want > 0):
+                self.cancel(order.client_order_id)   # opposite side, or nothing wanted
+            else:
+                pending += order.sign * order.leaves_qty
+        delta = want - pending
+        if delta > 1e-12:
+            return self.submit_order(BUY, delta)   # a market order, as buy(delta) places
+        if delta < -1e-12:
+            return self.submit_order(SELL, -delta)
+        return None
+
+    def order_target_percent(self, fraction: float, price: float) -> str | None:
+        """Target a position worth ``fraction`` of this strategy's share of equity at ``price``
+        (``fraction * equity * capital_share / price``; negative for short)."""
+        return self.order_target(fraction * self._engine.portfolio.equity()
+                                 * self.capital_share / price)
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel a working order (takes effect after the venue latency)."""
+        self._engine.venue.cancel(self.strategy_id, client_order_id, self._engine.clock.ts)
+
+    def cancel_all(self) -> None:
+        """Cancel every working order of this strategy."""
+        for order in self.open_orders():
+            if order.cancel_ns is None:
+                self.cancel(order.client_order_id)
+
+    def open_orders(self) -> list[Order]:
+        """This strategy's working orders, oldest first."""
+        return [o for o in self._engine.venue.working.get(self.symbol, ())
+                if o.strategy_id == self.strategy_id]
+
+    @property
+    def pending_quantity(self) -> float:
+        """Signed quantity still to fill on this strategy's working orders."""
+        return sum(o.sign * o.leaves_qty for o in self.open_orders())

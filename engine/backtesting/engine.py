@@ -1,0 +1,293 @@
+"""The backtest engine: its set-up (feeds, strategies, venue, portfolio, risk), the order
+flow between strategies, risk and venue, strategy faults, and its outputs (fills, order events,
+the equity curve). Its two passes over the events live beside it: ``hook_loop`` (every event
+through the hooks) and ``batch_pass`` (strategies' batch paths, visiting only the events where
+something can happen)."""
+
+from __future__ import annotations
+
+import math
+import traceback
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.backtesting.batch_pass import run_batch_pass
+from engine.backtesting.context import BacktestContext, StrategyFault
+from engine.backtesting.feed import Feed, merged_events
+from engine.backtesting.hook_loop import Handler, Progress, run_hooks
+from engine.clock import SimulatedClock, perf_seconds
+from engine.equity import equity_curve
+from engine.errors import ConfigError, NoDataError
+from engine.intents import IntentSource
+from engine.messages import OrderCanceled, OrderDenied, OrderFilled, OrderRejected, SubmitOrder
+from engine.portfolio import Portfolio
+from engine.risk import RiskEngine, RiskLimits
+from engine.strategy import Strategy
+from engine.venue import SimulatedVenue, VenueConfig
+
+_new = tuple.__new__
+
+
+def _ignore(event: Any) -> None:
+    """Stands in for a faulted strategy's hook."""
+
+
+class BacktestEngine:
+    """Runs strategies over feeds in one process. Add feeds and strategies, then ``run()``."""
+
+    def __init__(self, *, capital: float, venue_config: VenueConfig | None = None,
+                 risk_limits: RiskLimits | None = None) -> None:
+        self.clock = SimulatedClock()
+        # Pre-trade risk: a local RiskEngine when a limit is set. It may be swapped for any
+        # object with RiskEngine's check / on_approved / on_event (the execution actor puts a
+        # client of the risk actor here).
+        limits = risk_limits or RiskLimits()
+        self.risk: Any = RiskEngine(limits) if limits.active else None
+        self.portfolio = Portfolio(capital)
+        self.venue_config = venue_config or VenueConfig()
+        self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
+        self.feeds: list[Feed] = []
+        self.contexts: list[BacktestContext] = []
+        self._by_id: dict[str, BacktestContext] = {}
+        self.faults: list[StrategyFault] = []
+        self._faulted: set[str] = set()
+        self._batch_ids: frozenset[str] = frozenset()   # their hooks do not run (run_batch)
+        # per symbol, in strategy order: the hooks the hook loop calls on its events
+        self._handlers: dict[str, list[Handler]] = {}
+        self.fills: list[OrderFilled] = []
+        self.order_events: list[Any] = []
+        self._fill_event_seq: list[int] = []
+        self._fill_cash: list[float] = []
+        self._fill_net_qty: list[float] = []
+        self._event_seq = -1
+        self._event_key: tuple[int, int, int] | None = None   # batch mode: (ts, feed, row)
+        self._fill_keys: list[tuple[int, int, int]] = []      # batch mode: each fill's event
+        self.events_processed = 0
+        self.elapsed_seconds = 0.0
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def add_feed(self, feed: Feed) -> None:
+        if any(f.symbol == feed.symbol for f in self.feeds):
+            raise ConfigError(f"symbol {feed.symbol!r} already has a feed")
+        self.feeds.append(feed)
+        self.venue.add_symbol(feed.symbol)
+
+    def add_strategy(self, strategy: Strategy, symbol: str, strategy_id: str | None = None,
+                     capital_share: float | None = None) -> BacktestContext:
+        """Run ``strategy`` on ``symbol``; its id defaults to ``<name>:<symbol>``.
+
+        ``capital_share`` is the share of portfolio equity the strategy sizes against
+        (``ctx.capital_share``); by default the pairs split it evenly.
+        """
+        if symbol not in self.venue.working:
+            raise NoDataError(f"strategy {strategy.name!r} is set on symbol {symbol!r}, which "
+                              f"has no data; symbols with data: "
+                              f"{', '.join(f.symbol for f in self.feeds) or '(none)'}")
+        sid = strategy_id or f"{strategy.name}:{symbol}"
+        if sid in self._by_id:
+            raise ConfigError(f"strategy id {sid!r} is used twice")
+        ctx = BacktestContext(self, strategy, sid, symbol, self.venue_config.venue)
+        if capital_share is not None:
+            if not (0 < capital_share <= 1):
+                raise ConfigError(f"capital_share of {sid!r} must be in (0, 1], got "
+                                  f"{capital_share!r}")
+            ctx.capital_share = float(capital_share)
+        strategy.ctx = ctx
+        self.contexts.append(ctx)
+        self._by_id[sid] = ctx
+        return ctx
+
+    # --- order flow -----------------------------------------------------------------------
+
+    def submit(self, cmd: SubmitOrder) -> None:
+        """Route a strategy's order through the risk checks to the venue."""
+        if cmd.strategy_id in self._faulted:
+            return
+        risk = self.risk
+        if risk is not None:
+            portfolio = self.portfolio
+            reason = risk.check(cmd, portfolio.equity(), portfolio.last_price)
+            if reason is not None:
+                event = _new(OrderDenied, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                           cmd.client_order_id, reason, cmd.ts_event,
+                                           cmd.ts_event))
+                self.order_events.append(event)
+                self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
+                return
+            risk.on_approved(cmd)
+        self.venue.submit(cmd)
+
+    def _on_fill(self, event: OrderFilled) -> None:
+        """Book a fill (the venue's direct route for fills: this runs once per fill)."""
+        ctx = self._by_id[event.strategy_id]
+        if self.risk is not None:
+            self.risk.on_event(event)
+        portfolio = self.portfolio
+        pos = portfolio.apply_fill(event)
+        ctx.position = pos.qty
+        ctx.avg_price = pos.avg_price
+        self.fills.append(event)
+        if self._event_key is None:
+            self._fill_event_seq.append(self._event_seq)
+        else:   # batch mode: the fill's event is placed in the merged order after the run
+            self._fill_keys.append(self._event_key)
+        self._fill_cash.append(portfolio.cash)
+        self._fill_net_qty.append(portfolio.net_qty[event.symbol])
+        self._call(ctx, "on_fill", event)
+
+    def _on_venue_event(self, event: Any) -> None:
+        cls = type(event)
+        if cls is OrderFilled:
+            self._on_fill(event)
+            return
+        if self.risk is not None:
+            self.risk.on_event(event)
+        self.order_events.append(event)
+        if cls is OrderRejected:
+            self._call(self._by_id[event.strategy_id], "on_order_rejected", event)
+        elif cls is OrderCanceled:
+            self._call(self._by_id[event.strategy_id], "on_order_canceled", event)
+
+    def _call(self, ctx: BacktestContext, hook: str, *args: Any) -> None:
+        sid = ctx.strategy_id
+        if sid in self._faulted or sid in self._batch_ids:
+            return
+        implemented = ctx.overrides.get(hook)
+        if implemented is None:
+            implemented = ctx.overrides[hook] = ctx.strategy.overrides(hook)
+        if not implemented:
+            return
+        try:
+            getattr(ctx.strategy, hook)(*args)
+        except Exception as exc:  # the guard around user code
+            self._fault(ctx, hook, exc)
+
+    def _fault(self, ctx: BacktestContext, hook: str, exc: BaseException) -> None:
+        self.fault_with(ctx, hook, f"{type(exc).__name__}: {exc}",
+                        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+    def fault_with(self, ctx: BacktestContext, hook: str, error: str, tb: str) -> None:
+        """Fault a strategy: record why, stop its hooks and cancel its working orders."""
+        if ctx.strategy_id in self._faulted:
+            return
+        self._faulted.add(ctx.strategy_id)
+        self.faults.append(StrategyFault(
+            strategy_id=ctx.strategy_id, symbol=ctx.symbol, hook=hook, error=error,
+            traceback=tb, ts_event=self.clock.ts))
+        # Swap the hook for a no-op in place: the list may be mid-iteration in the event loop.
+        handlers = self._handlers.get(ctx.symbol, [])
+        for i, (owner, _, by_price) in enumerate(handlers):
+            if owner is ctx:
+                handlers[i] = (owner, _ignore, by_price)
+        for order in ctx.open_orders():
+            self.venue.cancel_now(order, self.clock.ts, "strategy faulted")
+
+    # --- the runs -------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None = None) -> None:
+        """Process every event through the strategies' hooks (``hook_loop``).
+        ``progress(done, total)`` is called every ~64k events."""
+        started = self._start()
+        run_hooks(self, progress)
+        self._stop(started)
+
+    def run_batch(self, progress: Progress | None = None, source: IntentSource | None = None,
+                  chunk_rows: int = 65_536) -> None:
+        """Process every event, taking the orders of strategies with a batch path from their
+        ``on_batch`` intents instead of their per-event hooks (``batch_pass``).
+
+        Only the events where something can happen are visited: rows with intents, rows of
+        symbols with working orders, and every row of symbols whose strategies run hooks.
+        Results equal :meth:`run` exactly when each batch path yields its hooks' orders.
+        ``source`` supplies intents as they are computed (the actor graph streams them from
+        its workers); by default they are computed here, ``chunk_rows`` events at a time.
+        """
+        if source is not None:   # those strategies run elsewhere: none of their hooks here
+            self._batch_ids = source.strategy_ids
+        started = self._start()
+        run_batch_pass(self, source, chunk_rows, progress)
+        self._stop(started)
+
+    def _start(self) -> float:
+        """Check the set-up, split the capital, set the clock to the first event's open and
+        start the strategies; returns the start time."""
+        if not self.feeds:
+            raise NoDataError("backtest has no data feeds")
+        if not self.contexts:
+            raise ConfigError("backtest has no strategies")
+        even = 1.0 / len(self.contexts)
+        for ctx in self.contexts:
+            if math.isnan(ctx.capital_share):   # not configured
+                ctx.capital_share = even
+        started = perf_seconds()
+        self.clock.set(min(int(f.frame["ts"].iloc[0]) for f in self.feeds))
+        for ctx in self.contexts:
+            self._call(ctx, "on_start")
+        return started
+
+    def _stop(self, started: float) -> None:
+        for ctx in self.contexts:
+            self._call(ctx, "on_stop")
+        self.elapsed_seconds = perf_seconds() - started
+
+    # --- outputs --------------------------------------------------------------------------
+
+    def equity_curve(self, start_ts: int | None = None, interval_ns: int = 0) -> pd.DataFrame:
+        """Equity, cash and gross exposure after each event time (one row per timestamp).
+
+        Built from the fills booked during the run and the events' mark prices, so the hot
+        loop records nothing per event. ``start_ts``, when earlier than the first event, adds
+        a first row there with the initial capital; ``interval_ns`` > 0 keeps the last point
+        of each interval only.
+        """
+        index = {f.symbol: i for i, f in enumerate(self.feeds)}
+        return equity_curve([f.event_times() for f in self.feeds],
+                            [f.mark_prices() for f in self.feeds],
+                            np.asarray(self._fill_event_seq, dtype=np.int64),
+                            np.array([index[f.symbol] for f in self.fills], dtype=np.int64),
+                            np.asarray(self._fill_cash, dtype=np.float64),
+                            np.asarray(self._fill_net_qty, dtype=np.float64),
+                            self.portfolio.initial_cash, start_ts, interval_ns=interval_ns)
+
+    def equity_curve_reference(self) -> pd.DataFrame:
+        """The same curve computed with plain numpy (kept as the kernel's test oracle)."""
+        feed_ids, _, ts, mark = merged_events(self.feeds)
+        n = len(ts)
+        fill_seq = np.asarray(self._fill_event_seq, dtype=np.int64)
+        events = np.arange(n)
+        cash = _as_of(fill_seq, np.asarray(self._fill_cash, dtype=np.float64), events,
+                      self.portfolio.initial_cash)
+        value = np.zeros(n)
+        gross = np.zeros(n)
+        fill_symbols = np.array([f.symbol for f in self.fills], dtype=object)
+        net_after = np.asarray(self._fill_net_qty, dtype=np.float64)
+        for fi, feed in enumerate(self.feeds):
+            mine = np.flatnonzero(fill_symbols == feed.symbol)
+            if len(mine) == 0:
+                continue
+            qty = _as_of(fill_seq[mine], net_after[mine], events, 0.0)
+            # this symbol's latest mark price at each event
+            idx = np.where(feed_ids == fi, events, -1)
+            idx = np.maximum.accumulate(idx)
+            px = np.where(idx >= 0, mark[np.maximum(idx, 0)], 0.0)
+            value += qty * px
+            gross += np.abs(qty * px)
+        equity = cash + value
+        # keep the state after the last event of each timestamp
+        keep = np.ones(n, dtype=bool)
+        keep[:-1] = ts[1:] != ts[:-1]
+        return pd.DataFrame({"ts": ts[keep], "equity": equity[keep], "cash": cash[keep],
+                             "gross_exposure": gross[keep]})
+
+
+def _as_of(fill_seq: np.ndarray, after_fill: np.ndarray, events: np.ndarray,
+           before_any: float) -> np.ndarray:
+    """The value booked by the last fill at or before each event (``before_any`` until then)."""
+    out = np.full(len(events), before_any, dtype=np.float64)
+    last = np.searchsorted(fill_seq, events, side="right") - 1
+    booked = last >= 0
+    out[booked] = after_fill[last[booked]]
+    return out
