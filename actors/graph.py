@@ -46,8 +46,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, *,
         ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
         return False
     os.environ["PYTHONPATH"] = env["PYTHONPATH"]
-    start_local_ray(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                    log_to_driver=False, configure_logging=False)
+    # address="local": a new Ray of this process's own, never a cluster someone else left
+    # running on the machine (which refuses num_cpus; join one with address="auto")
+    start_local_ray(address="local", num_cpus=num_cpus or os.cpu_count(),
+                    include_dashboard=False, log_to_driver=False, configure_logging=False)
     return True
 
 

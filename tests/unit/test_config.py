@@ -390,7 +390,8 @@ def test_a_bad_fee_bps_is_named_by_the_rate_it_sets(fee: Any, match: str) -> Non
 
 def test_fee_bps_on_the_command_line() -> None:
     """--fee-bps sets both rates over a config file's; a rate's own flag wins over it."""
-    from engine.cli import build_parser, config_from_args
+    from engine.cli import build_parser
+    from engine.cli.backtest import config_from_args
 
     def config(*argv: str) -> VenueConfig:
         return config_from_args(build_parser().parse_args(["backtest", *argv])).execution
@@ -402,7 +403,8 @@ def test_fee_bps_on_the_command_line() -> None:
 
 
 def test_fee_bps_flag_overrides_a_config_file(tmp_path: Path) -> None:
-    from engine.cli import build_parser, config_from_args
+    from engine.cli import build_parser
+    from engine.cli.backtest import config_from_args
 
     path = write(tmp_path, json.dumps({"maker_fee_bps": 1.0, "taker_fee_bps": 4.0,
                                        "slippage_bps": 3.0}))
