@@ -25,6 +25,7 @@ from actors.coordinator.actor import CoordinatorActor, GraphCanceled, GraphError
 from actors.ray_session import check_reachable, start_local_ray
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
+from engine.run import backtest_config
 from engine.strategy import Strategy
 
 
@@ -148,13 +149,7 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
              progress: Callable[[int, int], None] | None = None,
              **settings: Any) -> BacktestResult:
     """Like ``engine.backtest``, on the actor graph (strategies given as importable names)."""
-    if isinstance(strategy, type):
-        strategy = f"{strategy.__module__}:{strategy.__qualname__}"
-    frames = None
-    if not isinstance(data, str):
-        frames, data = data, "frames"
-    config = BacktestConfig.from_dict({"strategy": strategy, "params": dict(params or {}),
-                                       "data": data, **settings})
+    config, _, frames = backtest_config(strategy, params, data=data, **settings)
     return run_graph(config, workers=workers, address=address, progress=progress,
                      frames=frames)
 

@@ -42,31 +42,10 @@ from engine.errors import ConfigError
 from engine.indicators import *  # noqa: F403 - the whole indicator library is public API
 from engine.indicators import __all__ as _indicators
 from engine.indicators._base import step
-from engine.intents import (
-                            ORDER_QTY,
-                            TARGET_PERCENT,
-                            TARGET_QTY,
-                            EventBatch,
-                            Intents,
-                            order_qty,
-                            percent_targets,
-                            qty_targets,
-                            target_percent,
-                            target_qty,
-)
-from engine.messages import (
-                            BUY,
-                            GTC,
-                            IOC,
-                            SELL,
-                            Bar,
-                            OrderCanceled,
-                            OrderDenied,
-                            OrderFilled,
-                            OrderRejected,
-                            Quote,
-                            Trade,
-)
+from engine.intents import (ORDER_QTY, TARGET_PERCENT, TARGET_QTY, EventBatch, Intents, order_qty,
+                            percent_targets, qty_targets, target_percent, target_qty)
+from engine.messages import (BUY, GTC, IOC, SELL, Bar, OrderCanceled, OrderDenied, OrderFilled,
+                             OrderRejected, Quote, Trade)
 from engine.strategy import Strategy, StrategyContext, StrategyParams, allocation_param, param
 from engine.timeframes import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, timeframe_to_ns
 

@@ -19,29 +19,11 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from engine.errors import (
-    CodecError,
-    CorruptFrameError,
-    InvalidMessageError,
-    UnknownMessageTypeError,
-)
-from engine.messages import (
-    Bar,
-    CancelOrder,
-    FillBatch,
-    IntentBatch,
-    MarketBatch,
-    OrderAccepted,
-    OrderBookSnapshot,
-    OrderCanceled,
-    OrderDenied,
-    OrderFilled,
-    OrderRejected,
-    Quote,
-    SubmitOrder,
-    Trade,
-    Valuation,
-)
+from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
+                           UnknownMessageTypeError)
+from engine.messages import (Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch, OrderAccepted,
+                             OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled,
+                             OrderRejected, Quote, SubmitOrder, Trade, Valuation)
 
 # Wire tags are part of the protocol: never renumber, only append.
 TAGS: dict[type, int] = {

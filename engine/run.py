@@ -47,6 +47,15 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     ``slippage_model``, ``slippage_bps``, ``latency_ms``, ``max_volume_share``, ... ;
     ``fee_bps`` sets both fee rates.
     """
+    config, strategy_class, frames = backtest_config(strategy, params, data=data, **settings)
+    return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
+
+
+def backtest_config(strategy: str | type[Strategy] = "sma_cross",
+                    params: Mapping[str, Any] | None = None, *, data: Any = "synthetic",
+                    **settings: Any) -> tuple[BacktestConfig, type[Strategy] | None, Any]:
+    """The config of a :func:`backtest` call, the strategy class when one was given (else
+    None), and the data frames when data was given as frames (else None)."""
     strategy_class = None
     if isinstance(strategy, type):
         strategy_class = strategy
@@ -56,7 +65,7 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
         frames, data = data, "frames"
     config = BacktestConfig.from_dict({"strategy": strategy, "params": dict(params or {}),
                                        "data": data, **settings})
-    return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
+    return config, strategy_class, frames
 
 
 def plan_pairs(config: BacktestConfig, symbols: list[str],
@@ -218,4 +227,5 @@ def _attribution(engine: BacktestEngine,
                                              "last_price", "unrealized_pnl"]))
 
 
-__all__ = ["ConfigError", "assemble_result", "backtest", "build_engine", "run_config"]
+__all__ = ["ConfigError", "assemble_result", "backtest", "backtest_config", "build_engine",
+           "run_config"]

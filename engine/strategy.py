@@ -32,15 +32,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
 
 from engine.errors import ConfigError
-from engine.messages import (
-    Bar,
-    OrderCanceled,
-    OrderDenied,
-    OrderFilled,
-    OrderRejected,
-    Quote,
-    Trade,
-)
+from engine.messages import (Bar, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
+                             Trade)
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -106,6 +99,14 @@ class StrategyParams:
 
     def check(self) -> None:
         """Cross-parameter rules (e.g. fast < slow); raise ``ConfigError`` naming the strategy."""
+
+    def require_below(self, low: str, high: str, relation: str = "shorter than") -> None:
+        """``ConfigError`` naming the strategy and both parameters unless parameter ``low`` is
+        below parameter ``high`` (for :meth:`check`)."""
+        a, b = getattr(self, low), getattr(self, high)
+        if not a < b:
+            raise ConfigError(f"strategy {type(self)._strategy_name!r} parameter {low!r} "
+                              f"({a!r}) must be {relation} {high!r} ({b!r})")
 
     @classmethod
     def specs(cls) -> list[ParamSpec]:

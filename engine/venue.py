@@ -46,22 +46,8 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.fills import market_fills
-from engine.messages import (
-    BUY,
-    GTC,
-    IOC,
-    LIMIT,
-    MAKER,
-    MARKET,
-    SELL,
-    STOP,
-    TAKER,
-    OrderAccepted,
-    OrderCanceled,
-    OrderFilled,
-    OrderRejected,
-    SubmitOrder,
-)
+from engine.messages import (BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, TAKER, OrderAccepted,
+                             OrderCanceled, OrderFilled, OrderRejected, SubmitOrder)
 from engine.settings import coerce_floats
 
 _new = tuple.__new__

@@ -12,20 +12,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    BollingerBands,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    bbands_step,
-    moments_init,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (BollingerBands, ConfigError, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, bbands_step, moments_init, param, percent_targets, step)
 
 
 def check_nbdev(strategy: str, nbdev: float, period: int) -> None:

@@ -38,26 +38,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    BAR,
-    SMA,
-    TRADE,
-    Bar,
-    Donchian,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    Trade,
-    allocation_param,
-    donchian_init,
-    donchian_step,
-    param,
-    percent_targets,
-    sma_init,
-    sma_step,
-    step,
-)
+from engine.api import (BAR, SMA, TRADE, Bar, Donchian, EventBatch, Intents, Strategy,
+                        StrategyParams, Trade, allocation_param, donchian_init, donchian_step,
+                        param, percent_targets, sma_init, sma_step, step)
 
 
 class Breakout(Strategy):

@@ -38,23 +38,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    ORDER_QTY,
-    TARGET_QTY,
-    Bar,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Quote,
-    Strategy,
-    StrategyParams,
-    Trade,
-    param,
-    queue_init,
-    queue_push,
-    step,
-    timeframe_to_ns,
-)
+from engine.api import (ORDER_QTY, TARGET_QTY, Bar, ConfigError, EventBatch, Intents, Quote,
+                        Strategy, StrategyParams, Trade, param, queue_init, queue_push, step,
+                        timeframe_to_ns)
 
 _NO_SLOT = -(1 << 63)   # before the first event: every slot is new
 

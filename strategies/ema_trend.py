@@ -26,20 +26,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    EMA,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    ema_init,
-    ema_step,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (EMA, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, ema_init, ema_step, param, percent_targets, step)
 
 
 class EmaTrend(Strategy):
@@ -57,9 +45,7 @@ class EmaTrend(Strategy):
         allow_short: bool = param(False, doc="go short when the trend turns down")
 
         def check(self) -> None:
-            if self.fast >= self.slow:
-                raise ConfigError(f"strategy 'ema_trend': fast ({self.fast}) must be shorter "
-                                  f"than slow ({self.slow})")
+            self.require_below("fast", "slow")
 
     params: Params
 

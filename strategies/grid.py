@@ -36,16 +36,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    param,
-    qty_targets,
-    step,
-)
+from engine.api import (ConfigError, EventBatch, Intents, Strategy, StrategyParams, param,
+                        qty_targets, step)
 
 
 class Grid(Strategy):

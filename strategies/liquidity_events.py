@@ -34,24 +34,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    EMA,
-    QUOTE,
-    Bar,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Quote,
-    Strategy,
-    StrategyParams,
-    Trade,
-    allocation_param,
-    ema_init,
-    ema_step,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (EMA, QUOTE, Bar, ConfigError, EventBatch, Intents, Quote, Strategy,
+                        StrategyParams, Trade, allocation_param, ema_init, ema_step, param,
+                        percent_targets, step)
 
 
 class LiquidityEvents(Strategy):

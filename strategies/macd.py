@@ -31,20 +31,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    MACD,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    macd_init,
-    macd_step,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (MACD, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, macd_init, macd_step, param, percent_targets, step)
 
 
 class MacdStrategy(Strategy):
@@ -62,9 +50,7 @@ class MacdStrategy(Strategy):
         allow_short: bool = param(False, doc="go short on a bearish cross instead of flat")
 
         def check(self) -> None:
-            if self.fast >= self.slow:
-                raise ConfigError(f"strategy 'macd': fast ({self.fast}) must be shorter than "
-                                  f"slow ({self.slow})")
+            self.require_below("fast", "slow")
 
     params: Params
 

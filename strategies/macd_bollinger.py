@@ -31,23 +31,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    MACD,
-    BollingerBands,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    bbands_step,
-    macd_init,
-    macd_step,
-    moments_init,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (MACD, BollingerBands, EventBatch, Intents, Strategy,
+                        StrategyParams, allocation_param, bbands_step, macd_init, macd_step,
+                        moments_init, param, percent_targets, step)
 from strategies._bollinger import check_nbdev
 from strategies.macd import histogram_cross
 
@@ -70,9 +56,7 @@ class MacdBollinger(Strategy):
         allocation: float = allocation_param()
 
         def check(self) -> None:
-            if self.fast >= self.slow:
-                raise ConfigError(f"strategy 'macd_bollinger': fast ({self.fast}) must be "
-                                  f"shorter than slow ({self.slow})")
+            self.require_below("fast", "slow")
             check_nbdev("macd_bollinger", self.nbdev, self.period)
 
     params: Params

@@ -20,19 +20,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    ROC,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    lag_init,
-    param,
-    percent_targets,
-    roc_step,
-    step,
-)
+from engine.api import (ROC, EventBatch, Intents, Strategy, StrategyParams, allocation_param,
+                        lag_init, param, percent_targets, roc_step, step)
 
 
 class Momentum(Strategy):

@@ -37,22 +37,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    NS_PER_SECOND,
-    TRADE,
-    Bar,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Quote,
-    Strategy,
-    StrategyParams,
-    Trade,
-    allocation_param,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (NS_PER_SECOND, TRADE, Bar, ConfigError, EventBatch, Intents, Quote,
+                        Strategy, StrategyParams, Trade, allocation_param, param, percent_targets,
+                        step)
 
 
 class OrderFlowImbalance(Strategy):

@@ -31,20 +31,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    RSI,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    param,
-    percent_targets,
-    rsi_init,
-    rsi_step,
-    step,
-)
+from engine.api import (RSI, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, param, percent_targets, rsi_init, rsi_step, step)
 
 
 class RsiBounds(Strategy):
@@ -62,9 +50,7 @@ class RsiBounds(Strategy):
         allow_short: bool = param(False, doc="go short on the down-cross instead of flat")
 
         def check(self) -> None:
-            if self.lower >= self.upper:
-                raise ConfigError(f"strategy 'rsi_bounds': lower ({self.lower}) must be below "
-                                  f"upper ({self.upper})")
+            self.require_below("lower", "upper", "below")
 
     params: Params
 

@@ -37,23 +37,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    RSI,
-    ConfigError,
-    Donchian,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    donchian_init,
-    donchian_step,
-    param,
-    percent_targets,
-    rsi_init,
-    rsi_step,
-    step,
-)
+from engine.api import (RSI, ConfigError, Donchian, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, donchian_init, donchian_step, param, percent_targets,
+                        rsi_init, rsi_step, step)
 
 
 class RsiDivergence(Strategy):

@@ -47,32 +47,10 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    MACD,
-    ROC,
-    RSI,
-    SMA,
-    BollingerBands,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    bbands_step,
-    lag_init,
-    macd_init,
-    macd_step,
-    moments_init,
-    param,
-    percent_targets,
-    roc_step,
-    rsi_init,
-    rsi_step,
-    sma_init,
-    sma_step,
-    step,
-)
+from engine.api import (MACD, ROC, RSI, SMA, BollingerBands, ConfigError, EventBatch, Intents,
+                        Strategy, StrategyParams, allocation_param, bbands_step, lag_init,
+                        macd_init, macd_step, moments_init, param, percent_targets, roc_step,
+                        rsi_init, rsi_step, sma_init, sma_step, step)
 
 SIGNALS = ("sma", "momentum", "rsi", "macd", "bollinger")
 VOTE_EXPIRY = 1.0 / 16.0
@@ -117,15 +95,9 @@ class SignalAggregation(Strategy):
 
         def check(self) -> None:
             name = "strategy 'signal_aggregation'"
-            if self.sma_fast >= self.sma_slow:
-                raise ConfigError(f"{name} parameter 'sma_fast' ({self.sma_fast}) must be "
-                                  f"shorter than sma_slow ({self.sma_slow})")
-            if self.macd_fast >= self.macd_slow:
-                raise ConfigError(f"{name} parameter 'macd_fast' ({self.macd_fast}) must be "
-                                  f"shorter than macd_slow ({self.macd_slow})")
-            if self.rsi_lower >= self.rsi_upper:
-                raise ConfigError(f"{name} parameter 'rsi_lower' ({self.rsi_lower!r}) must be "
-                                  f"below rsi_upper ({self.rsi_upper!r})")
+            self.require_below("sma_fast", "sma_slow")
+            self.require_below("macd_fast", "macd_slow")
+            self.require_below("rsi_lower", "rsi_upper", "below")
             voting = sum(w > 0.0 for w in self.weights())
             if voting == 0:
                 raise ConfigError(f"{name} parameters 'w_sma', 'w_momentum', 'w_rsi', "

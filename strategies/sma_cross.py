@@ -20,19 +20,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    SMA,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    allocation_param,
-    param,
-    percent_targets,
-    sma_init,
-    sma_step,
-)
+from engine.api import (SMA, EventBatch, Intents, Strategy, StrategyParams,
+                        allocation_param, param, percent_targets, sma_init, sma_step)
 
 
 class SmaCross(Strategy):
@@ -47,9 +36,7 @@ class SmaCross(Strategy):
         allow_short: bool = param(False, doc="go short on a downward cross instead of flat")
 
         def check(self) -> None:
-            if self.fast >= self.slow:
-                raise ConfigError(f"strategy 'sma_cross': fast ({self.fast}) must be shorter "
-                                  f"than slow ({self.slow})")
+            self.require_below("fast", "slow")
 
     params: Params
 

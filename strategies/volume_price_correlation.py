@@ -36,28 +36,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    BAR,
-    MOM,
-    QUOTE,
-    Bar,
-    ConfigError,
-    Correlation,
-    EventBatch,
-    Intents,
-    Quote,
-    Strategy,
-    StrategyParams,
-    Trade,
-    allocation_param,
-    correlation_init,
-    correlation_step,
-    lag_init,
-    mom_step,
-    param,
-    percent_targets,
-    step,
-)
+from engine.api import (BAR, MOM, QUOTE, Bar, ConfigError, Correlation, EventBatch, Intents, Quote,
+                        Strategy, StrategyParams, Trade, allocation_param, correlation_init,
+                        correlation_step, lag_init, mom_step, param, percent_targets, step)
 
 
 class VolumePriceCorrelation(Strategy):

@@ -32,27 +32,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.api import (
-    BAR,
-    NS_PER_MINUTE,
-    TRADE,
-    VWAP,
-    Bar,
-    ConfigError,
-    EventBatch,
-    Intents,
-    Strategy,
-    StrategyParams,
-    Trade,
-    allocation_param,
-    param,
-    percent_targets,
-    step,
-    typical,
-    typical_price,
-    vwap_init,
-    vwap_step,
-)
+from engine.api import (BAR, NS_PER_MINUTE, TRADE, VWAP, Bar, ConfigError, EventBatch, Intents,
+                        Strategy, StrategyParams, Trade, allocation_param, param, percent_targets,
+                        step, typical, typical_price, vwap_init, vwap_step)
 
 
 class VwapReversion(Strategy):

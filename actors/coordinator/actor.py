@@ -24,19 +24,8 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.coordinator.core import (
-    Graph,
-    GraphCanceled,
-    GraphData,
-    GraphError,
-    GraphPlan,
-    Phases,
-    WarmGraph,
-    audit_verdict,
-    check_spec,
-    load_streams,
-    plan_graph,
-)
+from actors.coordinator.core import (Graph, GraphCanceled, GraphData, GraphError, GraphPlan, Phases,
+                                     WarmGraph, audit_verdict, check_spec, load_streams, plan_graph)
 from actors.execution.actor import ExecutionActor
 from actors.feed.actor import FeedActor
 from actors.risk.actor import RiskActor

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import ray
 
+from actors.shell import CoreShell
 from actors.execution.core import ExecutionCore
 from actors.stream import DataInfo, Stream
 from engine.config import BacktestConfig
@@ -16,7 +16,7 @@ from engine.result import BacktestResult
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
-class ExecutionActor:
+class ExecutionActor(CoreShell):
     def __init__(self, config: BacktestConfig, plans: list[PairPlan],
                  batch_ids: frozenset[str]) -> None:
         self.reset(config, plans, batch_ids)
@@ -51,9 +51,3 @@ class ExecutionActor:
 
     def progress(self) -> tuple[int, int]:
         return self.core.progress
-
-    def stop(self) -> None:
-        self.core.stop()
-
-    def where(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

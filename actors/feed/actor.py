@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import ray
 
+from actors.shell import CoreShell
 from actors.feed.core import FeedCore
 from actors.stream import Stream
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
-class FeedActor:
+class FeedActor(CoreShell):
     def __init__(self, venue: str, batch_rows: int) -> None:
         self.reset(venue, batch_rows)
 
@@ -34,9 +32,3 @@ class FeedActor:
         finally:
             self.core.close()
             self.core.streams = {}   # let the object store free the data
-
-    def stop(self) -> None:
-        self.core.stop()
-
-    def where(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

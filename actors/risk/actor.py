@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import ray
 
+from actors.shell import CoreShell
 from actors.risk.core import AuditReport, RiskCore
 from engine.risk import RiskLimits
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
-class RiskActor:
+class RiskActor(CoreShell):
     def __init__(self, limits: RiskLimits) -> None:
         self.reset(limits)
 
@@ -29,9 +27,3 @@ class RiskActor:
             return self.core.serve()
         finally:
             self.core.close()
-
-    def stop(self) -> None:
-        self.core.stop()
-
-    def where(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

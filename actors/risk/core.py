@@ -34,15 +34,8 @@ import zmq
 from engine import bus
 from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
-from engine.messages import (
-    FillBatch,
-    OrderCanceled,
-    OrderDenied,
-    OrderFilled,
-    OrderRejected,
-    SubmitOrder,
-    Valuation,
-)
+from engine.messages import (FillBatch, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
+                             SubmitOrder, Valuation)
 from engine.risk import RiskEngine, RiskLimits
 
 _VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)

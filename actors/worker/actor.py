@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import ray
 
+from actors.shell import CoreShell
 from actors.worker.core import WorkerCore
 from engine.plan import PairPlan
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
-class WorkerActor:
+class WorkerActor(CoreShell):
     def __init__(self, pairs: list[PairPlan], venue: str) -> None:
         self.reset(pairs, venue)
 
@@ -32,9 +30,3 @@ class WorkerActor:
             return self.core.run()
         finally:
             self.core.close()
-
-    def stop(self) -> None:
-        self.core.stop()
-
-    def where(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}

@@ -19,14 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.cli import EXIT_OK, EXIT_USAGE
-from engine.strategy import (
-    BUILTIN_STRATEGIES,
-    STRATEGY_ALIASES,
-    ParamSpec,
-    Strategy,
-    builtin_name,
-    load_strategy,
-)
+from engine.strategy import (BUILTIN_STRATEGIES, STRATEGY_ALIASES, ParamSpec, Strategy,
+                             builtin_name, load_strategy)
 
 
 def add_strategies_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -53,15 +53,8 @@ import pandas as pd
 from engine.data.loaders import LOADERS, Parsed, ohlcv_from_rows, trades_from_records
 from engine.data.schema import BAR, TRADE
 from engine.data.sniff import FORMAT_KINDS, FORMATS, detect_format, read_text
-from engine.data.validate import (
-    ISSUES,
-    ImportReport,
-    check_gaps,
-    clean_bars,
-    clean_quotes,
-    clean_trades,
-    modal_spacing,
-)
+from engine.data.validate import (ISSUES, ImportReport, check_gaps, clean_bars, clean_quotes,
+                                  clean_trades, modal_spacing)
 from engine.errors import DataError, DataFormatError
 from engine.timeframes import ns_to_timeframe, timeframe_to_ns
 

@@ -25,91 +25,21 @@ computes the others as if the row were absent, so ``f(x)[ok] == f(x[ok])``. Inva
 parameters raise ``ValueError`` naming the indicator and the parameter.
 """
 
-from engine.indicators.averages import (
-                                        EMA,
-                                        SMA,
-                                        WMA,
-                                        ema,
-                                        ema_init,
-                                        ema_next,
-                                        ema_step,
-                                        sma,
-                                        sma_init,
-                                        sma_step,
-                                        wma,
-                                        wma_init,
-                                        wma_step,
-)
-from engine.indicators.dispersion import (
-                                        CANCELLATION,
-                                        BollingerBands,
-                                        Correlation,
-                                        StdDev,
-                                        ZScore,
-                                        bbands,
-                                        bbands_step,
-                                        correl,
-                                        correlation_init,
-                                        correlation_step,
-                                        moments_init,
-                                        moments_step,
-                                        stddev,
-                                        stddev_step,
-                                        zscore,
-                                        zscore_step,
-)
-from engine.indicators.momentum import (
-                                        MACD,
-                                        MOM,
-                                        ROC,
-                                        RSI,
-                                        lag_init,
-                                        lag_step,
-                                        macd,
-                                        macd_init,
-                                        macd_step,
-                                        mom,
-                                        mom_step,
-                                        roc,
-                                        roc_step,
-                                        rsi,
-                                        rsi_init,
-                                        rsi_step,
-)
-from engine.indicators.ranges import (
-                                        ADX,
-                                        ATR,
-                                        Donchian,
-                                        Stochastic,
-                                        adx,
-                                        adx_init,
-                                        adx_step,
-                                        atr,
-                                        atr_init,
-                                        atr_step,
-                                        donchian,
-                                        donchian_init,
-                                        donchian_step,
-                                        queue_init,
-                                        queue_push,
-                                        stoch,
-                                        stoch_init,
-                                        stoch_step,
-                                        true_range,
-)
-from engine.indicators.volume import (
-                                        OBV,
-                                        VWAP,
-                                        obv,
-                                        obv_init,
-                                        obv_step,
-                                        typical,
-                                        typical_price,
-                                        vwap,
-                                        vwap_bars,
-                                        vwap_init,
-                                        vwap_step,
-)
+from engine.indicators.averages import (EMA, SMA, WMA, ema, ema_init, ema_next, ema_step, sma,
+                                        sma_init, sma_step, wma, wma_init, wma_step)
+from engine.indicators.dispersion import (CANCELLATION, BollingerBands, Correlation, StdDev, ZScore,
+                                          bbands, bbands_step, correl, correlation_init,
+                                          correlation_step, moments_init, moments_step, stddev,
+                                          stddev_step, zscore, zscore_step)
+from engine.indicators.momentum import (MACD, MOM, ROC, RSI, lag_init, lag_step, macd, macd_init,
+                                        macd_step, mom, mom_step, roc, roc_step, rsi, rsi_init,
+                                        rsi_step)
+from engine.indicators.ranges import (ADX, ATR, Donchian, Stochastic, adx, adx_init, adx_step, atr,
+                                      atr_init, atr_step, donchian, donchian_init, donchian_step,
+                                      queue_init, queue_push, stoch, stoch_init, stoch_step,
+                                      true_range)
+from engine.indicators.volume import (OBV, VWAP, obv, obv_init, obv_step, typical, typical_price,
+                                      vwap, vwap_bars, vwap_init, vwap_step)
 
 __all__ = [
     # incremental

@@ -52,6 +52,17 @@ warnings.filterwarnings("ignore", message=r"variable '.*' is not in scope",
 
 
 @step
+def ring_push(buf: Any, pos: int, x: float) -> tuple[float, int]:
+    """Write ``x`` into a ring buffer at ``pos``; the value it replaced and the next position."""
+    old = buf[pos]
+    buf[pos] = x
+    pos += 1
+    if pos == len(buf):
+        pos = 0
+    return old, pos
+
+
+@step
 def ring_sum(buf: Any, oldest: int) -> float:
     """Sum of a ring buffer added oldest first (from position ``oldest``, wrapping)."""
     n = len(buf)
@@ -82,35 +93,54 @@ class Indicator:
         self.value = value
 
 
-class Windowed(Indicator):
-    """An indicator of one input whose step keeps a buffer: ``step(state, buf, x)``."""
+class Series(Indicator):
+    """An indicator of one series over ``period`` values: ``update(x)`` advances its step,
+    ``step(state, buf, x)`` when its ``_init`` gives a buffer, else ``step(state, x)``.
 
-    __slots__ = ()
+    A subclass names its step, its ``_init(period)``, the state field that counts the values
+    seen (``_count``) and how many values past ``period`` make it ready (``_lag``).
+    """
+
+    __slots__ = ("period",)
+    _name = ""
+    _minimum = 1
+    _count = 0
+    _lag = 0
     _step: Callable[..., Any]
+    _init: Callable[[int], Any]
+
+    def __init__(self, period: int) -> None:
+        self.period = check_period(self._name, "period", period, minimum=self._minimum)
+        start = type(self)._init(self.period)
+        if isinstance(start[-1], np.ndarray):
+            self._begin(*start)
+        else:
+            self._begin(start)
 
     def update(self, x: float) -> float:
         """Add one value; returns the indicator's value (NaN until it is ready)."""
         if x - x:
             return NAN
-        value, self._state = self._step(self._state, self._buf, x)
+        if self._buf is None:
+            value, self._state = self._step(self._state, x)
+        else:
+            value, self._state = self._step(self._state, self._buf, x)
         self.value = value
-        return value
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def ready(self) -> bool:
+        return self._state[self._count] >= self.period + self._lag  # type: ignore[no-any-return]
 
 
-class Recursive(Indicator):
-    """An indicator of one input whose step needs no buffer: ``step(state, x)``."""
-
-    __slots__ = ()
-    _step: Callable[..., Any]
-
-    def update(self, x: float) -> float:
-        """Add one value; returns the indicator's value (NaN until it is ready)."""
-        if x - x:
-            return NAN
-        value, self._state = self._step(self._state, x)
-        if value == value:
-            self.value = value
-        return value
+def vectorized_series(indicator: str, loop: Callable[..., Any], init: Callable[[int], Any],
+                      values: Any, period: int, minimum: int = 1) -> np.ndarray:
+    """The vectorized form of a :class:`Series` indicator: ``loop`` over ``values`` from
+    ``init(period)`` (a state, or a state and its buffer)."""
+    period = check_period(indicator, "period", period, minimum=minimum)
+    start = init(period)
+    args = start if isinstance(start[-1], np.ndarray) else (start,)
+    return vectorized(indicator, loop, args, values=values)  # type: ignore[no-any-return]
 
 
 def vectorized(indicator: str, loop: Callable[..., Any], args: tuple[Any, ...],

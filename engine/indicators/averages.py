@@ -7,15 +7,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.indicators._base import (
-    NAN,
-    Recursive,
-    Windowed,
-    check_period,
-    ring_sum,
-    step,
-    vectorized,
-)
+from engine.indicators._base import NAN, Series, ring_push, ring_sum, step, vectorized_series
 
 # --- SMA ------------------------------------------------------------------------------------
 
@@ -36,6 +28,7 @@ def sma_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     total, pos, count, run = state
     n = len(buf)
     run = run + 1 if x == buf[pos - 1] else 1     # buf[-1] is NaN before the first value
+    # the ring write inline (not ring_push): the SMA is the per-event hooks' hottest indicator
     old = buf[pos]
     buf[pos] = x
     pos += 1
@@ -53,20 +46,13 @@ def sma_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     return (x if run >= n else total / n), (total, pos, count, run)
 
 
-class SMA(Windowed):
+class SMA(Series):
     """Simple moving average of the last ``period`` values; ready after ``period`` values.
     Drift-free: equal windows give equal means (a flat window gives its value exactly)."""
 
-    __slots__ = ("period",)
-    _step = staticmethod(sma_step)
-
-    def __init__(self, period: int) -> None:
-        self.period = check_period("SMA", "period", period)
-        self._begin(*sma_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[2] == self.period
+    __slots__ = ()
+    _name, _count = "SMA", 2
+    _step, _init = staticmethod(sma_step), staticmethod(sma_init)
 
 
 @njit(cache=True)
@@ -77,8 +63,7 @@ def _sma(x: Any, state: Any, buf: Any, out: Any) -> None:  # pragma: no cover - 
 
 def sma(values: Any, period: int) -> np.ndarray:
     """Vectorized SMA (NaN before index period-1)."""
-    period = check_period("SMA", "period", period)
-    return vectorized("SMA", _sma, sma_init(period), values=values)
+    return vectorized_series("SMA", _sma, sma_init, values, period)
 
 
 # --- EMA ------------------------------------------------------------------------------------
@@ -110,20 +95,13 @@ def ema_step(state: Any, x: float) -> tuple[float, Any]:
     return value, (k, n, count, total, value)
 
 
-class EMA(Recursive):
+class EMA(Series):
     """Exponential moving average, k = 2/(period+1), seeded with the SMA of the first
     ``period`` values (TA-Lib EMA); ready after ``period`` values."""
 
-    __slots__ = ("period",)
-    _step = staticmethod(ema_step)
-
-    def __init__(self, period: int) -> None:
-        self.period = check_period("EMA", "period", period)
-        self._begin(ema_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[2] == self.period
+    __slots__ = ()
+    _name, _count = "EMA", 2
+    _step, _init = staticmethod(ema_step), staticmethod(ema_init)
 
 
 @njit(cache=True)
@@ -135,8 +113,7 @@ def _ema(x: Any, state: Any, out: Any) -> None:  # pragma: no cover - compiled
 def ema(values: Any, period: int) -> np.ndarray:
     """Exponential moving average, k = 2/(period+1), seeded with the SMA of the first
     ``period`` values (TA-Lib EMA); first valid index period-1."""
-    period = check_period("EMA", "period", period)
-    return vectorized("EMA", _ema, (ema_init(period),), values=values)
+    return vectorized_series("EMA", _ema, ema_init, values, period)
 
 
 # --- WMA ------------------------------------------------------------------------------------
@@ -153,11 +130,7 @@ def wma_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     running weighted and plain sums are re-added from the window once per ``n`` values."""
     pos, count, weighted, plain = state
     n = len(buf)
-    old = buf[pos]
-    buf[pos] = x
-    pos += 1
-    if pos == n:
-        pos = 0
+    old, pos = ring_push(buf, pos, x)
     if count < n:
         count += 1
         if count < n:
@@ -175,20 +148,13 @@ def wma_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     return weighted / (n * (n + 1) / 2), (pos, count, weighted, plain)
 
 
-class WMA(Windowed):
+class WMA(Series):
     """Linearly weighted moving average, weights 1..period with the newest heaviest
     (TA-Lib WMA); ready after ``period`` values."""
 
-    __slots__ = ("period",)
-    _step = staticmethod(wma_step)
-
-    def __init__(self, period: int) -> None:
-        self.period = check_period("WMA", "period", period)
-        self._begin(*wma_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[1] == self.period
+    __slots__ = ()
+    _name, _count = "WMA", 1
+    _step, _init = staticmethod(wma_step), staticmethod(wma_init)
 
 
 @njit(cache=True)
@@ -200,5 +166,4 @@ def _wma(x: Any, state: Any, buf: Any, out: Any) -> None:  # pragma: no cover - 
 def wma(values: Any, period: int) -> np.ndarray:
     """Linearly weighted moving average, weights 1..period, newest heaviest (TA-Lib WMA);
     first valid index period-1."""
-    period = check_period("WMA", "period", period)
-    return vectorized("WMA", _wma, wma_init(period), values=values)
+    return vectorized_series("WMA", _wma, wma_init, values, period)

@@ -16,16 +16,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.indicators._base import (
-    NAN,
-    NAN3,
-    Indicator,
-    Windowed,
-    check_factor,
-    check_period,
-    step,
-    vectorized,
-)
+from engine.indicators._base import (NAN, NAN3, Indicator, Series, check_factor, check_period,
+                                     ring_push, step, vectorized, vectorized_series)
 
 CANCELLATION = 4096.0
 """Rolling moments re-sum their window when the centred sum of squares falls below
@@ -63,11 +55,7 @@ def moments_step(state: Any, buf: Any, x: float) -> tuple[tuple[float, float, fl
     (NaNs until the window is full)."""
     pos, count, anchor, s1, s2, peak = state
     n = len(buf)
-    old = buf[pos]
-    buf[pos] = x
-    pos += 1
-    if pos == n:
-        pos = 0
+    old, pos = ring_push(buf, pos, x)
     if count < n:
         count += 1
         if count < n:
@@ -117,45 +105,32 @@ def bbands_step(state: Any, buf: Any, x: float, nbdev_up: float,
     return (mean + nbdev_up * std, mean, mean - nbdev_dn * std), state
 
 
-class _Moments(Windowed):
-    """A dispersion indicator of the last ``period`` values; ready after ``period`` values."""
-
-    __slots__ = ("period",)
-    _name = ""
-
-    def __init__(self, period: int) -> None:
-        self.period = check_period(self._name, "period", period, minimum=2)
-        self._begin(*moments_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[1] == self.period
-
-
-class StdDev(_Moments):
-    """Rolling population standard deviation (TA-Lib STDDEV, nbdev=1)."""
+class StdDev(Series):
+    """Rolling population standard deviation (TA-Lib STDDEV, nbdev=1); ready after
+    ``period`` values."""
 
     __slots__ = ()
-    _name = "STDDEV"
-    _step = staticmethod(stddev_step)
+    _name, _minimum, _count = "STDDEV", 2, 1
+    _step, _init = staticmethod(stddev_step), staticmethod(moments_init)
 
 
-class ZScore(_Moments):
+class ZScore(Series):
     """``(x - SMA) / STDDEV`` over the last ``period`` values (population); NaN when the
     window is flat."""
 
     __slots__ = ()
-    _name = "ZSCORE"
-    _step = staticmethod(zscore_step)
+    _name, _minimum, _count = "ZSCORE", 2, 1
+    _step, _init = staticmethod(zscore_step), staticmethod(moments_init)
 
 
-class BollingerBands(_Moments):
+class BollingerBands(Series):
     """Bollinger Bands (TA-Lib BBANDS with an SMA): ``middle`` is the mean of the last
     ``period`` values, ``upper``/``lower`` are ``nbdev_up``/``nbdev_dn`` population standard
     deviations away. ``update`` returns ``(upper, middle, lower)``, also kept as attributes."""
 
     __slots__ = ("lower", "middle", "nbdev_dn", "nbdev_up", "upper")
-    _name = "BBANDS"
+    _name, _minimum, _count = "BBANDS", 2, 1
+    _init = staticmethod(moments_init)
 
     def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_dn: float = 2.0) -> None:
         super().__init__(period)
@@ -198,16 +173,12 @@ def _bbands(x: Any, state: Any, buf: Any, up: float, dn: float,
 def stddev(values: Any, period: int) -> np.ndarray:
     """Rolling population standard deviation (TA-Lib STDDEV, nbdev=1); first valid index
     period-1."""
-    period = check_period("STDDEV", "period", period, minimum=2)
-    return vectorized("STDDEV", _stddev, moments_init(period),
-                      values=values)
+    return vectorized_series("STDDEV", _stddev, moments_init, values, period, minimum=2)
 
 
 def zscore(values: Any, period: int) -> np.ndarray:
     """``(x - SMA) / STDDEV`` over ``period`` values; NaN where the window is flat."""
-    period = check_period("ZSCORE", "period", period, minimum=2)
-    return vectorized("ZSCORE", _zscore, moments_init(period),
-                      values=values)
+    return vectorized_series("ZSCORE", _zscore, moments_init, values, period, minimum=2)
 
 
 def bbands(values: Any, period: int = 20, nbdev_up: float = 2.0,
@@ -267,13 +238,8 @@ def correlation_step(state: Any, xs: Any, ys: Any, x: float, y: float) -> tuple[
     to [-1, 1] (NaN until the window is full, or when either series is flat in it)."""
     pos, count, ax, ay, sx, sy, sxx, syy, sxy, pxx, pyy = state
     n = len(xs)
-    ox = xs[pos]
-    oy = ys[pos]
-    xs[pos] = x
-    ys[pos] = y
-    pos += 1
-    if pos == n:
-        pos = 0
+    ox, _ = ring_push(xs, pos, x)
+    oy, pos = ring_push(ys, pos, y)
     if count < n:
         count += 1
         if count < n:

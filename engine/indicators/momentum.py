@@ -8,17 +8,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.indicators._base import (
-    NAN,
-    NAN3,
-    Indicator,
-    Recursive,
-    Windowed,
-    check_period,
-    ring_sum,
-    step,
-    vectorized,
-)
+from engine.indicators._base import (NAN, NAN3, Indicator, Series, check_period, ring_push,
+                                     ring_sum, step, vectorized, vectorized_series)
 from engine.indicators.averages import ema_next
 
 # --- ROC and MOM: against the value ``period`` steps back -----------------------------------
@@ -34,11 +25,7 @@ def lag_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     """Add ``x``; returns the value ``len(buf)`` steps back (NaN until there is one)."""
     pos, count = state
     n = len(buf)
-    old = buf[pos]
-    buf[pos] = x
-    pos += 1
-    if pos == n:
-        pos = 0
+    old, pos = ring_push(buf, pos, x)
     if count <= n:
         count += 1
         if count <= n:
@@ -60,36 +47,21 @@ def mom_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     return x - old, state
 
 
-class _Lagged(Windowed):
-    """An indicator of the value ``period`` steps back; ready after ``period + 1`` values."""
-
-    __slots__ = ("period",)
-    _name = ""
-
-    def __init__(self, period: int) -> None:
-        self.period = check_period(self._name, "period", period)
-        self._begin(*lag_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[1] > self.period
-
-
-class ROC(_Lagged):
+class ROC(Series):
     """Rate of change over ``period`` values: ``x / x[-period] - 1`` (a fraction, not percent);
     ready after ``period + 1`` values, NaN where ``x[-period]`` is 0."""
 
     __slots__ = ()
-    _name = "ROC"
-    _step = staticmethod(roc_step)
+    _name, _count, _lag = "ROC", 1, 1
+    _step, _init = staticmethod(roc_step), staticmethod(lag_init)
 
 
-class MOM(_Lagged):
+class MOM(Series):
     """Momentum ``x - x[-period]`` (TA-Lib MOM); ready after ``period + 1`` values."""
 
     __slots__ = ()
-    _name = "MOM"
-    _step = staticmethod(mom_step)
+    _name, _count, _lag = "MOM", 1, 1
+    _step, _init = staticmethod(mom_step), staticmethod(lag_init)
 
 
 @njit(cache=True)
@@ -106,14 +78,12 @@ def _mom(x: Any, state: Any, buf: Any, out: Any) -> None:  # pragma: no cover - 
 
 def roc(values: Any, period: int) -> np.ndarray:
     """Vectorized rate of change (NaN for the first ``period`` values)."""
-    period = check_period("ROC", "period", period)
-    return vectorized("ROC", _roc, lag_init(period), values=values)
+    return vectorized_series("ROC", _roc, lag_init, values, period)
 
 
 def mom(values: Any, period: int) -> np.ndarray:
     """Momentum ``x - x[-period]`` (TA-Lib MOM); first valid index ``period``."""
-    period = check_period("MOM", "period", period)
-    return vectorized("MOM", _mom, lag_init(period), values=values)
+    return vectorized_series("MOM", _mom, lag_init, values, period)
 
 
 # --- RSI ------------------------------------------------------------------------------------
@@ -148,20 +118,16 @@ def rsi_step(state: Any, x: float) -> tuple[float, Any]:
     return value, (n, n + 1, x, gain, loss)
 
 
-class RSI(Recursive):
+class RSI(Series):
     """Wilder's relative strength index, 0..100 (TA-Lib RSI); ready after ``period + 1``
     values. 0 when neither gain nor loss moved (TA-Lib's convention)."""
 
-    __slots__ = ("period",)
-    _step = staticmethod(rsi_step)
+    __slots__ = ()
+    _name, _count, _lag = "RSI", 1, 1
+    _step, _init = staticmethod(rsi_step), staticmethod(rsi_init)
 
     def __init__(self, period: int = 14) -> None:
-        self.period = check_period("RSI", "period", period)
-        self._begin(rsi_init(self.period))
-
-    @property
-    def ready(self) -> bool:
-        return self._state[1] > self.period
+        super().__init__(period)
 
 
 @njit(cache=True)
@@ -172,8 +138,7 @@ def _rsi(x: Any, state: Any, out: Any) -> None:  # pragma: no cover - compiled
 
 def rsi(values: Any, period: int = 14) -> np.ndarray:
     """Wilder's relative strength index, 0..100 (TA-Lib RSI); first valid index ``period``."""
-    period = check_period("RSI", "period", period)
-    return vectorized("RSI", _rsi, (rsi_init(period),), values=values)
+    return vectorized_series("RSI", _rsi, rsi_init, values, period)
 
 
 # --- MACD -----------------------------------------------------------------------------------

@@ -8,16 +8,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.indicators._base import (
-    NAN,
-    NAN2,
-    NAN3,
-    Indicator,
-    check_period,
-    ring_sum,
-    step,
-    vectorized,
-)
+from engine.indicators._base import (NAN, NAN2, NAN3, Indicator, check_period, ring_push,
+                                     ring_sum, step, vectorized)
 
 # --- rolling extremes -----------------------------------------------------------------------
 
@@ -220,14 +212,11 @@ def stoch_init(fastk: int, slowk: int, slowd: int) -> tuple[Any, ...]:
 
 
 @step
-def _ring_push(buf: Any, pos: int, count: int, x: float) -> tuple[float, int, int]:
+def _push_mean(buf: Any, pos: int, count: int, x: float) -> tuple[float, int, int]:
     """Write ``x`` into a ring; the ring's mean oldest first once full (else NaN), and the
     new position and count. Each window is summed afresh: no running-sum residue."""
     n = len(buf)
-    buf[pos] = x
-    pos += 1
-    if pos == n:
-        pos = 0
+    _, pos = ring_push(buf, pos, x)
     if count < n:
         count += 1
         if count < n:
@@ -248,9 +237,9 @@ def stoch_step(state: Any, hv: Any, ht: Any, lv: Any, lt: Any, fast: Any, slow: 
     if t >= len(hv) - 2:
         span = highest - lowest
         fast_k = 100.0 * ((close - lowest) / span) if span != 0.0 else 0.0
-        k, fpos, fcount = _ring_push(fast, fpos, fcount, fast_k)
+        k, fpos, fcount = _push_mean(fast, fpos, fcount, fast_k)
         if k == k:
-            d, spos, scount = _ring_push(slow, spos, scount, k)
+            d, spos, scount = _push_mean(slow, spos, scount, k)
     state = (t + 1, high_queue, low_queue, fpos, fcount, spos, scount)
     if d != d:
         return NAN2, state

@@ -8,17 +8,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from engine.indicators._base import (
-    NAN,
-    Indicator,
-    check_session,
-    on_finite_rows,
-    scatter,
-    series,
-    stamps,
-    step,
-    vectorized,
-)
+from engine.indicators._base import (NAN, Indicator, check_session, on_finite_rows, scatter, series,
+                                     stamps, step, vectorized)
 from engine.timeframes import NS_PER_DAY
 
 # --- OBV ------------------------------------------------------------------------------------

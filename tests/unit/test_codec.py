@@ -15,14 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from engine.codec import TAGS, decode, encode
-from engine.errors import (
-    CodecError, CorruptFrameError, InvalidMessageError, UnknownMessageTypeError,
-)
-from engine.messages import (
-    ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch,
-    OrderAccepted, OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
-    Quote, SubmitOrder, Trade, Valuation,
-)
+from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
+                           UnknownMessageTypeError)
+from engine.messages import (ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch,
+                             IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
+                             OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
+                             SubmitOrder, Trade, Valuation)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

@@ -8,19 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from actors.coordinator.core import (
-    Graph,
-    GraphData,
-    GraphError,
-    GraphShape,
-    Phases,
-    WarmGraph,
-    audit_verdict,
-    check_spec,
-    load_streams,
-    plan_graph,
-    worker_groups,
-)
+from actors.coordinator.core import (Graph, GraphData, GraphError, GraphShape, Phases, WarmGraph,
+                                     audit_verdict, check_spec, load_streams, plan_graph,
+                                     worker_groups)
 from actors.risk.core import AuditReport
 from actors.stream import DataInfo
 from engine.config import BacktestConfig

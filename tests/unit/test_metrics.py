@@ -13,13 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError, DataError
-from engine.metrics import (
-    MetricsConfig,
-    compute_metrics,
-    drawdown_series,
-    format_metrics_table,
-    period_returns,
-)
+from engine.metrics import (MetricsConfig, compute_metrics, drawdown_series, format_metrics_table,
+                            period_returns)
 
 SQRT365 = math.sqrt(365)
 

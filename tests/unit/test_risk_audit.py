@@ -12,14 +12,7 @@ from actors.risk.core import AuditedRisk, AuditReport, RiskCore
 from engine import bus
 from engine.codec import encode_many
 from engine.errors import InvalidMessageError
-from engine.messages import (
-    BUY,
-    SELL,
-    FillBatch,
-    OrderCanceled,
-    OrderFilled,
-    SubmitOrder,
-)
+from engine.messages import BUY, SELL, FillBatch, OrderCanceled, OrderFilled, SubmitOrder
 from engine.risk import RiskLimits
 
 LIMITS = RiskLimits(max_open_positions=2, max_gross_exposure=1.5)

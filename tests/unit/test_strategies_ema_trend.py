@@ -8,11 +8,7 @@ import pytest
 from engine.errors import ConfigError
 from strategies.ema_trend import EmaTrend
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (
-    cash_after,
-    logged_run,
-    order_rows,
-)
+from tests.unit.strategy_markets import cash_after, logged_run, order_rows
 
 # fast EMA(2): k = 2/3; slow EMA(3): k = 1/2
 CLOSES = [
@@ -81,5 +77,6 @@ def test_bad_params_name_strategy_parameter_and_range(values: dict, name: str,
 
 
 def test_fast_must_be_shorter_than_slow() -> None:
-    with pytest.raises(ConfigError, match=r"'ema_trend'.*fast \(26\).*slow \(26\)"):
+    with pytest.raises(ConfigError, match=r"'ema_trend' parameter 'fast' \(26\) must be "
+                                          r"shorter than 'slow' \(26\)"):
         EmaTrend.Params(fast=26, slow=26)

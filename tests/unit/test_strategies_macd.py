@@ -8,10 +8,7 @@ import pytest
 from engine.errors import ConfigError
 from strategies.macd import MacdStrategy
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (
-    logged_run,
-    order_rows,
-)
+from tests.unit.strategy_markets import logged_run, order_rows
 
 # MACD(2, 3, 2): (line, hist) after each close
 CLOSES = [
@@ -71,5 +68,6 @@ def test_bad_params_name_strategy_parameter_and_range(values: dict, name: str,
 
 
 def test_fast_must_be_shorter_than_slow() -> None:
-    with pytest.raises(ConfigError, match=r"'macd'.*fast \(30\).*slow \(26\)"):
+    with pytest.raises(ConfigError, match=r"'macd' parameter 'fast' \(30\) must be shorter "
+                                          r"than 'slow' \(26\)"):
         MacdStrategy.Params(fast=30)

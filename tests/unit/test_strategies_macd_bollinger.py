@@ -8,10 +8,7 @@ import pytest
 from engine.errors import ConfigError
 from strategies.macd_bollinger import MacdBollinger
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (
-    logged_run,
-    order_rows,
-)
+from tests.unit.strategy_markets import logged_run, order_rows
 
 # MACD(2, 3, 2) histogram sign and Bollinger(5, 1.5) %B after each close
 CLOSES = [
@@ -73,7 +70,7 @@ def test_bad_params_name_strategy_parameter_and_range(values: dict, name: str,
 
 
 def test_cross_parameter_rules() -> None:
-    with pytest.raises(ConfigError, match=r"'macd_bollinger'.*fast \(26\).*slow \(26\)"):
+    with pytest.raises(ConfigError, match=r"'macd_bollinger' parameter 'fast' \(26\).*'slow' \(26\)"):
         MacdBollinger.Params(fast=26)
     with pytest.raises(ConfigError, match=r"'macd_bollinger'.*nbdev \(2\.5\).*sqrt"):
         MacdBollinger.Params(period=5, nbdev=2.5)

@@ -8,10 +8,7 @@ import pytest
 from engine.errors import ConfigError
 from strategies.rsi_bounds import RsiBounds
 from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import (
-    logged_run,
-    order_rows,
-)
+from tests.unit.strategy_markets import logged_run, order_rows
 
 # RSI(2): mean gain/loss of the first two changes, then Wilder-smoothed (avg = (avg + x) / 2)
 CLOSES = [
@@ -70,5 +67,6 @@ def test_bad_params_name_strategy_parameter_and_range(values: dict, name: str,
 
 
 def test_lower_must_be_below_upper() -> None:
-    with pytest.raises(ConfigError, match=r"'rsi_bounds'.*lower \(70\.0\).*upper \(30\.0\)"):
+    with pytest.raises(ConfigError, match=r"'rsi_bounds' parameter 'lower' \(70\.0\) must be "
+                                          r"below 'upper' \(30\.0\)"):
         RsiBounds.Params(lower=70.0, upper=30.0)

@@ -84,8 +84,8 @@ def test_out_of_range_parameter_names_strategy_parameter_and_range(values: dict,
 
 
 @pytest.mark.parametrize("values,pattern", [
-    ({"sma_fast": 30, "sma_slow": 30}, r"parameter 'sma_fast' \(30\).*sma_slow \(30\)"),
-    ({"macd_fast": 26, "macd_slow": 12}, r"parameter 'macd_fast' \(26\).*macd_slow \(12\)"),
+    ({"sma_fast": 30, "sma_slow": 30}, r"parameter 'sma_fast' \(30\).*'sma_slow' \(30\)"),
+    ({"macd_fast": 26, "macd_slow": 12}, r"parameter 'macd_fast' \(26\).*'macd_slow' \(12\)"),
     ({"rsi_lower": 70.0, "rsi_upper": 30.0}, r"parameter 'rsi_lower' \(70.0\).*rsi_upper"),
     ({"w_sma": 0.0, "w_momentum": 0.0, "w_rsi": 0.0, "w_macd": 0.0, "w_bollinger": 0.0},
      r"parameters 'w_sma', 'w_momentum', 'w_rsi', 'w_macd', 'w_bollinger' are all 0"),

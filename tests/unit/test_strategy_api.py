@@ -13,14 +13,8 @@ import pytest
 from engine.backtesting import BacktestEngine, Feed
 from engine.errors import ConfigError
 from engine.messages import Bar, Quote, Trade
-from engine.strategy import (
-    BUILTIN_STRATEGIES,
-    ParamSpec,
-    Strategy,
-    StrategyParams,
-    load_strategy,
-    param,
-)
+from engine.strategy import (BUILTIN_STRATEGIES, ParamSpec, Strategy, StrategyParams, load_strategy,
+                             param)
 from engine.venue import VenueConfig
 from strategies.momentum import Momentum
 from strategies.sma_cross import SmaCross
@@ -187,7 +181,8 @@ def test_direct_construction_does_not_convert_text() -> None:
 
 @pytest.mark.parametrize("fast,slow", [(30, 30), (40, 30)])
 def test_sma_cross_fast_must_be_shorter_than_slow(fast: int, slow: int) -> None:
-    with pytest.raises(ConfigError, match=rf"'sma_cross'.*fast \({fast}\).*slow \({slow}\)"):
+    with pytest.raises(ConfigError,
+                       match=rf"'sma_cross' parameter 'fast' \({fast}\).*'slow' \({slow}\)"):
         SmaCross.Params(fast=fast, slow=slow)
     with pytest.raises(ConfigError):
         SmaCross.Params.create({"fast": str(fast), "slow": str(slow)})
