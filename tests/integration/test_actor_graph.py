@@ -115,7 +115,7 @@ def test_gross_exposure_limit_on_bars_equals_single_process() -> None:
 
 def test_hook_only_strategy_runs_in_execution_actor() -> None:
     # no batch path: its hooks run in the execution actor's event-time pass
-    config = spec(strategies=None, strategy="tests.fixtures.strategies:RaiseOnBar",
+    config = spec(strategies=None, strategy="tests.kit.strategies:RaiseOnBar",
                   data="synthetic", timeframe="1m", params={"fail_at": 10**9},
                   max_open_positions=None)
     assert comparable(run_graph(config, workers=2)) == comparable(run_config(config))
@@ -123,7 +123,7 @@ def test_hook_only_strategy_runs_in_execution_actor() -> None:
 
 def test_faulting_batch_path_is_isolated() -> None:
     config = spec(end="2024-01-04", strategies=[
-        {"strategy": "tests.fixtures.strategies:FailingBatch",
+        {"strategy": "tests.kit.strategies:FailingBatch",
          "params": {"fast": 20, "slow": 100, "fail_row": 70_000, "fail_symbol": "ETH/USDT"}},
         STRATEGIES[1]])
     result = run_graph(config, workers=2)
@@ -152,7 +152,7 @@ def test_symbol_without_data_is_refused_before_anything_starts(tmp_path: Any) ->
 
 def slow_run(**changes: Any) -> GraphRun:
     config = spec(end="2024-01-08", strategies=[
-        {"strategy": "tests.fixtures.strategies:SlowBatch", "params": {"delay_s": 0.3}}],
+        {"strategy": "tests.kit.strategies:SlowBatch", "params": {"delay_s": 0.3}}],
         max_open_positions=None, **changes)
     return GraphRun(config, workers=2, batch_rows=2_000)
 

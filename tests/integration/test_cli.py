@@ -123,7 +123,7 @@ def test_malformed_csv_row_names_file_and_line_or_is_skipped(tmp_path: Path, cap
 
 def test_strategy_fault_is_reported_and_exit_code_is_1(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "backtest", "--strategy",
-                           "tests.fixtures.strategies:RaiseOnBar", "--param", "fail_at=30",
+                           "tests.kit.strategies:RaiseOnBar", "--param", "fail_at=30",
                            *SHORT, "--output", str(tmp_path), "--quiet")
     assert code == 1
     assert "deliberate failure on bar 30" in err

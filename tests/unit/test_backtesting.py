@@ -20,7 +20,7 @@ from engine.run import build_engine, plan_pairs
 from engine.strategy import Strategy
 from engine.venue import SimulatedVenue, VenueConfig
 from strategies.sma_cross import SmaCross
-from tests.unit.scripted import MINUTE, SECOND, T0, bar_table, quote_table, trade_table
+from tests.kit.scripted import MINUTE, SECOND, T0, bar_table, quote_table, trade_table
 
 
 def _venue(symbol: str) -> tuple[SimulatedVenue, list[Any]]:

@@ -18,7 +18,7 @@ from engine.datasource import load_data
 from engine.errors import ConfigError
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
-HOOKS_ONLY = "tests.fixtures.strategies:RaiseOnBar"   # no batch path: runs in execution
+HOOKS_ONLY = "tests.kit.strategies:RaiseOnBar"   # no batch path: runs in execution
 
 
 def spec(**changes: Any) -> BacktestConfig:

@@ -21,7 +21,7 @@ from engine.errors import CorruptFrameError, InvalidMessageError
 from engine.intents import Intents, IntentUpdate, to_message
 from engine.messages import Valuation
 from engine.run import run_config
-from tests.unit.actor_cores import finishes, threads
+from tests.kit.actor_cores import finishes, threads
 
 BTC = "BTC/USDT"
 
@@ -48,9 +48,9 @@ def loaded_core(config: BacktestConfig) -> ExecutionCore:
 def test_hook_pairs_run_in_the_pass_and_equal_the_single_process_run() -> None:
     # no batch path: nothing to wait for from workers; one pair faults in its hook (the
     # reference is the same pass in one process: a fault's traceback names the pass)
-    config = spec([{"strategy": "tests.fixtures.strategies:RaiseOnBar",
+    config = spec([{"strategy": "tests.kit.strategies:RaiseOnBar",
                     "params": {"fail_at": 10**9}},
-                   {"strategy": "tests.fixtures.strategies:RaiseOnBar", "params": {"fail_at": 30}}])
+                   {"strategy": "tests.kit.strategies:RaiseOnBar", "params": {"fail_at": 30}}])
     core = loaded_core(config)
     try:
         assert core.progress == (0, 2 * 1440)

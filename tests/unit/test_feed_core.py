@@ -11,7 +11,7 @@ import pytest
 
 from actors.feed.core import FeedCore
 from engine.errors import ConfigError
-from tests.unit.actor_cores import Subscriber, finishes, threads, trade_stream
+from tests.kit.actor_cores import Subscriber, finishes, threads, trade_stream
 
 A, B = "A/USDT", "B/USDT"
 TOPIC_A, TOPIC_B = "md.trade.SIM.A/USDT", "md.trade.SIM.B/USDT"

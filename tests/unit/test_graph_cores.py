@@ -14,12 +14,12 @@ from actors.coordinator.core import audit_verdict, check_spec, load_streams, pla
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 from engine.run import run_config
-from tests.unit.actor_cores import GraphOutcome, run_graph_in_threads
+from tests.kit.actor_cores import GraphOutcome, run_graph_in_threads
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 STRATEGIES = [{"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}},
               {"strategy": "momentum", "params": {"lookback": 30, "threshold": 0.002}}]
-HOOKS_ONLY = {"strategy": "tests.fixtures.strategies:RaiseOnBar", "params": {"fail_at": 10**9}}
+HOOKS_ONLY = {"strategy": "tests.kit.strategies:RaiseOnBar", "params": {"fail_at": 10**9}}
 
 
 def spec(**changes: Any) -> BacktestConfig:

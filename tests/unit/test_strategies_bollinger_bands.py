@@ -7,8 +7,8 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.bollinger_bands import BollingerBandsStrategy
-from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import cash_after, logged_run, order_rows
+from tests.kit.scripted import bar_table
+from tests.kit.markets import cash_after, logged_run, order_rows
 
 PARAMS = {"period": 5, "nbdev": 1.5, "allow_short": True}
 CLOSES = [

@@ -7,9 +7,9 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.breakout import Breakout
-from tests.strategy_harness import run_paths
-from tests.unit.scripted import bar_table, trade_table
-from tests.unit.strategy_markets import cash_after, logged_run, order_rows, two_symbol_quotes
+from tests.kit.harness import run_paths
+from tests.kit.scripted import bar_table, trade_table
+from tests.kit.markets import cash_after, logged_run, order_rows, two_symbol_quotes
 
 M = 1e6
 PARAMS = {"period": 4, "max_width": 0.025, "volume_period": 3, "volume_factor": 1.5,

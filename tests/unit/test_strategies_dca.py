@@ -9,8 +9,8 @@ import pytest
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
 from strategies.dca import Dca
-from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import trade_table
+from tests.kit.orders import placed_orders
+from tests.kit.scripted import trade_table
 
 
 def test_periodic_dip_and_take_profit_orders() -> None:

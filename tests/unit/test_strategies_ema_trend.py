@@ -7,8 +7,8 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.ema_trend import EmaTrend
-from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import cash_after, logged_run, order_rows
+from tests.kit.scripted import bar_table
+from tests.kit.markets import cash_after, logged_run, order_rows
 
 # fast EMA(2): k = 2/3; slow EMA(3): k = 1/2
 CLOSES = [

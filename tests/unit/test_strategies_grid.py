@@ -10,8 +10,8 @@ import pytest
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
 from strategies.grid import Grid
-from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import trade_table
+from tests.kit.orders import placed_orders
+from tests.kit.scripted import trade_table
 
 NAN = math.nan
 

@@ -15,9 +15,9 @@ from engine.errors import ConfigError
 from engine.messages import BUY, SELL
 from engine.synthetic import synthetic_trades
 from strategies.liquidity_events import LiquidityEvents
-from tests.strategy_harness import assert_same_orders, run_paths
-from tests.unit.order_scenarios import faults, placed_orders
-from tests.unit.scripted import quote_table
+from tests.kit.harness import assert_same_orders, run_paths
+from tests.kit.orders import faults, placed_orders
+from tests.kit.scripted import quote_table
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PARAMS = {"span": 2, "trend_span": 2, "drain_rate": 0.1, "recovery_rate": 0.0}

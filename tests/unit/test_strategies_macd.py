@@ -7,8 +7,8 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.macd import MacdStrategy
-from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import logged_run, order_rows
+from tests.kit.scripted import bar_table
+from tests.kit.markets import logged_run, order_rows
 
 # MACD(2, 3, 2): (line, hist) after each close
 CLOSES = [

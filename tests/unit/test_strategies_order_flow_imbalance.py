@@ -15,9 +15,9 @@ from engine.errors import ConfigError
 from engine.messages import BUY, SELL
 from engine.synthetic import synthetic_bars
 from strategies.order_flow_imbalance import OrderFlowImbalance
-from tests.strategy_harness import assert_same_orders, run_paths
-from tests.unit.order_scenarios import faults, placed_orders
-from tests.unit.scripted import trade_table
+from tests.kit.harness import assert_same_orders, run_paths
+from tests.kit.orders import faults, placed_orders
+from tests.kit.scripted import trade_table
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PARAMS = {"window_s": 10.0, "half_life_s": 5.0, "threshold": 0.3, "min_trades": 3}

@@ -19,9 +19,9 @@ import pytest
 
 from engine.strategy import BUILTIN_STRATEGIES, load_strategy
 from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades
-from tests.strategy_harness import assert_same_orders, run_paths
-from tests.unit.scripted import SYMBOL
-from tests.unit.strategy_markets import (SMALL_CAPITAL, two_symbol_bars, two_symbol_quotes,
+from tests.kit.harness import assert_same_orders, run_paths
+from tests.kit.scripted import SYMBOL
+from tests.kit.markets import (SMALL_CAPITAL, two_symbol_bars, two_symbol_quotes,
                                          two_symbol_trades)
 
 Market = Callable[[], Mapping[str, pd.DataFrame]]

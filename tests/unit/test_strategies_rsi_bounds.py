@@ -7,8 +7,8 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.rsi_bounds import RsiBounds
-from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import logged_run, order_rows
+from tests.kit.scripted import bar_table
+from tests.kit.markets import logged_run, order_rows
 
 # RSI(2): mean gain/loss of the first two changes, then Wilder-smoothed (avg = (avg + x) / 2)
 CLOSES = [

@@ -8,8 +8,8 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.rsi_divergence import RsiDivergence
-from tests.unit.scripted import bar_table
-from tests.unit.strategy_markets import logged_run, order_rows
+from tests.kit.scripted import bar_table
+from tests.kit.markets import logged_run, order_rows
 
 # RSI(3); a new low / high is beyond all of the previous 6 closes; divergences need the earlier
 # extreme 2 to 6 events back

@@ -10,8 +10,8 @@ import pytest
 from engine.errors import ConfigError
 from engine.messages import BUY, SELL
 from strategies.signal_aggregation import SignalAggregation
-from tests.unit.order_scenarios import placed_orders
-from tests.unit.scripted import bar_table
+from tests.kit.orders import placed_orders
+from tests.kit.scripted import bar_table
 
 # Two voters: SMA(2)/SMA(3) cross and ROC(1) beyond +-5%; the others weigh 0. half_life 1:
 # a vote halves every event and expires below 1/16, on the 5th event after it was cast.

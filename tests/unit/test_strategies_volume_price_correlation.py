@@ -12,8 +12,8 @@ from engine.errors import ConfigError
 from engine.messages import BUY, SELL, Trade
 from engine.synthetic import SyntheticMarket
 from strategies.volume_price_correlation import VolumePriceCorrelation
-from tests.unit.order_scenarios import faults, placed_orders
-from tests.unit.scripted import SYMBOL, bar_table
+from tests.kit.orders import faults, placed_orders
+from tests.kit.scripted import SYMBOL, bar_table
 
 PARAMS = {"period": 3, "entry_corr": 0.5, "exit_corr": -0.5}
 

@@ -7,9 +7,9 @@ import pytest
 
 from engine.errors import ConfigError
 from strategies.vwap_reversion import VwapReversion
-from tests.strategy_harness import run_paths
-from tests.unit.scripted import bar_table, trade_table
-from tests.unit.strategy_markets import cash_after, logged_run, order_rows, two_symbol_quotes
+from tests.kit.harness import run_paths
+from tests.kit.scripted import bar_table, trade_table
+from tests.kit.markets import cash_after, logged_run, order_rows, two_symbol_quotes
 
 # (close, volume in millions); flat bars (high = low = close), so the typical price is the
 # close. Volumes are large so that the orders fill whole (the venue fills at most a quarter of

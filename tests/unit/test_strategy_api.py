@@ -18,7 +18,7 @@ from engine.strategy import (BUILTIN_STRATEGIES, ParamSpec, Strategy, StrategyPa
 from engine.venue import VenueConfig
 from strategies.momentum import Momentum
 from strategies.sma_cross import SmaCross
-from tests.unit.scripted import MINUTE, bar_table, quote_table, trade_table
+from tests.kit.scripted import MINUTE, bar_table, quote_table, trade_table
 
 
 class Knobs(Strategy):
@@ -282,7 +282,7 @@ def test_order_target_cancels_the_opposite_side_when_the_target_flips() -> None:
     # the rest of the buy is canceled and only the filled part is sold.
     from engine.backtesting import BacktestEngine, Feed
     from engine.messages import OrderCanceled
-    from tests.unit.scripted import MINUTE, bar_table
+    from tests.kit.scripted import MINUTE, bar_table
 
     class Flip(Strategy):
         name = "flip"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from engine.messages import BUY, GTC, IOC, LIMIT, MAKER, SELL, STOP, TAKER
 from engine.venue import VenueConfig
 
-from tests.unit.scripted import (CAPITAL, MINUTE, SECOND, T0, Buy, Cancel, Run, Script, Sell,
+from tests.kit.scripted import (CAPITAL, MINUTE, SECOND, T0, Buy, Cancel, Run, Script, Sell,
                                  Submit, bar_table, quote_table, run_script, trade_table)
 
 V = 1_000.0          # a volume deep enough that no cap binds where the scenario is not about it

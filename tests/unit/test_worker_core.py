@@ -25,7 +25,7 @@ from engine.intents import IntentUpdate, batch_intents, from_message
 from engine.messages import IntentBatch, MarketBatch, Valuation
 from engine.plan import PairPlan
 from engine.strategy import load_strategy
-from tests.unit.actor_cores import FakeFeed, finishes, threads
+from tests.kit.actor_cores import FakeFeed, finishes, threads
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 TOPIC_BTC = "md.bar.SIM.BTC/USDT"
@@ -120,7 +120,7 @@ def test_each_batch_gives_one_update_per_pair_with_the_whole_stream_s_intents() 
 
 
 def test_a_raising_batch_path_faults_its_pair_and_the_others_go_on() -> None:
-    failing = {"strategy": "tests.fixtures.strategies:FailingBatch",
+    failing = {"strategy": "tests.kit.strategies:FailingBatch",
                "params": {"fast": 5, "slow": 20, "fail_row": 250, "fail_symbol": BTC}}
     pairs, streams = pairs_and_streams([failing, MOMENTUM], [BTC])
     updates, events, _ = run_with_feed(pairs, streams)
@@ -138,7 +138,7 @@ def test_a_raising_batch_path_faults_its_pair_and_the_others_go_on() -> None:
 
 
 def test_a_strategy_without_batch_path_is_refused() -> None:
-    ref = "tests.fixtures.strategies:RaiseOnBar"
+    ref = "tests.kit.strategies:RaiseOnBar"
     pair = PairPlan("raise_on_bar:BTC/USDT", BTC, ref, load_strategy(ref).Params.create({}))
     with pytest.raises(ConfigError, match="has no batch path; it runs in the execution actor"):
         WorkerCore([pair], "SIM")

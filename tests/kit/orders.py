@@ -12,8 +12,8 @@ import pandas as pd
 
 from engine.backtesting import BacktestEngine, StrategyFault
 from engine.strategy import Strategy
-from tests.strategy_harness import OrderLog, make_engine
-from tests.unit.scripted import CAPITAL, SYMBOL
+from tests.kit.harness import OrderLog, make_engine
+from tests.kit.scripted import CAPITAL, SYMBOL
 
 Order = tuple[int, str, float]   # (row of the event it was decided on, side, quantity)
 

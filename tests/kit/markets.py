@@ -16,7 +16,7 @@ import pandas as pd
 from engine.backtesting import BacktestEngine
 from engine.strategy import Strategy
 from engine.synthetic import synthetic_bars, synthetic_trades
-from tests.strategy_harness import MINUTE_NS, OrderLog, make_engine
+from tests.kit.harness import MINUTE_NS, OrderLog, make_engine
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 N_BARS = 3000
