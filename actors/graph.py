@@ -77,14 +77,16 @@ class GraphRun:
             self.coordinator = _idle_coordinator.pop()[1]
         else:
             _idle_coordinator.clear()     # from an earlier Ray session, or in use
-            self.coordinator = CoordinatorActor.options(max_restarts=0).remote()
+            # a @ray.remote class: mypy sees the plain class, without Ray's .options
+            self.coordinator = CoordinatorActor.options(  # type: ignore[attr-defined]
+                max_restarts=0).remote()
         self._reusable = not spread
         self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)
 
     def progress(self) -> tuple[int, int]:
         """(events processed, total events)."""
         try:
-            return tuple(ray.get(self.coordinator.progress.remote(), timeout=5))  # type: ignore
+            return tuple(ray.get(self.coordinator.progress.remote(), timeout=5))
         except Exception:
             return (0, 0)
 

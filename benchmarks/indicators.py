@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import engine.indicators as ind  # noqa: E402
-from engine.timeframes import NS_PER_MINUTE, parse_time  # noqa: E402
+import engine.indicators as ind
+from engine.timeframes import NS_PER_MINUTE, parse_time
 
 # name, incremental factory, fields it reads, vectorized call
 CASES: list[tuple[str, Callable[[], object], tuple[str, ...], Callable[[dict], object]]] = [

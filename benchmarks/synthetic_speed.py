@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades  # noqa: E402
+from engine.synthetic import SyntheticMarket, synthetic_bars, synthetic_trades
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT", "ADA/USDT",
            "AVAX/USDT", "PEPE/USDT")

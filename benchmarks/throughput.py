@@ -12,8 +12,9 @@ denials, the machine's peak memory in use above the pre-run baseline, and "host"
 of iterations per second of a fixed Python loop just before the run (a shared machine's speed
 swings by up to 2x within minutes; compare figures taken at similar host speeds). A run is
 "cold" when its graph's actor processes started for it, "warm" when it reused the previous
-run's graph of the same shape (the coordinator keeps it). Ends with ``cold_start_unique_events_per_second``
-(the best cold run) and ``unique_events_per_second: N`` (the best run).
+run's graph of the same shape (the coordinator keeps it). Ends with
+``cold_start_unique_events_per_second`` (the best cold run) and
+``unique_events_per_second: N`` (the best run).
 
     .venv/bin/python benchmarks/throughput.py [--symbols 8] [--events 2000000] [--workers 1 2]
         [--repeat 1] [--single] [--peers]
@@ -74,7 +75,7 @@ class PeakMemory:
         while not self._stop.wait(0.1):
             self.peak = max(self.peak, _used())
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 

@@ -116,6 +116,7 @@ def _checker(annotation: Any) -> Callable[[Any], Any]:
 
 
 _FIELDS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+_cls: Any   # the record classes (NamedTuples)
 for _cls in TAGS:
     if _cls is MarketBatch:
         continue

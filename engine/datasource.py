@@ -161,7 +161,7 @@ def _file_symbol(path: Path, results: list[ImportResult],
 def _catalog_root(config: BacktestConfig) -> str:
     # catalog:DIR, else an explicit catalog setting, else $RAYTRADER_CATALOG (as `raytrader
     # data` uses), else ./catalog
-    default = BacktestConfig.__dataclass_fields__["catalog"].default
+    default = str(BacktestConfig.__dataclass_fields__["catalog"].default)
     return (config.data.partition(":")[2]
             or (config.catalog if config.catalog != default else None)
             or os.environ.get("RAYTRADER_CATALOG") or default)

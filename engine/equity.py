@@ -60,9 +60,9 @@ def equity_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: np.
     cuts = np.quantile(all_ts[::max(1, n // 100_000)],
                        np.linspace(0, 1, segments + 1)[1:-1]).astype(np.int64) \
         if segments > 1 and n else np.empty(0, np.int64)
-    cuts = [int(c) for c in np.unique(cuts)]
+    cut_times = [int(c) for c in np.unique(cuts)]
     starts = [np.array([int(np.searchsorted(t, c, side="left")) for t in times], np.int64)
-              for c in cuts]
+              for c in cut_times]
     bounds = [np.zeros(nf, np.int64), *starts, np.array([len(t) for t in times], np.int64)]
 
     def walk(i: int) -> tuple[np.ndarray, ...]:

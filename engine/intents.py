@@ -243,7 +243,7 @@ def batch_intents(strategy: Any, strategy_id: str, kind: str, symbol: str,
     in chunks. A raising batch path faults the strategy at its chunk's first row; the intents
     of earlier chunks stand."""
     n = len(columns["ts"])
-    parts = []
+    parts: list[Intents] = []
     for lo in range(0, n, chunk_rows):
         chunk = {k: v[lo:lo + chunk_rows] for k, v in columns.items()}
         try:

@@ -42,7 +42,7 @@ TAKER = "TAKER"
 
 
 def _typed_eq(self: tuple, other: object) -> bool:
-    return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+    return type(self) is type(other) and tuple.__eq__(self, other)
 
 
 def _typed_ne(self: tuple, other: object) -> bool:
@@ -205,7 +205,8 @@ class OrderFilled(NamedTuple):
 
 
 class OrderCanceled(NamedTuple):
-    """A working order was canceled; ``reason`` says why (by request, IOC remainder, strategy fault)."""
+    """A working order was canceled; ``reason`` says why (by request, IOC remainder, strategy
+    fault)."""
 
     strategy_id: str
     venue: str
@@ -270,9 +271,9 @@ RECORD_TYPES: tuple[type, ...] = (
 )
 
 for _cls in RECORD_TYPES:
-    _cls.__eq__ = _typed_eq  # type: ignore[method-assign]
-    _cls.__ne__ = _typed_ne  # type: ignore[method-assign]
-    _cls.__hash__ = _typed_hash  # type: ignore[method-assign]
+    _cls.__eq__ = _typed_eq  # type: ignore[method-assign, assignment]
+    _cls.__ne__ = _typed_ne  # type: ignore[method-assign, assignment]
+    _cls.__hash__ = _typed_hash  # type: ignore[method-assign, assignment]
 
 
 # --- columnar batches (fast path) --------------------------------------------------------------
@@ -285,7 +286,7 @@ class MarketBatch:
     ``engine.data.schema``. Batches, not single events, cross process boundaries.
     """
 
-    __slots__ = ("kind", "venue", "symbol", "interval_ns", "columns", "ts_init")
+    __slots__ = ("columns", "interval_ns", "kind", "symbol", "ts_init", "venue")
 
     def __init__(self, kind: str, venue: str, symbol: str, columns: dict[str, np.ndarray],
                  *, interval_ns: int = 0, ts_init: int = 0) -> None:

@@ -143,7 +143,7 @@ class StrategyParams:
         """The parameter values, in declaration order."""
         if not dataclasses.is_dataclass(self):
             return {}   # a strategy without parameters
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def _resolved_hints(cls: type) -> dict[str, type]:

@@ -6,7 +6,7 @@ All engine timestamps are int nanoseconds since the Unix epoch, UTC.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pandas as pd
 
@@ -75,7 +75,7 @@ def _epoch_to_ns(value: int | float) -> int:
 def format_ns(ts_ns: int) -> str:
     """ISO 8601 UTC text of an int ns timestamp, e.g. ``2021-01-01T00:00:00Z``."""
     seconds, rem = divmod(int(ts_ns), NS_PER_SECOND)
-    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if rem:
         text += f".{rem:09d}".rstrip("0")

@@ -20,6 +20,8 @@ One writer per series at a time.
 
 from __future__ import annotations
 
+import builtins
+
 import json
 import os
 import re
@@ -238,7 +240,7 @@ class ParquetCatalog:
                                  na_position="first", ignore_index=True)
 
     def symbols(self, venue: str | None = None, kind: str | None = None,
-                timeframe: str | None = None) -> list[str]:
+                timeframe: str | None = None) -> builtins.list[str]:
         """Sorted symbols stored, optionally only on one venue, of one kind or timeframe."""
         table = self.list()
         if venue is not None:

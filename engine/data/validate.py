@@ -52,6 +52,7 @@ ISSUES: dict[str, tuple[str, str]] = {
 }
 
 Detail = str | Callable[[int], str] | None
+RowDetail = str | Callable[[pd.Series], str] | None   # of a dropped row
 
 
 @dataclass
@@ -186,7 +187,8 @@ def _where(ex: dict[str, Any]) -> str:
 
 # --- shared steps -------------------------------------------------------------------------
 
-def _drop(raw: pd.DataFrame, mask: np.ndarray, log: IssueLog, detail: Detail) -> pd.DataFrame:
+def _drop(raw: pd.DataFrame, mask: np.ndarray, log: IssueLog,
+          detail: RowDetail) -> pd.DataFrame:
     if not mask.any():
         return raw
     hit = raw[mask]

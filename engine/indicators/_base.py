@@ -44,7 +44,7 @@ def step(fn: F) -> F:
     that message alone is silenced. The agreement tests check every compiled step against the
     same function run in Python, bit for bit.
     """
-    return register_jitable(inline="always")(fn)  # type: ignore[no-any-return]
+    return register_jitable(inline="always")(fn)
 
 
 warnings.filterwarnings("ignore", message=r"variable '.*' is not in scope",
@@ -126,11 +126,11 @@ class Series(Indicator):
         else:
             value, self._state = self._step(self._state, self._buf, x)
         self.value = value
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def ready(self) -> bool:
-        return self._state[self._count] >= self.period + self._lag  # type: ignore[no-any-return]
+        return self._state[self._count] >= self.period + self._lag
 
 
 def vectorized_series(indicator: str, loop: Callable[..., Any], init: Callable[[int], Any],
@@ -140,7 +140,7 @@ def vectorized_series(indicator: str, loop: Callable[..., Any], init: Callable[[
     period = check_period(indicator, "period", period, minimum=minimum)
     start = init(period)
     args = start if isinstance(start[-1], np.ndarray) else (start,)
-    return vectorized(indicator, loop, args, values=values)  # type: ignore[no-any-return]
+    return vectorized(indicator, loop, args, values=values)
 
 
 def vectorized(indicator: str, loop: Callable[..., Any], args: tuple[Any, ...],

@@ -109,8 +109,17 @@ class SyntheticMarket:
     Frames are regenerated on each call (cheap and memory-bounded), never cached.
     """
 
-    __slots__ = ("symbol", "seed", "start", "end", "config", "trades_per_minute", "profile",
-                 "_entropy", "_model")
+    __slots__ = (
+        "_entropy",
+        "_model",
+        "config",
+        "end",
+        "profile",
+        "seed",
+        "start",
+        "symbol",
+        "trades_per_minute",
+    )
 
     def __init__(self, symbol: str = "BTC/USDT", *, seed: int = 42,
                  start: int | str = "2024-01-01", end: int | str | None = None,
@@ -275,7 +284,7 @@ class SyntheticMarket:
                 _TRADE_GAP_NS)
             n = ts.shape[0]
             z = rng.standard_normal((2, n))
-            u_side = rng.random(n)
+            u_side = rng.random((n,))
             price, size, side, bid, ask, mid = kernels.simulate_trades(
                 ts, minute, path, activity, z, u_side, jump_ts, jump_size,
                 model.drift, model.vol, model.reversion, model.buy_probability,
@@ -384,6 +393,6 @@ def _frame(columns: dict[str, np.dtype], data: dict[str, np.ndarray]) -> pd.Data
 def _require_positive(name: str, value: object, *, integer: bool = False) -> None:
     ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if (isinstance(value, bool) or not isinstance(value, ok_type)
-            or not math.isfinite(float(value)) or float(value) <= 0):  # type: ignore[arg-type]
+            or not math.isfinite(float(value)) or float(value) <= 0):
         kind = "a positive integer" if integer else "a positive number"
         raise ConfigError(f"{name} must be {kind}, got {value!r}")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.acceptance.golden_cases import CASES, GOLDEN_DIR, REAL_DATA_CASES, REAL, run_case, summarize  # noqa: E402
+from tests.acceptance.golden_cases import (CASES, GOLDEN_DIR, REAL, REAL_DATA_CASES, run_case,
+                                          summarize)
 
 
 def main(names: list[str]) -> None:

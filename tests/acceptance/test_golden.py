@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.golden_cases import CASES, GOLDEN_DIR, REAL, REAL_DATA_CASES, run_case, summarize
+from tests.acceptance.golden_cases import (CASES, GOLDEN_DIR, REAL, REAL_DATA_CASES, run_case,
+                                          summarize)
 
 ROOT = Path(__file__).resolve().parents[2]
 

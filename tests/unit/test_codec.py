@@ -237,7 +237,7 @@ def test_bar_never_equals_a_trade_with_the_same_values() -> None:
     trade_shaped = tuple.__new__(Trade, tuple(bar))
     assert tuple(trade_shaped) == tuple(bar)
     assert bar != trade_shaped and trade_shaped != bar
-    assert not (bar == trade_shaped)
+    assert not bar.__eq__(trade_shaped)    # __eq__ itself, not only __ne__
     assert bar != tuple(bar) and tuple(bar) != bar
 
 
@@ -420,7 +420,7 @@ def test_wrong_batch_field_type_names_the_field(index: int, field: str, value: A
 
 
 def test_batch_columns_must_be_a_list() -> None:
-    with pytest.raises(InvalidMessageError, match="MarketBatch.columns"):
+    with pytest.raises(InvalidMessageError, match=r"MarketBatch\.columns"):
         decode(msgpack.packb([TAGS[MarketBatch], "bar", "v", "s", 60, 0, {"ts": b""}],
                              use_bin_type=True))
 

@@ -54,7 +54,7 @@ def test_detect_format(name: str, fmt: str) -> None:
 
 def test_unknown_format_names_the_file_and_header() -> None:
     path = FIXTURES / "orderbook_depth.csv"
-    with pytest.raises(DataFormatError, match="orderbook_depth.csv") as err:
+    with pytest.raises(DataFormatError, match=r"orderbook_depth\.csv") as err:
         load_file(path)
     assert "first_update_id" in str(err.value)
     assert err.value.path == str(path)
@@ -63,11 +63,11 @@ def test_unknown_format_names_the_file_and_header() -> None:
 def test_empty_and_binary_files_are_refused(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("\n\n")
-    with pytest.raises(DataFormatError, match="empty.csv: the file is empty"):
+    with pytest.raises(DataFormatError, match=r"empty\.csv: the file is empty"):
         detect_format(empty)
     parquet = tmp_path / "x.parquet"
     parquet.write_bytes(b"PAR1\x00\x00")
-    with pytest.raises(DataFormatError, match="x.parquet: .*Parquet"):
+    with pytest.raises(DataFormatError, match=r"x\.parquet: .*Parquet"):
         load_file(parquet)
     with pytest.raises(DataError, match="no such file"):
         load_file(tmp_path / "missing.csv")
@@ -161,7 +161,7 @@ def test_from_ccxt_ohlcv_lists() -> None:
         ("1h", "BTC/USDT", "ccxt_ohlcv", None)
     assert result.frame["ts"].tolist() == [ms(1704067200000), ms(1704070800000)]
     assert result.report.issue("missing_value").examples[0]["line"] == 3
-    with pytest.raises(DataFormatError, match="line 2.*expected a list of 6 values, got 5"):
+    with pytest.raises(DataFormatError, match=r"line 2.*expected a list of 6 values, got 5"):
         from_ccxt_ohlcv([rows[0], rows[1][:5]], "1h")
 
 
@@ -238,7 +238,7 @@ def test_from_ccxt_trades_dicts() -> None:
 
 def test_hft_ticks_one_result_per_coin() -> None:
     path = FIXTURES / "hft_ticks.csv"
-    with pytest.raises(DataFormatError, match="several symbols.*BTC, ETH"):
+    with pytest.raises(DataFormatError, match=r"several symbols.*BTC, ETH"):
         load_file(path)
     results = {r.symbol: r for r in load_all(path)}
     assert sorted(results) == ["BTC", "ETH"]

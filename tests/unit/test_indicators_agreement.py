@@ -168,7 +168,7 @@ def test_bad_rows_are_as_if_absent(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_first_valid_index_and_ready(case: Case) -> None:
     data = random_walk(200, seed=5)
-    stepwise, ready = incremental(case, data)
+    _, ready = incremental(case, data)
     for out, lookback in zip(outputs(case.batch(data)), case.lookbacks):
         assert np.isnan(out[:lookback]).all()
         assert not np.isnan(out[lookback:]).any()

@@ -70,7 +70,8 @@ def test_bad_params_name_strategy_parameter_and_range(values: dict, name: str,
 
 
 def test_cross_parameter_rules() -> None:
-    with pytest.raises(ConfigError, match=r"'macd_bollinger' parameter 'fast' \(26\).*'slow' \(26\)"):
+    with pytest.raises(ConfigError,
+                       match=r"'macd_bollinger' parameter 'fast' \(26\).*'slow' \(26\)"):
         MacdBollinger.Params(fast=26)
     with pytest.raises(ConfigError, match=r"'macd_bollinger'.*nbdev \(2\.5\).*sqrt"):
         MacdBollinger.Params(period=5, nbdev=2.5)

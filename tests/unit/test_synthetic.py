@@ -357,9 +357,9 @@ def test_config_from_dict_rejects_unknown_keys() -> None:
     assert config.trades_per_minute == 5 and config.crash.volatility == 3.0
     assert config.crash.mean_duration_minutes == SyntheticConfig().crash.mean_duration_minutes
     assert hash(config) != hash(SyntheticConfig())
-    with pytest.raises(ConfigError, match="market.yaml.*trade_rate"):
+    with pytest.raises(ConfigError, match=r"market\.yaml.*trade_rate"):
         SyntheticConfig.from_dict({"trade_rate": 5}, source="market.yaml")
-    with pytest.raises(ConfigError, match="crash.vol"):
+    with pytest.raises(ConfigError, match=r"crash\.vol"):
         SyntheticConfig.from_dict({"crash": {"vol": 3.0}})
 
 
