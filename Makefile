@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench clean venv
+.PHONY: run test lint typecheck bench clean clean-cache venv
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -42,6 +42,10 @@ typecheck: $(TEST_STAMP)
 ## bench: single-process throughput benchmark
 bench: $(STAMP)
 	$(BIN)/python benchmarks/single_process.py
+
+## clean-cache: drop numba's compiled kernels (they do not notice an edited step function)
+clean-cache:
+	find . -path ./$(VENV) -prune -o \( -name '*.nbi' -o -name '*.nbc' \) -print -exec rm -f {} +
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -38,9 +38,10 @@ _TRADE_COLUMNS = ["symbol", "strategy_id", "direction", "entry_ts", "exit_ts", "
 def backtest(strategy: str | type[Strategy] = "sma_cross",
              params: Mapping[str, Any] | None = None, *,
              data: str | pd.DataFrame | Mapping[str, pd.DataFrame] = "synthetic",
-             progress: Callable[[int, int], None] | None = None,
+             progress: Callable[[int, int], None] | None = None, batch: bool = False,
              **settings: Any) -> BacktestResult:
-    """Backtest ``strategy`` with ``params`` on ``data``.
+    """Backtest ``strategy`` with ``params`` on ``data``, through the strategies' per-event
+    hooks, or with ``batch`` through their batch paths where they have one (same result).
 
     ``settings`` are config keys (:meth:`BacktestConfig.keys`): ``symbols``, ``start``, ``end``,
     ``timeframe``, ``capital``, ``seed``, ``maker_fee_bps``, ``taker_fee_bps``,
@@ -48,7 +49,8 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
     ``fee_bps`` sets both fee rates.
     """
     config, strategy_class, frames = backtest_config(strategy, params, data=data, **settings)
-    return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress)
+    return run_config(config, strategy_class=strategy_class, frames=frames, progress=progress,
+                      batch=batch)
 
 
 def backtest_config(strategy: str | type[Strategy] = "sma_cross",
