@@ -28,21 +28,24 @@ def sma_step(state: Any, buf: Any, x: float) -> tuple[float, Any]:
     total, pos, count, run = state
     n = len(buf)
     run = run + 1 if x == buf[pos - 1] else 1     # buf[-1] is NaN before the first value
-    # the ring write inline (not ring_push): the SMA is the per-event hooks' hottest indicator
+    # the ring write inline (not ring_push), and the full window's branch first: the SMA is
+    # the per-event hooks' hottest indicator
     old = buf[pos]
     buf[pos] = x
     pos += 1
-    if pos == n:
-        pos = 0
-    if count < n:
+    if count == n:
+        if pos < n:
+            total += x - old
+        else:                        # the ring has just wrapped: position 0 is the oldest
+            pos = 0
+            total = ring_sum(buf, 0)
+    else:
+        if pos == n:
+            pos = 0
         count += 1
         total += x
         if count < n:
             return NAN, (total, pos, count, run)
-    elif pos == 0:
-        total = ring_sum(buf, 0)     # the ring has just wrapped: position 0 is the oldest
-    else:
-        total += x - old
     return (x if run >= n else total / n), (total, pos, count, run)
 
 
