@@ -36,8 +36,6 @@ from engine.messages import IntentBatch
 TARGET_PERCENT = 0
 TARGET_QTY = 1
 ORDER_QTY = 2
-KIND_NAMES = {TARGET_PERCENT: "target_percent", TARGET_QTY: "target_qty",
-              ORDER_QTY: "order_qty"}
 
 
 class EventBatch:
