@@ -113,10 +113,15 @@ class BacktestConfig:
     def from_file(cls, path: str | Path) -> BacktestConfig:
         """Load a JSON config file."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a folder; give a JSON config file")
         try:
             values = json.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read it: "
+                              f"{exc.strerror or exc}") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         if not isinstance(values, dict):

@@ -97,11 +97,11 @@ def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> Lo
         market = SyntheticMarket(symbol, seed=config.seed, start=start, end=end)
         if kind == "bars":
             interval = timeframe_to_ns(timeframe)
-            feeds.append(Feed(symbol, BAR, market.bars(timeframe), interval, config.venue))
+            feeds.append(Feed(symbol, BAR, market.bars(timeframe), interval))
         elif kind == "trades":
-            feeds.append(Feed(symbol, TRADE, market.trades(), 0, config.venue))
+            feeds.append(Feed(symbol, TRADE, market.trades(), 0))
         else:
-            feeds.append(Feed(symbol, "quote", market.quotes(), 0, config.venue))
+            feeds.append(Feed(symbol, "quote", market.quotes(), 0))
     return LoadedData(feeds, config.data, {})
 
 
@@ -256,7 +256,7 @@ def _shape_feed(symbol: str, kind: str, frame: pd.DataFrame, timeframe: str | No
                 raise ConfigError(f"{source} holds {timeframe} bars; cannot make finer "
                                   f"{config.timeframe} bars from them")
             frame = resample_bars(frame, have, want)
-        return Feed(symbol, BAR, frame, want, config.venue)
+        return Feed(symbol, BAR, frame, want)
     if kind == TRADE:
         if "side" not in frame:
             frame = frame.assign(side=np.zeros(len(frame), dtype=np.int8))
@@ -264,9 +264,9 @@ def _shape_feed(symbol: str, kind: str, frame: pd.DataFrame, timeframe: str | No
             frame = frame.assign(trade_id=np.arange(len(frame), dtype=np.int64))
         if config.timeframe:   # a timeframe turns trades into bars for bar strategies
             interval = timeframe_to_ns(config.timeframe)
-            return Feed(symbol, BAR, trades_to_bars(frame, interval), interval, config.venue)
-        return Feed(symbol, TRADE, frame, 0, config.venue)
-    return Feed(symbol, kind, frame, 0, config.venue)
+            return Feed(symbol, BAR, trades_to_bars(frame, interval), interval)
+        return Feed(symbol, TRADE, frame, 0)
+    return Feed(symbol, kind, frame, 0)
 
 
 def _clip(feed: Feed, start: int | None, end: int | None, *, source: str) -> Feed:

@@ -1,4 +1,4 @@
-"""The Strategy API: what a quant writes.
+"""The Strategy API: what a quant writes (strategies import it from ``engine.api``).
 
 A strategy is a class with a frozen, typed parameter config and ``on_*`` hooks::
 
@@ -6,16 +6,18 @@ A strategy is a class with a frozen, typed parameter config and ``on_*`` hooks::
         name = "sma_cross"
 
         class Params(StrategyParams):
-            fast: int = param(10, low=2, high=200, doc="fast SMA length, bars")
-            slow: int = param(30, low=3, high=1000, doc="slow SMA length, bars")
+            fast: int = param(10, low=2, high=200, doc="fast SMA length, in events")
+            slow: int = param(30, low=3, high=1000, doc="slow SMA length, in events")
 
         def on_start(self) -> None:
-            self.fast = SMA(self.params.fast)
-            ...
+            self.fast, self.slow = SMA(self.params.fast), SMA(self.params.slow)
+            self.long = False
 
-        def on_bar(self, bar: Bar) -> None:
-            if crossed_up:
-                self.ctx.buy(self.ctx.equity * 0.99 / bar.close)
+        def on_price(self, price: float) -> None:
+            above = self.fast.update(price) > self.slow.update(price)
+            if self.slow.ready and above != self.long:
+                self.long = above
+                self.ctx.order_target_percent(0.95 if above else 0.0, price)
 
 One instance runs per (symbol, strategy); it places orders and reads its position, cash and
 equity through ``self.ctx`` (a :class:`StrategyContext`), never does I/O and never reads the

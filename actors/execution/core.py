@@ -88,8 +88,7 @@ class ExecutionCore:
         feeds = []
         for symbol, stream in streams.items():
             frame = pd.DataFrame(stream.columns, copy=False)
-            feed = Feed(symbol, stream.kind, frame, interval_ns=stream.interval_ns,
-                        venue=config.venue)
+            feed = Feed(symbol, stream.kind, frame, interval_ns=stream.interval_ns)
             feeds.append(feed)
         self.engine = build_engine(config, feeds, self.plans)
         self.loaded = LoadedData(feeds, info.source, info.reports)

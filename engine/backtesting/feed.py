@@ -29,7 +29,6 @@ class Feed:
     kind: str
     frame: pd.DataFrame
     interval_ns: int = 0
-    venue: str = "SIM"
 
     def __post_init__(self) -> None:
         if self.kind not in (BAR, TRADE, QUOTE):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from engine.cli import EXIT_FAULT, EXIT_OK
@@ -166,7 +165,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from engine.config import BacktestConfig
     from engine.strategy import builtin_name
 
-    base = _config_file(args.config) if args.config else BacktestConfig()
+    base = BacktestConfig.from_file(args.config) if args.config else BacktestConfig()
     values: dict[str, Any] = {}   # the flags' changes to the file's (or the default) config
     for key in _CONFIG_FLAGS:
         value = getattr(args, key)
@@ -201,17 +200,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
                 params[name if dot and builtin_name(ref) == mine else key] = value
             values["params"] = params
     return base.replace(**values)
-
-
-def _config_file(path: str) -> Any:
-    from engine.config import BacktestConfig
-
-    if Path(path).is_dir():
-        raise ConfigError(f"--config {path} is a folder; give a JSON config file")
-    try:
-        return BacktestConfig.from_file(path)
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:

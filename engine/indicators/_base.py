@@ -111,11 +111,7 @@ class Series(Indicator):
 
     def __init__(self, period: int) -> None:
         self.period = check_period(self._name, "period", period, minimum=self._minimum)
-        start = type(self)._init(self.period)
-        if isinstance(start[-1], np.ndarray):
-            self._begin(*start)
-        else:
-            self._begin(start)
+        self._begin(*step_args(type(self)._init(self.period)))
 
     def update(self, x: float) -> float:
         """Add one value; returns the indicator's value (NaN until it is ready)."""
@@ -138,9 +134,13 @@ def vectorized_series(indicator: str, loop: Callable[..., Any], init: Callable[[
     """The vectorized form of a :class:`Series` indicator: ``loop`` over ``values`` from
     ``init(period)`` (a state, or a state and its buffer)."""
     period = check_period(indicator, "period", period, minimum=minimum)
-    start = init(period)
-    args = start if isinstance(start[-1], np.ndarray) else (start,)
-    return vectorized(indicator, loop, args, values=values)
+    return vectorized(indicator, loop, step_args(init(period)), values=values)
+
+
+def step_args(start: Any) -> tuple[Any, ...]:
+    """An ``init`` function's result as the step's leading arguments: ``(state, buffer)``
+    as given, a lone state tuple as ``(state,)``."""
+    return start if isinstance(start[-1], np.ndarray) else (start,)
 
 
 def vectorized(indicator: str, loop: Callable[..., Any], args: tuple[Any, ...],

@@ -137,7 +137,7 @@ def test_a_header_only_csv_says_it_has_no_data_rows(tmp_path: Path, capsys) -> N
 def test_a_config_that_is_a_folder_is_one_line(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "backtest", "--config", str(tmp_path))
     assert code == 2
-    assert_one_error_line(err, "--config", str(tmp_path), "folder")
+    assert_one_error_line(err, "config file", str(tmp_path), "folder")
 
 
 def test_an_address_nobody_answers_fails_fast_without_starting_ray(tmp_path: Path) -> None:

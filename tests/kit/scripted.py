@@ -216,17 +216,17 @@ def run_script(script: Script, venue: VenueConfig, *, bars: pd.DataFrame | None 
     engine = BacktestEngine(capital=capital, venue_config=venue)
     if bars is not None:
         frame, kind = bars, BAR
-        engine.add_feed(Feed(SYMBOL, BAR, bars, interval_ns=MINUTE, venue=venue.venue))
+        engine.add_feed(Feed(SYMBOL, BAR, bars, interval_ns=MINUTE))
     elif trades is not None:
         frame, kind = trades, TRADE
-        engine.add_feed(Feed(SYMBOL, TRADE, trades, venue=venue.venue))
+        engine.add_feed(Feed(SYMBOL, TRADE, trades))
     else:
         assert quotes is not None, "give bars, trades or quotes"
         frame, kind = quotes, QUOTE
-        engine.add_feed(Feed(SYMBOL, QUOTE, quotes, venue=venue.venue))
+        engine.add_feed(Feed(SYMBOL, QUOTE, quotes))
     if merged:
         engine.add_feed(Feed("ZZZUSDT", BAR, bars if bars is not None else bar_table(
-            [(1.0, 1.0, 1.0, 1.0, 1.0)]), interval_ns=MINUTE, venue=venue.venue))
+            [(1.0, 1.0, 1.0, 1.0, 1.0)]), interval_ns=MINUTE))
     strategy = ScriptedStrategy(script)
     engine.add_strategy(strategy, SYMBOL)
     engine.run()

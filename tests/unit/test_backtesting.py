@@ -143,7 +143,7 @@ def test_build_engine_sets_venue_risk_and_one_strategy_per_pair() -> None:
     config = BacktestConfig.from_dict({"strategy": "sma_cross", "params": {"fast": 5, "slow": 9},
                                        "venue": "kraken", "taker_fee_bps": 7.5, "capital": 5000,
                                        "max_open_positions": 1})
-    feeds = [Feed(s, "bar", bar_table([(1, 1, 1, 1, 1)] * 3), MINUTE, venue="kraken")
+    feeds = [Feed(s, "bar", bar_table([(1, 1, 1, 1, 1)] * 3), MINUTE)
              for s in ("BTC/USDT", "ETH/USDT")]
     plans = plan_pairs(config, [f.symbol for f in feeds])
     engine = build_engine(config, feeds, plans)

@@ -85,6 +85,11 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path: Path) -> None:
     assert "capital" in str(info.value)
 
 
+def test_from_file_refuses_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .* is a folder"):
+        BacktestConfig.from_file(tmp_path)
+
+
 def test_from_file_reads_a_valid_config(tmp_path: Path) -> None:
     values = {"strategy": "momentum", "params": {"lookback": 5}, "symbols": ["ETH/USDT"],
               "capital": 5000.0, "seed": 3}
