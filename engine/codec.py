@@ -23,14 +23,15 @@ from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
 from engine.messages import (Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch, OrderAccepted,
                              OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled,
-                             OrderRejected, Quote, SubmitOrder, Trade, Valuation)
+                             OrderRejected, Quote, RiskEvent, SubmitOrder, Trade,
+                             Valuation)
 
 # Wire tags are part of the protocol: never renumber, only append.
 TAGS: dict[type, int] = {
     Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5,
     SubmitOrder: 10, CancelOrder: 11,
     OrderAccepted: 20, OrderRejected: 21, OrderDenied: 22, OrderFilled: 23, OrderCanceled: 24,
-    IntentBatch: 30, Valuation: 31, FillBatch: 32,
+    IntentBatch: 30, Valuation: 31, FillBatch: 32, RiskEvent: 33,
 }
 TYPES_BY_TAG: dict[int, type] = {tag: cls for cls, tag in TAGS.items()}
 
@@ -75,6 +76,12 @@ def _check_floats(value: Any) -> tuple[float, ...]:
     return tuple(_check_float(v) for v in value)
 
 
+def _check_ints(value: Any) -> tuple[int, ...]:
+    if type(value) not in (list, tuple) or any(type(v) is not int for v in value):
+        raise TypeError("a list of integers")
+    return tuple(value)
+
+
 def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def check_optional(value: Any) -> Any:
         return None if value is None else check(value)
@@ -110,6 +117,8 @@ def _checker(annotation: Any) -> Callable[[Any], Any]:
         return _check_strs
     if origin is tuple and args == (float, Ellipsis):
         return _check_floats
+    if origin is tuple and args == (int, Ellipsis):
+        return _check_ints
     if origin is tuple:
         return _check_levels
     raise TypeError(f"no codec check for annotation {annotation!r}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.risk import RiskLimits
+from engine.risk import PRESETS, RiskLimits
 from engine.settings import coerce_floats
 from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
@@ -140,6 +140,13 @@ class BacktestConfig:
             raise ConfigError(f"unknown config key {', '.join(repr(k) for k in unknown)}{where}; "
                               f"valid keys: {', '.join(keys)}")
         top = dict(values)
+        preset = top.get("risk_preset")
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ConfigError(f"unknown risk preset {preset!r}{where}; presets: "
+                                  f"{', '.join(PRESETS)}")
+            for key, value in PRESETS[preset].items():   # keys given beside it win
+                top.setdefault(key, value)
         for alias, names in _ALIASES.items():
             if alias in top:
                 value = top.pop(alias)
@@ -197,9 +204,8 @@ class BacktestConfig:
         out["symbols"] = list(self.symbols) if self.symbols is not None else None
         out["params"] = dict(self.params)
         # settings added later are left out while unset, so earlier configs keep their hash
-        for name in ("strategies", "max_open_positions", "max_gross_exposure",
-                     "equity_interval"):
-            if out[name] is None:
+        for name in ("strategies", "equity_interval", *_RISK_FIELDS):
+            if out.get(name, 0) is None:
                 del out[name]
         if self.strategies is not None:
             out["strategies"] = [dict(e) for e in self.strategies]
@@ -217,6 +223,7 @@ def canonical_json(value: Any) -> str:
 
 # the nested sections, and which of them each flat key belongs to
 _SECTIONS: dict[str, type[Any]] = {"execution": VenueConfig, "risk": RiskLimits}
+_RISK_FIELDS = tuple(f.name for f in dataclasses.fields(RiskLimits))
 _SECTION_OF = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
 # keys that stand for several: a value given under the alias goes to each name not given itself
 _ALIASES = {"fee_bps": ("maker_fee_bps", "taker_fee_bps")}

@@ -243,12 +243,17 @@ class IntentBatch(NamedTuple):
 
 
 class Valuation(NamedTuple):
-    """The portfolio's equity and mark prices as of ``ts_event``, sent with an order to risk."""
+    """The portfolio's equity and mark prices as of ``ts_event``, sent with an order to risk,
+    and what the market rules read about the order's symbol (``engine.risk.MarketView``):
+    its regime, the order's estimated cost in bps and the symbols correlated with it."""
 
     ts_event: int
     equity: float
     symbols: tuple[str, ...]
     marks: tuple[float, ...]
+    regime: int
+    cost_bps: float
+    group: tuple[str, ...]
 
 
 class FillBatch(NamedTuple):
@@ -261,13 +266,34 @@ class FillBatch(NamedTuple):
     sides: tuple[str, ...]
     last_qtys: tuple[float, ...]
     leaves_qtys: tuple[float, ...]
+    last_prices: tuple[float, ...]
+    fees: tuple[float, ...]
+    ts_events: tuple[int, ...]
+
+
+class RiskEvent(NamedTuple):
+    """Something the risk engine did besides approving or denying an order: ``kind`` is
+    ``state`` (a trading state changed: ``state`` is the new one), ``order_reduced`` (an order
+    cut to fit: ``value`` is the quantity sent), ``kill_switch``, ``margin_call``,
+    ``liquidation`` (``value``: the equity then) or ``bankrupt``. ``scope`` is ``portfolio``
+    or a strategy id; ``reason`` starts with a reason code (``docs/risk.md``)."""
+
+    kind: str
+    scope: str
+    symbol: str
+    client_order_id: str
+    state: str
+    reason: str
+    value: float
+    ts_event: int
+    ts_init: int
 
 
 RECORD_TYPES: tuple[type, ...] = (
     Bar, Trade, Quote, OrderBookSnapshot,
     SubmitOrder, CancelOrder,
     OrderAccepted, OrderRejected, OrderDenied, OrderFilled, OrderCanceled,
-    IntentBatch, Valuation, FillBatch,
+    IntentBatch, Valuation, FillBatch, RiskEvent,
 )
 
 for _cls in RECORD_TYPES:

@@ -40,6 +40,9 @@ class BacktestResult:
     faults: list[StrategyFault]
     data: dict[str, Any]
     timing: dict[str, Any]   # seconds and rates; the actor graph adds its phases and audit
+    # what the account and the risk rules did (engine.risk.risk_report), and their events
+    risk: dict[str, Any] = dataclasses.field(default_factory=dict)
+    risk_events: list[Any] = dataclasses.field(default_factory=list)
 
     @property
     def config_hash(self) -> str:
@@ -69,6 +72,7 @@ class BacktestResult:
                 "ts": [format_ns(t) for t in eq["ts"].tolist()],
                 "equity": eq["equity"].tolist(),
             },
+            "risk": self.risk,
             "timing": self.timing,
         })
 

@@ -1,139 +1,771 @@
-"""Portfolio-level pre-trade risk: the checks every order passes before it reaches a venue.
+"""The risk engine: the account (what an order may spend or sell) and the pre-trade rules every
+order passes before it reaches a venue, with the trading states they drive.
 
-The risk engine keeps its own view of the portfolio from the order flow it is told about
-(orders it approved, fills, cancels, rejections): each (symbol, strategy) pair's position and
-its working orders. The caller supplies what moves with the market: equity and mark prices
-as of the order's event time. A refusal is an ``OrderDenied`` event with a reason, never an
-exception.
+The engine keeps its own view of the portfolio from the order flow it is told about: orders it
+approved, fills (with price and fee, so it keeps its own cash), cancels and rejections. The
+caller supplies what moves with the market: mark prices as of the order's event time and, when
+the market rules are on, a :class:`MarketView` of the order's symbol (regime, estimated cost,
+correlated symbols). A refusal is an ``OrderDenied`` whose reason starts with a reason code
+(``insufficient_buying_power: ...``), never an exception; a reduction, a state change, a
+breaker trip, a margin call and a liquidation are ``RiskEvent`` records in ``events``.
 
-Limits (``None`` switches a limit off):
+The same engine decides in the single-process backtest, inside the actor graph's event-time
+pass (the risk actor re-decides every order from the same inputs) and, later, in front of every
+live order. Every rule, its formula and its reason code are in ``docs/risk.md``.
 
-- ``max_open_positions``: at most this many (symbol, strategy) pairs may be *open* at once;
-  a pair is open while its position is non-zero or it has working orders. An order from a
-  pair that is not open is denied when the limit is reached; orders of open pairs (adding,
-  reducing, closing) pass this rule.
-- ``max_gross_exposure``: the sum over pairs of ``|position + working orders| * mark``,
-  divided by equity, with the order counted in, may not exceed this multiple. Only orders
-  that increase their pair's exposure are checked; reducing is always allowed. With equity at
-  or below zero every increasing order is denied.
-
-The same core runs inside the single-process backtest and behind the risk actor, so both
-decide alike given the same inputs.
+Equity-driven rules (drawdown, daily loss) read the equity at each order decision: that is when
+they act, since what they do is refuse orders.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, SubmitOrder
+from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, RiskEvent, SubmitOrder
+from engine.timeframes import timeframe_to_ns
 
 _EPS = 1e-12
+_DAY_NS = 86_400_000_000_000
+_MINUTE_NS = 60_000_000_000
+
+# trading states, in order of severity
+ACTIVE, REDUCING, HALTED = 0, 1, 2
+STATES = ("ACTIVE", "REDUCING", "HALTED")
+PORTFOLIO = "portfolio"
+ACCOUNTS = ("spot", "margin")
+REGIMES = ("CALM", "NORMAL", "VOLATILE", "HIGHLY_VOLATILE")
+
+# every reason code an order can be denied (or reduced) with
+REASON_CODES = (
+    "insufficient_buying_power", "insufficient_position", "max_leverage", "max_position",
+    "max_order_notional", "max_open_positions", "max_gross_exposure", "max_net_exposure",
+    "max_drawdown", "daily_loss", "consecutive_losses", "cooldown", "correlation_exposure",
+    "regime", "pre_trade_cost", "order_rate", "halted", "reducing", "kill_switch", "bankrupt",
+)
+
+
+# The presets: each sets these risk fields (and the sizing policy, ``PRESET_SIZING``); keys
+# given beside a preset win. Ranges as traders state them: max drawdown 10-20 %, position
+# size 2-10 %, stop 1-3 %, daily loss 2-10 %.
+PRESETS: dict[str, dict[str, Any]] = {
+    "conservative": {
+        "max_drawdown": 0.10, "max_daily_loss": 0.02, "stop_loss": 0.01,
+        "max_position_share": 0.10, "max_gross_exposure": 0.5, "max_consecutive_losses": 3,
+        "loss_pause": "1d", "cooldown": "4h", "cooldown_max": "2d",
+        "correlation_threshold": 0.7, "max_group_exposure": 0.3, "block_regime": "VOLATILE",
+        "max_cost_bps": 25.0, "max_orders_per_minute": 20,
+    },
+    "medium": {
+        "max_drawdown": 0.15, "max_daily_loss": 0.05, "stop_loss": 0.02,
+        "max_position_share": 0.25, "max_gross_exposure": 1.0, "max_consecutive_losses": 5,
+        "loss_pause": "12h", "cooldown": "1h", "cooldown_max": "1d",
+        "correlation_threshold": 0.7, "max_group_exposure": 0.6,
+        "block_regime": "HIGHLY_VOLATILE", "max_cost_bps": 50.0, "max_orders_per_minute": 60,
+    },
+    "aggressive": {
+        "max_drawdown": 0.20, "max_daily_loss": 0.10, "stop_loss": 0.03,
+        "max_position_share": 0.5, "max_gross_exposure": 1.0, "max_consecutive_losses": 8,
+        "loss_pause": "4h", "cooldown": "15m", "cooldown_max": "12h",
+        "correlation_threshold": 0.8, "max_group_exposure": 1.0, "volatile_scale": 0.5,
+        "max_cost_bps": 100.0, "max_orders_per_minute": 120,
+    },
+}
+# the share of equity a preset's entries are sized at (``engine.sizing`` fixed_fraction)
+PRESET_SIZING = {"conservative": 0.02, "medium": 0.05, "aggressive": 0.10}
+
+
+def _positive(name: str, value: Any, *, integer: bool = False, at_most: float | None = None,
+              allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if integer:
+        ok = isinstance(value, int) and not isinstance(value, bool) and (
+            value >= 0 if allow_zero else value >= 1)
+        what = "a positive integer"
+    else:
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+        what = "a non-negative number" if allow_zero else "a positive number"
+    if ok and at_most is not None and value > at_most:
+        ok = False
+        what += f" at most {at_most:g}"
+    if not ok:
+        raise ConfigError(f"risk field {name} must be {what}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
 class RiskLimits:
-    """Portfolio limits; None means no limit."""
+    """The account and the portfolio rules; ``None`` switches a rule off.
 
+    Fields are documented one by one in ``docs/risk.md``.
+    """
+
+    # the account
+    account: str = "spot"                       # "spot" or "margin"
+    on_insufficient: str = "reduce"             # past buying power or a position cap: "deny" / "reduce"
+    price_buffer_bps: float = 50.0              # market orders reserve cash at mark x (1 + buffer)
+    max_leverage: float = 3.0                   # margin: gross exposure / equity
+    symbol_leverage: Mapping[str, float] | None = None   # margin: per-symbol caps
+    maintenance_margin: float = 0.05            # margin: liquidation below this x gross exposure
+    # limits
     max_open_positions: int | None = None
     max_gross_exposure: float | None = None
+    max_net_exposure: float | None = None
+    max_position_qty: float | None = None       # per symbol, position plus working orders
+    max_position_notional: float | None = None
+    max_position_share: float | None = None     # of equity
+    max_order_notional: float | None = None
+    # breakers and states
+    max_drawdown: float | None = None           # from the peak equity
+    drawdown_action: str = "halt"               # "halt" or "reduce"
+    max_daily_loss: float | None = None         # of the UTC day's opening equity
+    daily_loss_action: str = "halt"
+    max_consecutive_losses: int | None = None   # per strategy
+    loss_pause: str = "1d"                      # how long a strategy halts after them
+    cooldown: str | None = None                 # per symbol after a losing trade, e.g. "1h"
+    cooldown_max: str = "1d"
+    # market rules
+    correlation_threshold: float = 0.7          # symbols at or above it form a group
+    max_group_exposure: float | None = None     # gross exposure of a group / equity
+    block_regime: str | None = None             # entries refused in this regime and above
+    volatile_scale: float = 1.0                 # entries in VOLATILE and above are scaled so
+    max_cost_bps: float | None = None           # estimated half spread + impact
+    max_orders_per_minute: int | None = None    # approved orders per minute of event time
+    kill_at: str | None = None                  # kill switch at this time (ISO), from config
+    stop_loss: float | None = None              # every entry gets a protective stop this far
+    risk_preset: str | None = None              # the preset these values came from (reports)
 
     def __post_init__(self) -> None:
-        m = self.max_open_positions
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
-            raise ConfigError(f"max_open_positions must be a positive integer, got {m!r}")
-        g = self.max_gross_exposure   # kept as given (2 stays 2): config hashes record it so
-        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))
-                              or not (math.isfinite(g) and g > 0)):
-            raise ConfigError(f"max_gross_exposure must be a positive number, got {g!r}")
+        if self.account not in ACCOUNTS:
+            raise ConfigError(f"risk field account must be one of {', '.join(ACCOUNTS)}, got "
+                              f"{self.account!r}")
+        for name in ("on_insufficient",):
+            if getattr(self, name) not in ("deny", "reduce"):
+                raise ConfigError(f"risk field {name} must be 'deny' or 'reduce', got "
+                                  f"{getattr(self, name)!r}")
+        for name in ("drawdown_action", "daily_loss_action"):
+            if getattr(self, name) not in ("halt", "reduce"):
+                raise ConfigError(f"risk field {name} must be 'halt' or 'reduce', got "
+                                  f"{getattr(self, name)!r}")
+        _positive("price_buffer_bps", self.price_buffer_bps, allow_zero=True)
+        _positive("max_leverage", self.max_leverage)
+        _positive("maintenance_margin", self.maintenance_margin, at_most=1.0)
+        if self.account == "margin" and self.maintenance_margin * self.max_leverage >= 1.0:
+            raise ConfigError(f"risk fields maintenance_margin ({self.maintenance_margin:g}) and "
+                              f"max_leverage ({self.max_leverage:g}) contradict: at full "
+                              f"leverage the account would be liquidated on opening "
+                              f"(maintenance_margin x max_leverage must be below 1)")
+        if self.symbol_leverage is not None:
+            if not isinstance(self.symbol_leverage, Mapping):
+                raise ConfigError(f"risk field symbol_leverage must map symbols to leverage "
+                                  f"caps, got {self.symbol_leverage!r}")
+            for symbol, cap in self.symbol_leverage.items():
+                _positive(f"symbol_leverage[{symbol!r}]", cap)
+            object.__setattr__(self, "symbol_leverage", dict(sorted(
+                (str(k), float(v)) for k, v in self.symbol_leverage.items())))
+        _positive("max_open_positions", self.max_open_positions, integer=True)
+        _positive("max_consecutive_losses", self.max_consecutive_losses, integer=True)
+        _positive("max_orders_per_minute", self.max_orders_per_minute, integer=True)
+        for name in ("max_gross_exposure", "max_net_exposure", "max_position_qty",
+                     "max_position_notional", "max_position_share", "max_order_notional",
+                     "max_group_exposure", "max_cost_bps"):
+            _positive(name, getattr(self, name))
+        if self.risk_preset is not None and self.risk_preset not in PRESETS:
+            raise ConfigError(f"unknown risk preset {self.risk_preset!r}; presets: "
+                              f"{', '.join(PRESETS)}")
+        for name in ("max_drawdown", "max_daily_loss", "stop_loss"):
+            _positive(name, getattr(self, name), at_most=1.0)
+        _positive("volatile_scale", self.volatile_scale, at_most=1.0)
+        c = self.correlation_threshold
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not (-1 < c <= 1):
+            raise ConfigError(f"risk field correlation_threshold must be in (-1, 1], got "
+                              f"{c!r}")
+        object.__setattr__(self, "correlation_threshold", float(c))
+        if self.block_regime is not None and self.block_regime not in REGIMES:
+            raise ConfigError(f"risk field block_regime must be one of {', '.join(REGIMES)}, "
+                              f"got {self.block_regime!r}")
+        for name in ("loss_pause", "cooldown", "cooldown_max"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    timeframe_to_ns(value)
+                except ConfigError as exc:
+                    raise ConfigError(f"risk field {name}: {exc}") from None
+        if self.cooldown is not None and (timeframe_to_ns(self.cooldown)
+                                          > timeframe_to_ns(self.cooldown_max)):
+            raise ConfigError(f"risk fields cooldown ({self.cooldown}) and cooldown_max "
+                              f"({self.cooldown_max}) contradict: the base is longer than the "
+                              f"cap")
+        if self.kill_at is not None:
+            self.kill_at_ns()
+
+    def kill_at_ns(self) -> int | None:
+        if self.kill_at is None:
+            return None
+        import pandas as pd
+        try:
+            return int(pd.Timestamp(self.kill_at, tz="UTC").value) if pd.Timestamp(
+                self.kill_at).tzinfo is None else int(pd.Timestamp(self.kill_at).value)
+        except (ValueError, TypeError):
+            raise ConfigError(f"risk field kill_at must be a time such as 2024-03-01T12:00, "
+                              f"got {self.kill_at!r}") from None
 
     @property
     def active(self) -> bool:
-        return self.max_open_positions is not None or self.max_gross_exposure is not None
+        """The engine always keeps the account; kept for callers that ask."""
+        return True
+
+    @property
+    def market_rules(self) -> bool:
+        """Whether a rule needs market statistics (regime, correlation, cost)."""
+        return (self.max_group_exposure is not None or self.block_regime is not None
+                or self.volatile_scale < 1.0 or self.max_cost_bps is not None)
+
+    def rules_on(self) -> list[str]:
+        """The names of the rules switched on (for reports)."""
+        names = [f.name for f in dataclasses.fields(self) if f.name.startswith("max_")
+                 and f.name not in ("max_leverage",) and getattr(self, f.name) is not None]
+        for name in ("cooldown", "block_regime", "kill_at", "stop_loss"):
+            if getattr(self, name) is not None:
+                names.append(name)
+        if self.volatile_scale < 1.0:
+            names.append("volatile_scale")
+        return names
+
+
+@dataclasses.dataclass(frozen=True)
+class MarketView:
+    """What the market rules read about an order's symbol at its event time."""
+
+    regime: int = 1                      # index into REGIMES
+    cost_bps: float = 0.0                # estimated half spread + impact of the order
+    group: tuple[str, ...] = ()          # other symbols correlated at or above the threshold
+
+
+class _Pair:
+    """The risk engine's view of one (symbol, strategy) pair."""
+
+    __slots__ = ("avg", "qty", "trade_pnl")
+
+    def __init__(self) -> None:
+        self.qty = 0.0
+        self.avg = 0.0
+        self.trade_pnl = 0.0     # the current round trip's PnL net of fees
 
 
 class RiskEngine:
-    """Pre-trade checks against the limits, with the portfolio view they need."""
+    """The account and the pre-trade rules, with the portfolio view they need."""
 
-    def __init__(self, limits: RiskLimits) -> None:
+    def __init__(self, limits: RiskLimits, capital: float = 100_000.0,
+                 taker_fee_bps: float = 0.0) -> None:
         self.limits = limits
-        self.qty: dict[tuple[str, str], float] = {}                 # (symbol, strategy) -> qty
-        self.working: dict[str, tuple[tuple[str, str], float]] = {}  # coid -> (pair, signed leaves)
+        self.capital = float(capital)
+        self.cash = float(capital)
+        self.fee_rate = taker_fee_bps * 1e-4
+        self.pairs: dict[tuple[str, str], _Pair] = {}
+        self.sym_qty: dict[str, float] = {}
+        # coid -> (pair, signed leaves, reserve price of a buy)
+        self.working: dict[str, tuple[tuple[str, str], float, float]] = {}
+        self.reserved = 0.0          # cash held by working buys (spot)
+        self.events: list[RiskEvent] = []
         self.n_denied = 0
+        self.denials: collections.Counter[str] = collections.Counter()
+        self.trips: collections.Counter[str] = collections.Counter()
+        self.n_reduced = 0
+        # trading states: scope -> (state, reason code, until ts or None)
+        self.states: dict[str, tuple[int, str, int | None]] = {}
+        self.peak = float(capital)
+        self.day = -1
+        self.day_open = float(capital)
+        self.losses: dict[str, int] = {}           # strategy -> consecutive losing trades
+        self.sym_losses: dict[str, int] = {}       # symbol -> cooldown multiplier exponent
+        self.cool_until: dict[str, int] = {}       # symbol -> end of its cooldown
+        self.recent: collections.deque[int] = collections.deque()
+        self._kill_ns = limits.kill_at_ns()
+        self._margin = limits.account == "margin"
+        self._cooldown_ns = timeframe_to_ns(limits.cooldown) if limits.cooldown else 0
+        self._cooldown_max = timeframe_to_ns(limits.cooldown_max)
+        self._pause_ns = timeframe_to_ns(limits.loss_pause)
+        self._last_ts = 0
 
     # --- the portfolio view -------------------------------------------------------------
 
     def on_approved(self, cmd: SubmitOrder) -> None:
         """An approved order goes to the venue: it counts as working from now on."""
-        signed = cmd.quantity if cmd.side == BUY else -cmd.quantity
-        self.working[cmd.client_order_id] = ((cmd.symbol, cmd.strategy_id), signed)
+        if not _well_formed(cmd):
+            return
+        buy = cmd.side == BUY
+        reserve = 0.0
+        if buy and not self._margin:
+            reserve = self._reserve_price(cmd, None)
+            self.reserved += cmd.quantity * reserve
+        self.working[cmd.client_order_id] = ((cmd.symbol, cmd.strategy_id),
+                                             cmd.quantity if buy else -cmd.quantity, reserve)
+        if self.limits.max_orders_per_minute is not None:
+            self.recent.append(cmd.ts_event)
 
     def on_event(self, event: Any) -> None:
         """Apply a venue event (fills, cancels, rejections; others are ignored)."""
         cls = type(event)
         if cls is OrderFilled:
             self.on_fill(event.strategy_id, event.symbol, event.client_order_id, event.side,
-                         event.last_qty, event.leaves_qty)
+                         event.last_qty, event.leaves_qty, event.last_price, event.fee,
+                         event.ts_event)
         elif cls is OrderCanceled or cls is OrderRejected:
-            self.working.pop(event.client_order_id, None)
+            self._release(event.client_order_id)
+
+    def _release(self, coid: str) -> None:
+        entry = self.working.pop(coid, None)
+        if entry is not None and entry[2]:
+            self.reserved -= entry[1] * entry[2]
+            if self.reserved < 1e-9:
+                self.reserved = 0.0
 
     def on_fill(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
-                last_qty: float, leaves_qty: float) -> None:
+                last_qty: float, leaves_qty: float, price: float = 0.0, fee: float = 0.0,
+                ts: int = 0) -> None:
         """Apply one fill (the fields of ``OrderFilled`` the view uses)."""
-        pair = (symbol, strategy_id)
-        signed = last_qty if side == BUY else -last_qty
-        self.qty[pair] = self.qty.get(pair, 0.0) + signed
-        if leaves_qty > _EPS:
-            self.working[client_order_id] = (pair, leaves_qty if side == BUY else -leaves_qty)
+        key = (symbol, strategy_id)
+        pair = self.pairs.get(key)
+        if pair is None:
+            pair = self.pairs[key] = _Pair()
+        buy = side == BUY
+        signed = last_qty if buy else -last_qty
+        self.cash -= signed * price + fee
+        entry = self.working.get(client_order_id)
+        if entry is not None:
+            if leaves_qty > _EPS:
+                leaves = leaves_qty if buy else -leaves_qty
+                if entry[2]:
+                    self.reserved -= (entry[1] - leaves) * entry[2]
+                self.working[client_order_id] = (entry[0], leaves, entry[2])
+            else:
+                self._release(client_order_id)
+        self.sym_qty[symbol] = self.sym_qty.get(symbol, 0.0) + signed
+        old = pair.qty
+        new = old + signed
+        if abs(new) <= _EPS * max(1.0, abs(old)):
+            new = 0.0
+        if old == 0.0:
+            pair.avg = price
+            pair.trade_pnl = -fee
+        elif (old > 0) == (signed > 0):
+            pair.avg = (old * pair.avg + signed * price) / new
+            pair.trade_pnl -= fee
         else:
-            self.working.pop(client_order_id, None)
+            closed = min(abs(signed), abs(old))
+            part = fee * closed / last_qty if last_qty else fee
+            pair.trade_pnl += closed * (price - pair.avg) * (1.0 if old > 0 else -1.0) - part
+            if new == 0.0 or (new > 0) != (old > 0):
+                self._trade_closed(strategy_id, symbol, pair.trade_pnl, ts)
+                pair.trade_pnl = -(fee - part)
+                pair.avg = price if new else 0.0
+        pair.qty = new
 
-    def _exposure_qty(self) -> dict[tuple[str, str], float]:
-        out = dict(self.qty)
-        for pair, signed in self.working.values():
-            out[pair] = out.get(pair, 0.0) + signed
-        return out
+    def _trade_closed(self, strategy_id: str, symbol: str, pnl: float, ts: int) -> None:
+        """A round trip closed: the consecutive-loss breaker and the cooldowns learn of it."""
+        limits = self.limits
+        if pnl < 0:
+            n = self.losses[strategy_id] = self.losses.get(strategy_id, 0) + 1
+            if limits.max_consecutive_losses is not None and n >= limits.max_consecutive_losses:
+                self.losses[strategy_id] = 0
+                self.trips["consecutive_losses"] += 1
+                self._set_state(strategy_id, HALTED, "consecutive_losses",
+                                f"{n} losing trades in a row; paused {limits.loss_pause}", ts,
+                                until=ts + self._pause_ns)
+            if self._cooldown_ns:
+                k = self.sym_losses[symbol] = self.sym_losses.get(symbol, 0) + 1
+                self.cool_until[symbol] = ts + min(self._cooldown_ns << min(k - 1, 40),
+                                                   self._cooldown_max)
+        else:
+            self.losses[strategy_id] = 0
+            if self._cooldown_ns and self.sym_losses.get(symbol):
+                self.sym_losses[symbol] -= 1      # a win shortens the next cooldown
 
-    def _is_open(self, pair: tuple[str, str]) -> bool:
-        if abs(self.qty.get(pair, 0.0)) > _EPS:
-            return True
-        return any(p == pair for p, _ in self.working.values())
+    # --- states -------------------------------------------------------------------------
+
+    def state(self, scope: str) -> int:
+        entry = self.states.get(scope)
+        return entry[0] if entry is not None else ACTIVE
+
+    def _set_state(self, scope: str, state: int, code: str, detail: str, ts: int,
+                   until: int | None = None) -> None:
+        old = self.states.get(scope)
+        if old is not None and old[0] == state and old[1] == code:
+            return
+        if state == ACTIVE:
+            self.states.pop(scope, None)
+        else:
+            self.states[scope] = (state, code, until)
+        self.events.append(RiskEvent("state", scope, "", "", STATES[state],
+                                     f"{code}: {detail}", 0.0, ts, ts))
+
+    def _expire(self, ts: int) -> None:
+        """States with an end time that has passed return to ACTIVE."""
+        for scope, (_, code, until) in list(self.states.items()):
+            if until is not None and ts >= until:
+                self._set_state(scope, ACTIVE, "resumed", f"{code} ended", ts)
+
+    def kill(self, ts: int, reason: str = "kill switch") -> None:
+        """Halt the portfolio (the caller cancels working orders and flattens positions)."""
+        self.trips["kill_switch"] += 1
+        self.events.append(RiskEvent("kill_switch", PORTFOLIO, "", "", "HALTED", reason, 0.0,
+                                     ts, ts))
+        self._set_state(PORTFOLIO, HALTED, "kill_switch", reason, ts)
+
+    def bankrupt(self, ts: int) -> None:
+        self.trips["bankrupt"] += 1
+        self._set_state(PORTFOLIO, HALTED, "bankrupt", "equity reached zero", ts)
+
+    def apply(self, event: RiskEvent) -> None:
+        """Replay a risk event decided outside the checks (kill switch, liquidation, margin
+        call, bankruptcy): the auditor learns of them this way."""
+        if event.kind == "kill_switch":
+            self.kill(event.ts_event, event.reason)
+        elif event.kind == "bankrupt":
+            self.bankrupt(event.ts_event)
+        elif event.kind in ("liquidation", "margin_call"):
+            self.trips[event.kind] += 1
+
+    # --- valuation ----------------------------------------------------------------------
+
+    def equity(self, marks: Mapping[str, float]) -> float:
+        value = self.cash
+        for symbol, qty in self.sym_qty.items():
+            if qty:
+                value += qty * marks.get(symbol, 0.0)
+        return value
+
+    def _reserve_price(self, cmd: SubmitOrder, mark: float | None) -> float:
+        """The price a buy's cash is reserved at: its limit, else the mark (or its stop, when
+        higher) plus the buffer, plus the taker fee."""
+        if cmd.limit_price is not None:
+            px = cmd.limit_price
+        else:
+            px = mark if mark is not None and mark > 0 else (cmd.stop_price or 0.0)
+            if cmd.stop_price is not None and cmd.stop_price > px:
+                px = cmd.stop_price
+            px *= 1.0 + self.limits.price_buffer_bps * 1e-4
+        return px * (1.0 + self.fee_rate)
 
     # --- the check ------------------------------------------------------------------------
 
-    def check(self, cmd: SubmitOrder, equity: float, marks: Mapping[str, float]) -> str | None:
-        """None when ``cmd`` may go to the venue, else the reason it is denied.
+    def check(self, cmd: SubmitOrder, marks: Mapping[str, float],
+              market: MarketView | None = None) -> tuple[float, str | None]:
+        """Decide ``cmd`` as of its event time: ``(quantity, reason)``.
 
-        ``equity`` and ``marks`` (symbol -> price) are the portfolio's as of ``cmd.ts_event``.
+        The full quantity and no reason: approved as is; a smaller quantity and a reason:
+        reduced to fit (a ``RiskEvent`` says so); quantity 0 and a reason: denied.
+        ``marks`` (symbol -> price) are the portfolio's as of ``cmd.ts_event``.
         """
+        if not _well_formed(cmd):
+            return cmd.quantity, None   # not an order at all: the venue rejects it with why
+        qty, reason = self._decide(cmd, marks, market)
+        if qty <= 0.0:
+            self.n_denied += 1
+            self.denials[reason.split(":", 1)[0] if reason else "denied"] += 1
+            return 0.0, reason
+        if reason is not None:
+            self.n_reduced += 1
+            self.events.append(RiskEvent("order_reduced", cmd.strategy_id, cmd.symbol,
+                                         cmd.client_order_id, "", reason, qty, cmd.ts_event,
+                                         cmd.ts_event))
+        return qty, reason
+
+    def _decide(self, cmd: SubmitOrder, marks: Mapping[str, float],
+                market: MarketView | None) -> tuple[float, str | None]:
         limits = self.limits
-        pair = (cmd.symbol, cmd.strategy_id)
-        if limits.max_open_positions is not None and not self._is_open(pair):
-            n_open = len({p for p, q in self.qty.items() if abs(q) > _EPS}
-                         | {p for p, _ in self.working.values()})
+        ts = cmd.ts_event
+        self._last_ts = ts
+        symbol, sid = cmd.symbol, cmd.strategy_id
+        key = (symbol, sid)
+        buy = cmd.side == BUY
+        qty = cmd.quantity
+        signed = qty if buy else -qty
+        mark = marks.get(symbol)
+        px = mark if mark is not None and mark > 0 else (cmd.limit_price or cmd.stop_price
+                                                          or 0.0)
+        if self._kill_ns is not None and ts >= self._kill_ns and self.state(PORTFOLIO) != HALTED:
+            self.kill(ts, "kill_at reached")
+        if self.states:
+            self._expire(ts)
+        equity = self.equity(marks)
+
+        # -- equity breakers (portfolio)
+        if equity > self.peak:
+            self.peak = equity
+        if limits.max_daily_loss is not None:
+            day = ts // _DAY_NS
+            if day != self.day:
+                self.day = day
+                self.day_open = equity
+                entry = self.states.get(PORTFOLIO)
+                if entry is not None and entry[1] == "daily_loss":
+                    self._set_state(PORTFOLIO, ACTIVE, "resumed", "new UTC day", ts)
+            if self.day_open > 0 and (self.day_open - equity) >= limits.max_daily_loss * \
+                    self.day_open and self.state(PORTFOLIO) == ACTIVE:
+                self.trips["daily_loss"] += 1
+                self._set_state(PORTFOLIO, HALTED if limits.daily_loss_action == "halt"
+                                else REDUCING, "daily_loss",
+                                f"equity {equity:.2f} is {(1 - equity / self.day_open):.2%} "
+                                f"below the day's open {self.day_open:.2f}, limit "
+                                f"{limits.max_daily_loss:.2%}", ts)
+        if limits.max_drawdown is not None and self.peak > 0 and \
+                (self.peak - equity) >= limits.max_drawdown * self.peak:
+            entry = self.states.get(PORTFOLIO)
+            if entry is None or (entry[0] < HALTED and entry[1] != "max_drawdown"):
+                self.trips["max_drawdown"] += 1
+                self._set_state(PORTFOLIO, HALTED if limits.drawdown_action == "halt"
+                                else REDUCING, "max_drawdown",
+                                f"equity {equity:.2f} is {(1 - equity / self.peak):.2%} below "
+                                f"the peak {self.peak:.2f}, limit {limits.max_drawdown:.2%}", ts)
+
+        # -- exposure of this order's pair, working orders included
+        pair = self.pairs.get(key)
+        held = pair.qty if pair is not None else 0.0
+        pending = 0.0
+        for p, leaves, _ in self.working.values():
+            if p == key:
+                pending += leaves
+        before = held + pending
+        after = before + signed
+        increases = abs(after) > abs(before) + _EPS
+
+        # -- trading states
+        for scope in (PORTFOLIO, sid):
+            entry = self.states.get(scope)
+            if entry is None:
+                continue
+            state, code, _ = entry
+            if state == HALTED:
+                return 0.0, f"{code}: trading is HALTED" + (
+                    "" if scope == PORTFOLIO else f" for {sid}")
+            if state == REDUCING and increases:
+                return 0.0, f"reducing: {code}; only orders that reduce exposure pass"
+        if equity <= self.capital * 1e-9:
+            if self.state(PORTFOLIO) != HALTED:
+                self.bankrupt(ts)
+            return 0.0, "bankrupt: equity is zero; trading is HALTED"
+
+        if increases:
+            # -- entries only: cooldown, market rules, rate
+            until = self.cool_until.get(symbol)
+            if until is not None and ts < until:
+                return 0.0, (f"cooldown: {symbol} cools down after a loss until "
+                             f"{_iso(until)}")
+            if market is not None:
+                if limits.block_regime is not None and \
+                        market.regime >= REGIMES.index(limits.block_regime):
+                    return 0.0, (f"regime: {symbol} is {REGIMES[market.regime]}, entries "
+                                 f"refused from {limits.block_regime}")
+                if limits.max_cost_bps is not None and not (market.cost_bps
+                                                            <= limits.max_cost_bps):
+                    return 0.0, (f"pre_trade_cost: estimated cost {market.cost_bps:.4g} bps, "
+                                 f"limit {limits.max_cost_bps:g} bps")
+        if limits.max_orders_per_minute is not None:
+            recent = self.recent
+            while recent and recent[0] <= ts - _MINUTE_NS:
+                recent.popleft()
+            if len(recent) >= limits.max_orders_per_minute:
+                return 0.0, (f"order_rate: {len(recent)} orders in the last minute, limit "
+                             f"{limits.max_orders_per_minute}")
+        if limits.max_order_notional is not None and qty * px > limits.max_order_notional:
+            return 0.0, (f"max_order_notional: {qty * px:.2f}, limit "
+                         f"{limits.max_order_notional:g}")
+        if limits.max_open_positions is not None and not self._is_open(key):
+            n_open = len({p for p, v in self.pairs.items() if abs(v.qty) > _EPS}
+                         | {p for p, _, _ in self.working.values()})
             if n_open >= limits.max_open_positions:
-                self.n_denied += 1
-                return (f"max_open_positions: {n_open} of {limits.max_open_positions} "
-                        f"positions already open")
-        if limits.max_gross_exposure is not None:
-            exposure = self._exposure_qty()
-            before = exposure.get(pair, 0.0)
-            after = before + (cmd.quantity if cmd.side == BUY else -cmd.quantity)
-            if abs(after) > abs(before) + _EPS:
-                exposure[pair] = after
-                gross = 0.0
-                for (symbol, _), q in sorted(exposure.items()):
-                    if q:
-                        # a symbol not marked yet is valued at the order's limit or stop
-                        gross += abs(q) * marks.get(symbol, cmd.limit_price or cmd.stop_price
-                                                    or 0.0)
-                limit = limits.max_gross_exposure
-                if equity <= 0 or gross > limit * equity:
-                    self.n_denied += 1
-                    ratio = gross / equity if equity > 0 else math.inf
-                    return (f"max_gross_exposure: gross exposure would be {ratio:.4g}x equity, "
-                            f"limit {limit:g}x")
-        return None
+                return 0.0, (f"max_open_positions: {n_open} of {limits.max_open_positions} "
+                             f"positions already open")
+
+        reason: str | None = None
+        if not increases:
+            # reducing: spot still needs the position it sells
+            if not buy and not self._margin and after < -_EPS:
+                return 0.0, f"insufficient_position: {sid} holds {held:.8g} with " \
+                            f"{-pending if pending < 0 else 0.0:.8g} already on sale"
+            return qty, None
+        scale = 1.0
+        if market is not None and limits.volatile_scale < 1.0 and market.regime >= 2:
+            scale = limits.volatile_scale
+            reason = (f"regime: {symbol} is {REGIMES[market.regime]}, entry scaled by "
+                      f"{scale:g}")
+        # the most this order may add (in its own direction), from every cap
+        room = qty * scale
+        sym_before = self.sym_qty.get(symbol, 0.0) + sum(
+            leaves for (s, _), leaves, _ in self.working.values() if s == symbol)
+        caps: list[tuple[float, str]] = []
+        if limits.max_position_qty is not None:
+            caps.append((limits.max_position_qty, f"max_position: quantity limit "
+                                                  f"{limits.max_position_qty:g}"))
+        if limits.max_position_notional is not None and px > 0:
+            caps.append((limits.max_position_notional / px,
+                         f"max_position: notional limit {limits.max_position_notional:g}"))
+        if limits.max_position_share is not None and px > 0:
+            caps.append((limits.max_position_share * max(equity, 0.0) / px,
+                         f"max_position: {limits.max_position_share:.2%} of equity"))
+        for cap, why in caps:
+            # the symbol's position in this order's direction may reach ``cap``
+            fits = cap - (sym_before if buy else -sym_before)
+            if fits < room - _EPS:
+                room = max(fits, 0.0)
+                reason = why
+        if self._margin:
+            # leverage: gross exposure (working included) over equity, overall and per symbol
+            gross = 0.0
+            for s, q in self._exposure_by_symbol().items():
+                gross += abs(q) * marks.get(s, px if s == symbol else 0.0)
+            fits_gross = (limits.max_leverage * equity - gross) / px if px > 0 else 0.0
+            # an order that first reduces the other direction frees that exposure
+            fits_gross += max(0.0, -sym_before if buy else sym_before)
+            if fits_gross < room - _EPS:
+                room = max(fits_gross, 0.0)
+                reason = f"max_leverage: gross exposure would pass {limits.max_leverage:g}x equity"
+            sym_cap = (limits.symbol_leverage or {}).get(symbol)
+            if sym_cap is not None and px > 0:
+                fits = sym_cap * equity / px - (sym_before if buy else -sym_before)
+                if fits < room - _EPS:
+                    room = max(fits, 0.0)
+                    reason = f"max_leverage: {symbol} exposure would pass {sym_cap:g}x equity"
+        else:
+            if buy:
+                unit = self._reserve_price(cmd, mark)
+                free = self.cash - self.reserved
+                fits = free / unit if unit > 0 else 0.0
+                if fits < room - _EPS:
+                    room = max(fits, 0.0)
+                    reason = (f"insufficient_buying_power: {qty * unit:.2f} needed, "
+                              f"{max(free, 0.0):.2f} free")
+            else:
+                fits = max(held + min(pending, 0.0), 0.0)
+                if fits < room - _EPS:
+                    room = fits
+                    reason = (f"insufficient_position: {sid} holds {held:.8g} with "
+                              f"{-min(pending, 0.0):.8g} already on sale; no naked shorts on a "
+                              f"spot account")
+        # gross / net exposure and correlated groups: caps on the order's notional
+        if limits.max_gross_exposure is not None or limits.max_net_exposure is not None or (
+                market is not None and limits.max_group_exposure is not None):
+            exposure = self._exposure_by_symbol()
+            value = {s: q * marks.get(s, px if s == symbol else 0.0) for s, q in exposure.items()}
+            value.setdefault(symbol, 0.0)
+            d = 1.0 if buy else -1.0
+            if limits.max_gross_exposure is not None:
+                room, reason = self._cap_value(room, reason, px, equity, d, value, [symbol],
+                                               sum(abs(v) for v in value.values()),
+                                               limits.max_gross_exposure, "max_gross_exposure",
+                                               "gross exposure")
+            if limits.max_net_exposure is not None:
+                net = sum(value.values())
+                fits = ((limits.max_net_exposure * equity - d * net) / px) if px > 0 else 0.0
+                if abs(net + d * room * px) > limits.max_net_exposure * equity and \
+                        fits < room - _EPS:
+                    room, reason = max(fits, 0.0), (f"max_net_exposure: net exposure would "
+                                                    f"pass {limits.max_net_exposure:g}x equity")
+            if market is not None and limits.max_group_exposure is not None:
+                group = [symbol, *market.group]
+                room, reason = self._cap_value(
+                    room, reason, px, equity, d, value, group,
+                    sum(abs(value.get(s, 0.0)) for s in group), limits.max_group_exposure,
+                    "correlation_exposure",
+                    f"exposure of the group {'/'.join(group)} (correlation >= "
+                    f"{limits.correlation_threshold:g})")
+        if room >= qty - _EPS:
+            return qty, None if scale == 1.0 else reason
+        if room <= _EPS * max(1.0, qty) or limits.on_insufficient == "deny":
+            return 0.0, reason
+        return room, reason
+
+    def _cap_value(self, room: float, reason: str | None, px: float, equity: float, d: float,
+                   value: dict[str, float], group: list[str], total: float, limit: float,
+                   code: str, what: str) -> tuple[float, str | None]:
+        """Cut ``room`` so the gross value of ``group`` stays within ``limit`` x equity."""
+        if px <= 0:
+            return room, reason
+        v = value.get(group[0], 0.0)
+        after = total - abs(v) + abs(v + d * room * px)
+        if equity <= 0 or after > limit * equity + _EPS * max(1.0, abs(equity)):
+            # adding in direction d first nets against an opposite position
+            fits = max(0.0, (limit * equity - total) / px) + max(0.0, -d * v / px)
+            ratio = after / equity if equity > 0 else math.inf
+            if fits < room - _EPS:
+                return max(fits, 0.0), (f"{code}: {what} would be {ratio:.4g}x equity, limit "
+                                        f"{limit:g}x")
+        return room, reason
+
+    def _exposure_by_symbol(self) -> dict[str, float]:
+        out = dict(self.sym_qty)
+        for (symbol, _), leaves, _ in self.working.values():
+            out[symbol] = out.get(symbol, 0.0) + leaves
+        return out
+
+    def _is_open(self, key: tuple[str, str]) -> bool:
+        pair = self.pairs.get(key)
+        if pair is not None and abs(pair.qty) > _EPS:
+            return True
+        return any(p == key for p, _, _ in self.working.values())
+
+    # --- the report -----------------------------------------------------------------------
+
+    def report(self, start_ts: int, end_ts: int) -> dict[str, Any]:
+        """The risk section of a result: denials by reason, time in each state, breaker
+        trips, reductions."""
+        return risk_report(self.limits, self.events, self.denials, self.trips, self.n_reduced,
+                           start_ts, end_ts)
+
+
+def risk_report(limits: RiskLimits, events: list[RiskEvent], denials: Mapping[str, int],
+                trips: Mapping[str, int], n_reduced: int, start_ts: int,
+                end_ts: int) -> dict[str, Any]:
+    """The risk section: what the rules did over a run from ``start_ts`` to ``end_ts``."""
+    # time in each portfolio state, from the state events
+    spent = dict.fromkeys(STATES, 0)
+    state, since = "ACTIVE", start_ts
+    for e in events:
+        if e.kind == "state" and e.scope == PORTFOLIO:
+            spent[state] += max(0, e.ts_event - since)
+            state, since = e.state, e.ts_event
+    spent[state] += max(0, end_ts - since)
+    total = max(1, end_ts - start_ts)
+    strategies: dict[str, int] = collections.Counter(
+        e.scope for e in events if e.kind == "state" and e.scope != PORTFOLIO
+        and e.state != "ACTIVE")
+    return {
+        "account": limits.account,
+        "preset": limits.risk_preset,
+        "rules": limits.rules_on(),
+        "denials": dict(sorted(denials.items())),
+        "n_denied": sum(denials.values()),
+        "n_reduced": n_reduced,
+        "breaker_trips": dict(sorted(trips.items())),
+        "time_in_state": {k: v / total for k, v in spent.items()},
+        "final_state": state,
+        "strategy_halts": dict(sorted(strategies.items())),
+        "margin_calls": sum(1 for e in events if e.kind == "margin_call"),
+        "liquidations": sum(1 for e in events if e.kind == "liquidation"),
+        "state_changes": [{"ts": _iso(e.ts_event), "scope": e.scope, "state": e.state,
+                           "reason": e.reason} for e in events if e.kind == "state"][:200],
+    }
+
+
+def _well_formed(cmd: SubmitOrder) -> bool:
+    """Whether the order's quantity and prices are numbers the checks can weigh (anything
+    else goes on to the venue, which rejects it naming the field)."""
+    qty = cmd.quantity
+    if type(qty) is not float or not (0.0 < qty < math.inf):
+        return False
+    for price in (cmd.limit_price, cmd.stop_price):
+        if price is not None and (type(price) is not float or not (0.0 < price < math.inf)):
+            return False
+    return True
+
+
+def _iso(ts: int) -> str:
+    from engine.timeframes import format_ns
+    return format_ns(ts)

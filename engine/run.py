@@ -22,7 +22,7 @@ from engine.backtesting import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
-from engine.messages import OrderDenied
+from engine.messages import OrderDenied, RiskEvent
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.plan import PairPlan
 from engine.result import BacktestResult
@@ -156,6 +156,12 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     # The curve starts with the capital at the first event's opening time.
     first_open = min(int(f.frame["ts"].iloc[0]) for f in loaded.feeds)
     curve = engine.equity_curve(start_ts=first_open, interval_ns=config.equity_interval_ns())
+    # what the account carries at each point: margin in use and leverage (gross / equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curve["leverage"] = np.where(curve["equity"] > 0,
+                                     curve["gross_exposure"] / curve["equity"], 0.0)
+    curve["margin_used"] = (curve["gross_exposure"] / config.risk.max_leverage
+                            if config.risk.account == "margin" else 0.0)
     index = pd.to_datetime(curve["ts"].to_numpy(), unit="ns", utc=True)
     equity = pd.Series(curve["equity"].to_numpy(), index=index)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -170,12 +176,18 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     metrics["total_fees"] = float(engine.portfolio.total_fees)
     metrics["n_faults"] = len(engine.faults)
     metrics["n_denied"] = sum(1 for e in engine.order_events if type(e) is OrderDenied)
+    risk = engine.risk.report(first_open, int(curve["ts"].iloc[-1]) if len(curve) else first_open)
+    risk["peak_leverage"] = float(curve["leverage"].max()) if len(curve) else 0.0
+    risk["min_equity"] = float(curve["equity"].min()) if len(curve) else config.capital
+    metrics["n_reduced"] = risk["n_reduced"]
     elapsed = engine.elapsed_seconds
     timing = {"elapsed_seconds": elapsed,
               "events_per_second": engine.events_processed / elapsed if elapsed > 0 else 0.0}
     return BacktestResult(config=config, metrics=metrics, trades=trades, fills=fills,
                           equity=curve, attribution=attribution, open_positions=open_positions,
-                          faults=list(engine.faults), data=loaded.describe(), timing=timing)
+                          faults=list(engine.faults), data=loaded.describe(), timing=timing,
+                          risk=risk, risk_events=[e for e in engine.order_events
+                                                  if type(e) is RiskEvent])
 
 
 def _fills_frame(fills: list[Any]) -> pd.DataFrame:

@@ -252,6 +252,9 @@ class Strategy:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    # Whether the strategy only ever holds longs. None: decided by an ``allow_short``
+    # parameter when it has one (long-only while it is False), else not long-only.
+    LONG_ONLY: ClassVar[bool | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -311,6 +314,14 @@ class Strategy:
         ``engine.intents``. Chunks arrive in order, after ``on_start``.
         """
         return None
+
+    @property
+    def long_only(self) -> bool:
+        """A long-only strategy's targets are never short, whatever its signal says."""
+        if self.LONG_ONLY is not None:
+            return self.LONG_ONLY
+        allow = getattr(self.params, "allow_short", None)
+        return allow is False
 
     @classmethod
     def has_batch_path(cls) -> bool:

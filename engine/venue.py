@@ -52,6 +52,15 @@ from engine.settings import coerce_floats
 
 _new = tuple.__new__
 _EPS = 1e-12
+_NO_CASH = "insufficient_buying_power: the account's cash does not cover the rest"
+
+
+def affordable(cash: float, price: float, rate: float) -> float:
+    """The quantity ``cash`` buys at ``price`` paying fee ``rate``, a hair under so the cost
+    never exceeds it."""
+    if cash <= 0.0 or price <= 0.0:
+        return 0.0
+    return cash / (price * (1.0 + rate)) * (1.0 - 1e-12)
 
 
 def _is_number(value: Any) -> TypeGuard[float]:
@@ -160,6 +169,8 @@ class SimulatedVenue:
         self._slip_fixed = config.slippage_bps
         self._seq = 0
         self._fill_seq = 0
+        # a spot account's cash, when set: a buy fill never costs more (the rest is canceled)
+        self.cash_available: Callable[[], float] | None = None
         self._forecast_params = np.array([
             config.max_volume_share, self._sqrt, config.slippage_bps, config.impact_base_bps,
             config.impact_k_bps, self._taker_rate], dtype=np.float64)
@@ -373,10 +384,21 @@ class SimulatedVenue:
             if worst is not None and (price - worst) * sign > 0:
                 slip_bps = (worst / (price / (1.0 + sign * slip_bps * 1e-4)) - 1.0) * sign * 1e4
                 price = worst
-            fee = qty * price * self._taker_rate
+            rate = self._taker_rate
         else:
             slip_bps = 0.0
-            fee = qty * price * self._maker_rate
+            rate = self._maker_rate
+        fee = qty * price * rate
+        cut = False
+        if sign == 1 and self.cash_available is not None:
+            cash = self.cash_available()
+            if qty * price + fee > cash:
+                cut = True
+                qty = affordable(cash, price, rate)
+                if qty <= _EPS:
+                    self.cancel_now(order, ts, _NO_CASH)
+                    return
+                fee = qty * price * rate
         filled = order.filled_qty + qty
         order.notional += qty * price
         leaves = order.quantity - filled
@@ -385,6 +407,8 @@ class SimulatedVenue:
             filled = order.quantity
         order.filled_qty = filled
         self._emit_fill(order, qty, price, filled, leaves, liquidity, fee, slip_bps, ts)
+        if cut:
+            self.cancel_now(order, ts, _NO_CASH)
 
     def _emit_fill(self, order: Order, qty: float, price: float, filled: float, leaves: float,
                    liquidity: str, fee: float, slip_bps: float, ts: int) -> None:
@@ -412,10 +436,25 @@ class SimulatedVenue:
             np.array([(o.sign, o.quantity, o.filled_qty, o.notional) for o in orders]),
             np.array([o.active_ns for o in orders], dtype=np.int64), self._forecast_params)
 
-    def book_forecast_fill(self, order: Order, values: list[float], ts: int) -> None:
+    def book_forecast_fill(self, order: Order, values: list[float], ts: int) -> bool:
         """Book one forecast fill (``values`` as ``market_fills`` gives them) at time ``ts``,
-        exactly as matching the trade would have."""
+        exactly as matching the trade would have. False when the account's cash cut it (the
+        order's rest is canceled, so the rest of the forecast no longer holds)."""
         qty, price, fee, slip_bps, filled, notional, leaves = values
+        if order.sign == 1 and self.cash_available is not None:
+            cash = self.cash_available()
+            if qty * price + fee > cash:   # as ``_fill`` cuts it: same price, fewer units
+                qty = affordable(cash, price, self._taker_rate)
+                if qty > _EPS:
+                    fee = qty * price * self._taker_rate
+                    filled = order.filled_qty + qty
+                    order.notional += qty * price
+                    order.filled_qty = filled
+                    order.last_fill_ns = ts
+                    self._emit_fill(order, qty, price, filled, order.quantity - filled, TAKER,
+                                    fee, slip_bps, ts)
+                self.cancel_now(order, ts, _NO_CASH)
+                return False
         order.filled_qty = filled
         order.notional = notional
         order.last_fill_ns = ts
@@ -423,3 +462,4 @@ class SimulatedVenue:
         if leaves == 0.0:
             order.closed = True
             self.working[order.symbol].remove(order)
+        return True

@@ -29,6 +29,7 @@ from actors.coordinator.core import (Graph, GraphCanceled, GraphData, GraphError
 from actors.execution.actor import ExecutionActor
 from actors.feed.actor import FeedActor
 from actors.risk.actor import RiskActor
+from actors.risk.core import RiskSetup
 from actors.worker.actor import WorkerActor
 from engine.config import BacktestConfig
 from engine.datasource import known_symbols
@@ -107,7 +108,7 @@ class CoordinatorActor:
         risk = None
         if plan.risk:
             risk = self._spawn("risk", RiskActor, f"risk@{rid}", next(slot), spread,
-                               config.risk_limits())
+                               RiskSetup.of(config))
         execution = self._spawn("execution", ExecutionActor, f"execution:{config.venue}@{rid}",
                                 next(slot), spread, config, list(plan.pairs), plan.batch_ids)
         feed = None
@@ -139,7 +140,7 @@ class CoordinatorActor:
         config = plan.config
         resets = []
         if graph.risk is not None:
-            resets.append(graph.risk.reset.remote(config.risk_limits()))
+            resets.append(graph.risk.reset.remote(RiskSetup.of(config)))
         resets.append(graph.execution.reset.remote(config, list(plan.pairs), plan.batch_ids))
         if graph.feed is not None:
             resets.append(graph.feed.reset.remote(config.venue, plan.batch_rows))

@@ -16,7 +16,7 @@ import time
 import pandas as pd
 import zmq
 
-from actors.risk.core import AuditedRisk
+from actors.risk.core import AuditedRisk, RiskSetup
 from actors.stream import DataInfo, Stream
 from engine import bus
 from engine.backtesting import Feed
@@ -97,7 +97,7 @@ class ExecutionCore:
     def connect_risk(self, endpoint: str | None) -> None:
         """Stream every risk decision to the risk actor at ``endpoint`` for audit."""
         if endpoint is not None:
-            self.risk = self.engine.risk = AuditedRisk(self.config.risk, endpoint)
+            self.risk = self.engine.risk = AuditedRisk(RiskSetup.of(self.config), endpoint)
 
     def stop(self) -> None:
         self._stop.set()

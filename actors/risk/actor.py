@@ -5,19 +5,18 @@ from __future__ import annotations
 import ray
 
 from actors.shell import CoreShell
-from actors.risk.core import AuditReport, RiskCore
-from engine.risk import RiskLimits
+from actors.risk.core import AuditReport, RiskCore, RiskSetup
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class RiskActor(CoreShell):
-    def __init__(self, limits: RiskLimits) -> None:
-        self.reset(limits)
+    def __init__(self, setup: RiskSetup) -> None:
+        self.reset(setup)
 
-    def reset(self, limits: RiskLimits) -> None:
+    def reset(self, setup: RiskSetup) -> None:
         """A fresh core for the next run (a warm graph reuses its actors' processes)."""
-        self.core = RiskCore(limits, ray.util.get_node_ip_address())
+        self.core = RiskCore(setup, ray.util.get_node_ip_address())
 
     def endpoint(self) -> str:
         return self.core.endpoint

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import zmq
@@ -35,13 +36,14 @@ from engine import bus
 from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
 from engine.messages import (FillBatch, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
-                             SubmitOrder, Valuation)
-from engine.risk import RiskEngine, RiskLimits
+                             RiskEvent, SubmitOrder, Valuation)
+from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
 
 _VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)
 # the OrderFilled fields behind FillBatch's columns, in its order
 _pick_fill_batch = operator.itemgetter(*(OrderFilled._fields.index(name) for name in (
-    "strategy_id", "symbol", "client_order_id", "side", "last_qty", "leaves_qty")))
+    "strategy_id", "symbol", "client_order_id", "side", "last_qty", "leaves_qty", "last_price",
+    "fee", "ts_event")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,16 +57,35 @@ class AuditReport:
     first_mismatch: str | None
 
 
+@dataclasses.dataclass(frozen=True)
+class RiskSetup:
+    """What a risk engine starts from: the rules, the capital and the taker fee (buys
+    reserve cash for it)."""
+
+    limits: RiskLimits
+    capital: float
+    taker_fee_bps: float
+
+    @classmethod
+    def of(cls, config: Any) -> RiskSetup:
+        """The setup of a ``BacktestConfig``."""
+        return cls(config.risk, config.capital, config.execution.taker_fee_bps)
+
+    def engine(self) -> RiskEngine:
+        return RiskEngine(self.limits, self.capital, self.taker_fee_bps)
+
+
 class RiskCore:
     """Re-decides every audited check with its own risk engine."""
 
-    def __init__(self, limits: RiskLimits, host: str = "127.0.0.1") -> None:
-        self.engine = RiskEngine(limits)
+    def __init__(self, setup: RiskSetup, host: str = "127.0.0.1") -> None:
+        self.engine = setup.engine()
         self.sock, self.endpoint = bus.bind(zmq.PULL, host)
         self.checks = 0
         self.mismatches = 0
         self.first_mismatch: str | None = None
-        self._check: tuple[SubmitOrder, str | None] | None = None   # an order and my decision
+        # an order and my decision (quantity, reason)
+        self._check: tuple[SubmitOrder, float, str | None] | None = None
         self._valuation: Valuation | None = None
         self._stop = threading.Event()
 
@@ -89,29 +110,36 @@ class RiskCore:
         return AuditReport(self.checks, self.engine.n_denied, self.mismatches,
                            self.first_mismatch)
 
+    def _disagree(self, cmd: SubmitOrder, theirs: str, mine: str) -> None:
+        self.mismatches += 1
+        if self.first_mismatch is None:
+            self.first_mismatch = (f"order {cmd.client_order_id!r} at {cmd.ts_event}: "
+                                   f"execution decided {theirs}, risk decides {mine}")
+
     def audit(self, records: list[Any]) -> None:
         """Replay records of the audit stream (see the module docs)."""
+        engine = self.engine
         for record in records:
             cls = type(record)
             pending = self._check
             if pending is not None:
-                cmd, mine = pending
+                cmd, my_qty, mine = pending
                 self._check = None
+                engine.events.clear()
                 if cls is OrderDenied and record.client_order_id == cmd.client_order_id:
-                    theirs: str | None = record.reason
-                elif cls is SubmitOrder and record == cmd:
-                    theirs = None
-                    self.engine.on_approved(cmd)
+                    if my_qty > 0.0 or record.reason != mine:
+                        self._disagree(cmd, f"denied ({record.reason!r})",
+                                       f"{my_qty!r} ({mine!r})")
+                elif cls is SubmitOrder and record.client_order_id == cmd.client_order_id:
+                    if record != cmd._replace(quantity=record.quantity) or \
+                            record.quantity != my_qty:
+                        self._disagree(cmd, f"quantity {record.quantity!r}",
+                                       f"{my_qty!r} ({mine!r})")
+                    engine.on_approved(record)
                 else:
                     raise InvalidMessageError(f"audit stream: the check of "
                                               f"{cmd.client_order_id!r} is not followed by its "
                                               f"decision (got {cls.__name__})")
-                if theirs != mine:
-                    self.mismatches += 1
-                    if self.first_mismatch is None:
-                        self.first_mismatch = (f"order {cmd.client_order_id!r} at "
-                                               f"{cmd.ts_event}: execution decided {theirs!r}, "
-                                               f"risk decides {mine!r}")
                 continue
             if cls is Valuation:
                 self._valuation = record
@@ -122,8 +150,10 @@ class RiskCore:
                                               f"has no valuation as of its time")
                 self._valuation = None
                 marks = dict(zip(valuation.symbols, valuation.marks))
+                market = MarketView(valuation.regime, valuation.cost_bps, valuation.group)
                 self.checks += 1
-                self._check = (record, self.engine.check(record, valuation.equity, marks))
+                qty, reason = engine.check(record, marks, market)
+                self._check = (record, qty, reason)
             elif cls is FillBatch:
                 n = len(record.strategy_ids)
                 if any(len(column) != n for column in record):
@@ -131,11 +161,15 @@ class RiskCore:
                         "audit stream: FillBatch columns differ in length ("
                         + ", ".join(f"{name} {len(column)}"
                                     for name, column in zip(FillBatch._fields, record)) + ")")
-                on_fill = self.engine.on_fill
-                for sid, symbol, coid, side, qty, leaves in zip(*record):
-                    on_fill(sid, symbol, coid, side, qty, leaves)
+                on_fill = engine.on_fill
+                for sid, symbol, coid, side, qty, leaves, price, fee, ts in zip(*record):
+                    on_fill(sid, symbol, coid, side, qty, leaves, price, fee, ts)
+                engine.events.clear()
+            elif cls is RiskEvent:
+                engine.apply(record)
+                engine.events.clear()
             elif cls in _VENUE_EVENTS:
-                self.engine.on_event(record)
+                engine.on_event(record)
             else:
                 raise InvalidMessageError(f"audit stream: unexpected {cls.__name__}")
 
@@ -143,33 +177,46 @@ class RiskCore:
         self.sock.close(0)
 
 
-class AuditedRisk:
+class AuditedRisk(RiskEngine):
     """The execution core's risk engine: decides locally, streams every decision with its
     inputs to the risk actor for audit (batched, off the critical path)."""
 
-    def __init__(self, limits: RiskLimits, endpoint: str, batch: int = 4096) -> None:
-        self.engine = RiskEngine(limits)
+    def __init__(self, setup: RiskSetup, endpoint: str, batch: int = 4096) -> None:
+        super().__init__(setup.limits, setup.capital, setup.taker_fee_bps)
         self.sock = bus.connect(zmq.PUSH, endpoint)
         self.batch = batch
         self._records: list[Any] = []
         self._fills: list[OrderFilled] = []   # the current run of fills, not yet a FillBatch
 
     def on_approved(self, cmd: SubmitOrder) -> None:
-        self.engine.on_approved(cmd)
+        super().on_approved(cmd)
         self._close_fills()
         self._records.append(cmd)
 
     def on_event(self, event: Any) -> None:
         cls = type(event)
         if cls is OrderFilled:
-            self.engine.on_event(event)
+            super().on_event(event)
             self._fills.append(event)
             if len(self._fills) >= self.batch:
                 self.flush()
         elif cls in _VENUE_EVENTS:
-            self.engine.on_event(event)
+            super().on_event(event)
             self._close_fills()
             self._records.append(event)
+
+    def kill(self, ts: int, reason: str = "kill switch") -> None:
+        super().kill(ts, reason)
+        self._record_event(RiskEvent("kill_switch", PORTFOLIO, "", "", "HALTED", reason, 0.0,
+                                     ts, ts))
+
+    def note(self, event: RiskEvent) -> None:
+        """Stream a risk event decided outside the checks (liquidation, margin call)."""
+        self._record_event(event)
+
+    def _record_event(self, event: RiskEvent) -> None:
+        self._close_fills()
+        self._records.append(event)
 
     def _close_fills(self) -> None:
         fills = self._fills
@@ -177,21 +224,25 @@ class AuditedRisk:
             self._records.append(FillBatch(*zip(*map(_pick_fill_batch, fills))))
             self._fills = []
 
-    def check(self, cmd: SubmitOrder, equity: float, marks: dict[str, float]) -> str | None:
+    def check(self, cmd: SubmitOrder, marks: Mapping[str, float],
+              market: MarketView | None = None) -> tuple[float, str | None]:
         symbols = tuple(sorted(marks))
-        valuation = Valuation(cmd.ts_event, float(equity), symbols,
-                              tuple(float(marks[s]) for s in symbols))
-        reason = self.engine.check(cmd, valuation.equity, dict(zip(symbols, valuation.marks)))
+        view = market or MarketView()
+        valuation = Valuation(cmd.ts_event, float(self.equity(marks)), symbols,
+                              tuple(float(marks[s]) for s in symbols), int(view.regime),
+                              float(view.cost_bps), tuple(view.group))
+        qty, reason = super().check(cmd, dict(zip(symbols, valuation.marks)), view)
         self._close_fills()
         records = self._records
         records.append(valuation)
         records.append(cmd)
-        if reason is not None:
+        if qty <= 0.0:
             records.append(OrderDenied(cmd.strategy_id, cmd.venue, cmd.symbol,
-                                       cmd.client_order_id, reason, cmd.ts_event, cmd.ts_event))
+                                       cmd.client_order_id, reason or "", cmd.ts_event,
+                                       cmd.ts_event))
         if len(records) >= self.batch:
             self.flush()
-        return reason
+        return qty, reason
 
     def flush(self) -> None:
         self._close_fills()

@@ -301,10 +301,23 @@ class BatchPass:
             engine._event_key = best
             ts = best[0]
             k = s.pos
+            held = True
             while k < s.n and s.rows[k] == row:
-                book_fill(s.orders[s.order[k]], s.values[k], ts)
+                order = s.orders[s.order[k]]
+                if not order.closed:
+                    held = book_fill(order, s.values[k], ts) and held
                 k += 1
             s.pos = k
+            if not held:
+                # the account's cash cut a fill and canceled its order: the other orders'
+                # fills are forecast afresh from the next trade
+                self._schedule(fi, row + 1)
+                heap = [(key, j) for key, j in heap if j != fi]
+                new = scheds[fi]
+                if new is not None and new.pos < new.n:
+                    heap.append((new.next_key(fi), fi))
+                heapq.heapify(heap)
+                continue
             if k < s.n:
                 heapq.heapreplace(heap, (s.next_key(fi), fi))
             else:

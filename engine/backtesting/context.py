@@ -108,36 +108,45 @@ class BacktestContext:
                                  time_in_force=time_in_force)
 
     def order_target(self, quantity: float) -> str | None:
-        """Market order bringing position plus working orders to ``quantity`` (signed).
+        """Bring position plus working orders to ``quantity`` (signed) with one market order.
 
-        Working orders on the side opposite to the change needed (all of them when the
-        position is already at the target) are canceled first: a target that flips while an
-        order is still filling must not leave both sides working. Same-side working orders
-        count towards the target; orders with a cancel in flight do not. Returns the client
+        Working orders net against the target: when they already make up the change needed
+        nothing is sent; when they fall short on the same side the difference is added;
+        otherwise (the opposite side, or more than needed) they are canceled and replaced by
+        one order for the whole change, so a target that flips while an order is still
+        working never leaves buys and sells working together. Orders with a cancel in flight
+        do not count. A long-only strategy's target is never below zero. Returns the client
         order id, or None when no new order is needed.
         """
+        if quantity < 0.0 and self.strategy.long_only:
+            quantity = 0.0
         want = quantity - self.position
-        orders = self.open_orders()
+        orders = [o for o in self.open_orders() if o.cancel_ns is None]
         pending = 0.0
         for order in orders:
-            if order.cancel_ns is not None:
-                continue
-            if abs(want) <= 1e-12 or (order.sign > 0) != (want > 0):
-                self.cancel(order.client_order_id)   # opposite side, or nothing wanted
-            else:
-                pending += order.sign * order.leaves_qty
+            pending += order.sign * order.leaves_qty
         delta = want - pending
-        if delta > 1e-12:
+        if abs(delta) <= 1e-12:
+            return None
+        if orders and (abs(want) <= 1e-12 or (pending > 0) != (want > 0)
+                       or abs(pending) > abs(want)):
+            for order in orders:   # opposite side or overshooting: replace them all
+                self.cancel(order.client_order_id)
+            delta = want
+            if abs(delta) <= 1e-12:
+                return None
+        if delta > 0:
             return self.submit_order(BUY, delta)   # a market order, as buy(delta) places
-        if delta < -1e-12:
-            return self.submit_order(SELL, -delta)
-        return None
+        return self.submit_order(SELL, -delta)
 
     def order_target_percent(self, fraction: float, price: float) -> str | None:
         """Target a position worth ``fraction`` of this strategy's share of equity at ``price``
-        (``fraction * equity * capital_share / price``; negative for short)."""
-        return self.order_target(fraction * self._engine.portfolio.equity()
-                                 * self.capital_share / price)
+        (``fraction * equity * capital_share / price``; negative for short). With no equity
+        left the target is flat."""
+        equity = self._engine.portfolio.equity()
+        if not equity > 0.0:
+            return self.order_target(0.0)
+        return self.order_target(fraction * equity * self.capital_share / price)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel a working order (takes effect after the venue latency)."""

@@ -21,9 +21,10 @@ from engine.clock import SimulatedClock, perf_seconds
 from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource
-from engine.messages import OrderCanceled, OrderDenied, OrderFilled, OrderRejected, SubmitOrder
+from engine.messages import (BUY, SELL, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
+                             RiskEvent, SubmitOrder)
 from engine.portfolio import Portfolio
-from engine.risk import RiskEngine, RiskLimits
+from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
 from engine.strategy import Strategy
 from engine.venue import SimulatedVenue, VenueConfig
 
@@ -40,14 +41,19 @@ class BacktestEngine:
     def __init__(self, *, capital: float, venue_config: VenueConfig | None = None,
                  risk_limits: RiskLimits | None = None) -> None:
         self.clock = SimulatedClock()
-        # Pre-trade risk: a local RiskEngine when a limit is set. It may be swapped for any
-        # object with RiskEngine's check / on_approved / on_event (the execution actor puts a
-        # client of the risk actor here).
-        limits = risk_limits or RiskLimits()
-        self.risk: Any = RiskEngine(limits) if limits.active else None
         self.portfolio = Portfolio(capital)
         self.venue_config = venue_config or VenueConfig()
+        # The account and the pre-trade rules (engine.risk). It may be swapped for any object
+        # with RiskEngine's check / on_approved / on_event / apply (the execution actor puts
+        # one that also streams every decision to the risk actor for audit).
+        self.limits = risk_limits or RiskLimits()
+        self.risk: Any = RiskEngine(self.limits, capital, self.venue_config.taker_fee_bps)
+        # the market statistics behind the regime, correlation and cost rules (built on start)
+        self.market: Any = None
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
+        if self.limits.account == "spot":
+            # a spot buy never spends more cash than the account holds
+            self.venue.cash_available = self._cash_available
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
@@ -103,28 +109,68 @@ class BacktestEngine:
     # --- order flow -----------------------------------------------------------------------
 
     def submit(self, cmd: SubmitOrder) -> None:
-        """Route a strategy's order through the risk checks to the venue."""
+        """Route a strategy's order through the risk engine to the venue: denied (an
+        ``OrderDenied`` event), reduced to fit (a ``RiskEvent``), or sent as it is."""
         if cmd.strategy_id in self._faulted:
             return
         risk = self.risk
-        if risk is not None:
-            portfolio = self.portfolio
-            reason = risk.check(cmd, portfolio.equity(), portfolio.last_price)
-            if reason is not None:
-                event = _new(OrderDenied, (cmd.strategy_id, cmd.venue, cmd.symbol,
-                                           cmd.client_order_id, reason, cmd.ts_event,
-                                           cmd.ts_event))
-                self.order_events.append(event)
-                self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
-                return
-            risk.on_approved(cmd)
+        qty, reason = risk.check(cmd, self.portfolio.last_price, self._market_view(cmd))
+        if risk.events:
+            self._risk_events()
+        if reason is not None and qty == 0.0:
+            event = _new(OrderDenied, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                       cmd.client_order_id, reason, cmd.ts_event,
+                                       cmd.ts_event))
+            self.order_events.append(event)
+            self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
+            return
+        if qty != cmd.quantity:
+            cmd = cmd._replace(quantity=qty)
+        risk.on_approved(cmd)
         self.venue.submit(cmd)
+
+    def _market_view(self, cmd: SubmitOrder) -> MarketView | None:
+        """What the market rules read about the order's symbol, when one of them is on."""
+        stats = self.market
+        if stats is None:
+            return None
+        limits = self.limits
+        symbol, ts = cmd.symbol, cmd.ts_event
+        price = self.portfolio.last_price.get(symbol) or cmd.limit_price or cmd.stop_price or 0.0
+        return MarketView(
+            stats.regime(symbol, ts) if (limits.block_regime is not None
+                                         or limits.volatile_scale < 1.0) else 1,
+            stats.cost_bps(symbol, ts, cmd.quantity, price) if limits.max_cost_bps is not None
+            else 0.0,
+            stats.correlated(symbol, ts, limits.correlation_threshold)
+            if limits.max_group_exposure is not None else ())
+
+    def _risk_events(self) -> None:
+        """Move the risk engine's new events into the run's order events."""
+        self.order_events.extend(self.risk.events)
+        self.risk.events.clear()
+
+    def _cash_available(self) -> float:
+        return self.portfolio.cash
+
+    def kill_switch(self, reason: str = "kill switch") -> None:
+        """Halt the portfolio: cancel every working order and close every position with
+        reduce-only market orders (the only orders a HALTED portfolio sends)."""
+        ts = self.clock.ts
+        self.risk.kill(ts, reason)
+        self._risk_events()
+        for book in self.venue.working.values():
+            for order in list(book):
+                self.venue.cancel_now(order, ts, f"kill_switch: {reason}")
+        for ctx in self.contexts:
+            pos = self.portfolio.positions.get((ctx.symbol, ctx.strategy_id))
+            if pos is not None and pos.qty:
+                ctx.submit_order(SELL if pos.qty > 0 else BUY, abs(pos.qty), reduce_only=True)
 
     def _on_fill(self, event: OrderFilled) -> None:
         """Book a fill (the venue's direct route for fills: this runs once per fill)."""
         ctx = self._by_id[event.strategy_id]
-        if self.risk is not None:
-            self.risk.on_event(event)
+        self.risk.on_event(event)
         portfolio = self.portfolio
         pos = portfolio.apply_fill(event)
         ctx.position = pos.qty
@@ -136,6 +182,8 @@ class BacktestEngine:
             self._fill_keys.append(self._event_key)
         self._fill_cash.append(portfolio.cash)
         self._fill_net_qty.append(portfolio.net_qty[event.symbol])
+        if self.risk.events:
+            self._risk_events()
         self._call(ctx, "on_fill", event)
 
     def _on_venue_event(self, event: Any) -> None:
@@ -143,8 +191,7 @@ class BacktestEngine:
         if cls is OrderFilled:
             self._on_fill(event)
             return
-        if self.risk is not None:
-            self.risk.on_event(event)
+        self.risk.on_event(event)
         self.order_events.append(event)
         if cls is OrderRejected:
             self._call(self._by_id[event.strategy_id], "on_order_rejected", event)

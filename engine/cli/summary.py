@@ -56,4 +56,35 @@ def print_summary(result: Any) -> None:
     table.add_row("Events", f"{result.metrics.get('events', 0):,}")
     table.add_row("Events per second", f"{result.timing['events_per_second']:,.0f}")
     table.add_row("Config hash", result.config_hash[:16])
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if result.risk:
+        console.print(risk_table(result.risk))
+
+
+def risk_table(risk: dict[str, Any]) -> Table:
+    """The risk section: account, preset, rules on, denials by reason, time in each state,
+    breaker trips, peak leverage, margin calls and liquidations."""
+    preset = f", preset {risk['preset']}" if risk.get("preset") else ""
+    table = Table(title=f"Risk ({risk['account']} account{preset})", show_header=False,
+                  title_justify="left")
+    table.add_column("item", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("Rules on", ", ".join(risk["rules"]) or "none")
+    denials = risk["denials"]
+    table.add_row("Orders denied", f"{risk['n_denied']:,}")
+    for code, n in sorted(denials.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(f"  {code}", f"{n:,}")
+    table.add_row("Orders reduced to fit", f"{risk['n_reduced']:,}")
+    trips = ", ".join(f"{k} {v}" for k, v in risk["breaker_trips"].items()) or "none"
+    table.add_row("Breaker trips", trips)
+    table.add_row("Time ACTIVE / REDUCING / HALTED", " / ".join(
+        f"{risk['time_in_state'][s]:.1%}" for s in ("ACTIVE", "REDUCING", "HALTED")))
+    table.add_row("Final state", risk["final_state"])
+    if risk.get("strategy_halts"):
+        table.add_row("Strategy halts", ", ".join(f"{k} {v}" for k, v in
+                                                  risk["strategy_halts"].items()))
+    table.add_row("Peak leverage", f"{risk.get('peak_leverage', 0.0):.2f}x")
+    table.add_row("Margin calls / liquidations",
+                  f"{risk['margin_calls']} / {risk['liquidations']}")
+    return table

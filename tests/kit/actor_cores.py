@@ -17,7 +17,7 @@ import zmq
 from actors.coordinator.core import GraphData, GraphPlan
 from actors.execution.core import ExecutionCore
 from actors.feed.core import FeedCore
-from actors.risk.core import AuditReport, RiskCore
+from actors.risk.core import AuditReport, RiskCore, RiskSetup
 from actors.stream import Stream
 from actors.worker.core import WorkerCore
 from engine import bus
@@ -128,7 +128,7 @@ def run_graph_in_threads(plan: GraphPlan, data: GraphData) -> GraphOutcome:
     each."""
     config = plan.config
     execution = ExecutionCore(config, list(plan.pairs), plan.batch_ids)
-    risk = RiskCore(config.risk_limits()) if plan.risk else None
+    risk = RiskCore(RiskSetup.of(config)) if plan.risk else None
     feed = FeedCore(config.venue, batch_rows=plan.batch_rows) if plan.groups else None
     workers = [WorkerCore(list(group), config.venue) for group in plan.groups]
     cores: list[Any] = [c for c in (execution, risk, feed, *workers) if c is not None]

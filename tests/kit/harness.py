@@ -28,7 +28,12 @@ def make_engine(cls: type[Strategy], params: Mapping[str, Any],
                 interval_ns: int = MINUTE_NS, capital: float = 100_000.0,
                 venue: VenueConfig | None = None,
                 limits: RiskLimits | None = None) -> BacktestEngine:
-    """An engine with one feed per symbol of ``frames`` and ``cls(params)`` on each."""
+    """An engine with one feed per symbol of ``frames`` and ``cls(params)`` on each.
+
+    The account is spot unless ``limits`` says otherwise, or the parameters allow shorts: a
+    strategy that sells short needs a margin account."""
+    if limits is None and params.get("allow_short"):
+        limits = RiskLimits(account="margin")
     engine = BacktestEngine(capital=capital, venue_config=venue or VenueConfig(),
                             risk_limits=limits)
     for symbol, frame in frames.items():

@@ -18,6 +18,7 @@ import pandas as pd
 from engine.backtesting import BacktestEngine, Feed
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.messages import GTC, OrderCanceled, OrderFilled, OrderRejected
+from engine.risk import RiskLimits
 from engine.strategy import Strategy
 from engine.venue import VenueConfig
 
@@ -204,16 +205,22 @@ class Run:
         return ts
 
 
+# an account that never stands between a script and the venue
+VENUE_ONLY = RiskLimits(account="margin", max_leverage=1e6, maintenance_margin=1e-9)
+
+
 def run_script(script: Script, venue: VenueConfig, *, bars: pd.DataFrame | None = None,
                trades: pd.DataFrame | None = None, quotes: pd.DataFrame | None = None,
-               merged: bool = False,
-               capital: float = CAPITAL, allow_faults: bool = False) -> Run:
+               merged: bool = False, capital: float = CAPITAL, allow_faults: bool = False,
+               limits: RiskLimits | None = VENUE_ONLY) -> Run:
     """Run a :class:`ScriptedStrategy` over one feed of ``SYMBOL`` (bars, trades or quotes).
 
     ``merged=True`` adds a second, untraded bar feed so a bar run takes the engine's general
     multi-feed loop instead of its single-bar-feed fast path; both must behave the same.
+    The account is a margin account with room to spare (``VENUE_ONLY``), so the venue's fill
+    rules are what a script meets, unless ``limits`` says otherwise.
     """
-    engine = BacktestEngine(capital=capital, venue_config=venue)
+    engine = BacktestEngine(capital=capital, venue_config=venue, risk_limits=limits)
     if bars is not None:
         frame, kind = bars, BAR
         engine.add_feed(Feed(SYMBOL, BAR, bars, interval_ns=MINUTE))

@@ -177,7 +177,8 @@ def test_build_engine_takes_strategy_classes_handed_in() -> None:
     assert [f.last_qty for f in engine.fills] == [1.0]
 
 
-def test_build_engine_without_risk_limits_has_no_risk_check() -> None:
+def test_build_engine_keeps_a_spot_account_by_default() -> None:
     engine = build_engine(BacktestConfig(), [Feed("X", "bar", bar_table([(1, 1, 1, 1, 1)]),
                                                   MINUTE)], [])
-    assert engine.risk is None and isinstance(engine, BacktestEngine)
+    assert isinstance(engine, BacktestEngine)
+    assert engine.risk.limits.account == "spot" and engine.risk.cash == 100_000.0

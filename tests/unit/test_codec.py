@@ -20,7 +20,7 @@ from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
 from engine.messages import (ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch,
                              IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
                              OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
-                             SubmitOrder, Trade, Valuation)
+                             RiskEvent, SubmitOrder, Trade, Valuation)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -40,6 +40,7 @@ _BY_ANNOTATION: dict[Any, st.SearchStrategy] = {
     bytes: st.binary(max_size=64),
     tuple[str, ...]: st.lists(texts, max_size=5).map(tuple),
     tuple[float, ...]: st.lists(finite_floats, max_size=5).map(tuple),
+    tuple[int, ...]: st.lists(int64s, max_size=5).map(tuple),
 }
 
 
@@ -91,6 +92,7 @@ MESSAGES: dict[type, st.SearchStrategy] = {
     IntentBatch: record(IntentBatch),
     Valuation: record(Valuation),
     FillBatch: record(FillBatch),
+    RiskEvent: record(RiskEvent),
 }
 
 any_message = st.sampled_from(list(TAGS)).flatmap(lambda cls: MESSAGES[cls])
@@ -123,9 +125,13 @@ SAMPLES: dict[type, Any] = {
     IntentBatch: IntentBatch("sma_cross:BTC/USDT", "BTC/USDT", 9, 0, -1, "", "",
                              np.array([3], "<i8").tobytes(), np.array([0], "|i1").tobytes(),
                              np.array([0.95]).tobytes(), np.array([100.0]).tobytes()),
-    Valuation: Valuation(1, 100_000.0, ("BTC/USDT", "ETH/USDT"), (100.0, 10.0)),
+    Valuation: Valuation(1, 100_000.0, ("BTC/USDT", "ETH/USDT"), (100.0, 10.0), 1, 3.5,
+                         ("ETH/USDT",)),
     FillBatch: FillBatch(("s1", "s1"), ("BTC/USDT", "BTC/USDT"), ("s1-1", "s1-1"),
-                         ("BUY", "BUY"), (0.25, 0.25), (0.25, 0.0)),
+                         ("BUY", "BUY"), (0.25, 0.25), (0.25, 0.0), (100.0, 100.5),
+                         (0.0125, 0.0126), (5, 6)),
+    RiskEvent: RiskEvent("state", "portfolio", "", "", "HALTED", "daily_loss: -2.1%", 0.0, 1,
+                         1),
 }
 
 
@@ -335,7 +341,8 @@ def test_non_bytes_frame_is_corrupt(frame: Any) -> None:
 
 WRONG_VALUE = {int: "not an int", float: "not a float", str: 42,
                float | None: "not a float", tuple[tuple[float, float], ...]: "not levels",
-               bytes: "not bytes", tuple[str, ...]: [1, 2], tuple[float, ...]: ["x"]}
+               bytes: "not bytes", tuple[str, ...]: [1, 2], tuple[float, ...]: ["x"],
+               tuple[int, ...]: [1.5]}
 
 WRONG_FIELDS = [(cls, name, WRONG_VALUE[typing.get_type_hints(cls)[name]])
                 for cls in RECORD_TYPES for name in cls._fields]

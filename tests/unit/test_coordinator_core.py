@@ -115,7 +115,6 @@ def test_the_shape_ignores_parameters_but_not_what_the_actors_are() -> None:
     assert other_params == base
     assert plan(symbols=SYMBOLS[:2]).shape != base              # other worker groups
     assert plan(workers=3).shape != base
-    assert plan(max_open_positions=None).shape != base          # no risk actor
     assert plan(venue="BINANCE").shape != base
     assert plan(batch_rows=2000).shape != base
 

@@ -100,7 +100,7 @@ def test_a_corrupt_frame_names_the_strategy_workers(batch_core: Any) -> None:
 
 def test_a_frame_of_another_type_is_refused(batch_core: Any) -> None:
     core, push = batch_core
-    push.send(encode(Valuation(1, 100.0, (BTC,), (1.0,))))
+    push.send(encode(Valuation(1, 100.0, (BTC,), (1.0,), 1, 0.0, ())))
     with pytest.raises(TypeError, match="execution expected IntentBatch frames, got Valuation"):
         core.run()
 

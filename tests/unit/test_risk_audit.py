@@ -8,14 +8,26 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from actors.risk.core import AuditedRisk, AuditReport, RiskCore
+from actors.risk.core import AuditedRisk, AuditReport, RiskCore, RiskSetup
 from engine import bus
 from engine.codec import encode_many
 from engine.errors import InvalidMessageError
 from engine.messages import BUY, SELL, FillBatch, OrderCanceled, OrderFilled, SubmitOrder
-from engine.risk import RiskLimits
+from engine.risk import MarketView, RiskLimits
 
 LIMITS = RiskLimits(max_open_positions=2, max_gross_exposure=1.5)
+# every rule on, on a margin account (shorts, leverage) and on a spot account (cash, no
+# naked shorts, reductions)
+EVERY_RULE = dict(max_open_positions=10, max_gross_exposure=3.0, max_net_exposure=2.0,
+                  max_position_share=0.8, max_order_notional=400.0, max_drawdown=0.5,
+                  max_daily_loss=0.4, max_consecutive_losses=3, loss_pause="1s",
+                  cooldown="1s", max_group_exposure=1.0, block_regime="HIGHLY_VOLATILE",
+                  volatile_scale=0.5, max_cost_bps=40.0, max_orders_per_minute=30)
+SETUPS = {
+    "limits": RiskSetup(LIMITS, 1_000.0, 5.0),
+    "margin": RiskSetup(RiskLimits(account="margin", **EVERY_RULE), 1_000.0, 5.0),
+    "spot": RiskSetup(RiskLimits(**EVERY_RULE), 1_000.0, 5.0),
+}
 SYMBOLS = ("A/USDT", "B/USDT", "C/USDT")
 
 
@@ -24,9 +36,9 @@ def order(sid: str, symbol: str, n: int, side: str, qty: float, ts: int) -> Subm
                        "GTC", ts, ts)
 
 
-def fill(cmd: SubmitOrder, qty: float, leaves: float, k: int) -> OrderFilled:
+def fill(cmd: SubmitOrder, qty: float, leaves: float, k: int, price: float = 100.0) -> OrderFilled:
     return OrderFilled(cmd.strategy_id, "SIM", cmd.symbol, cmd.client_order_id, "V", f"F-{k}",
-                       cmd.side, qty, 100.0, cmd.quantity - leaves, leaves, "TAKER", 0.01, 1.0,
+                       cmd.side, qty, price, cmd.quantity - leaves, leaves, "TAKER", 0.01, 1.0,
                        cmd.ts_event + 1, cmd.ts_event + 1)
 
 
@@ -34,42 +46,49 @@ def flow(audited: AuditedRisk) -> tuple[int, int]:
     """A mixed order flow: orders on three symbols, each filled in many small pieces (runs of
     fills), some canceled part-way, enough of them to hit both limits. Returns (checks,
     denied)."""
-    marks = {s: 100.0 for s in SYMBOLS}
     checks = denied = k = 0
-    for n in range(60):
+    for n in range(240):
         symbol = SYMBOLS[n % 3]
         sid = f"s{n % 4}"
         side = BUY if (n // 3) % 2 == 0 else SELL
-        cmd = order(sid, symbol, n, side, 1.0 + (n % 5) * 0.5, ts=n * 100)
+        price = 100.0 * (1.0 + 0.3 * ((n * 7) % 11 - 5) / 5)    # moves: wins and losses
+        marks = {s: price if s == symbol else 100.0 for s in SYMBOLS}
+        market = MarketView(n % 4 if n % 8 else 3, float(n % 50), tuple(s for s in SYMBOLS if s != symbol)[
+            : n % 3])
+        cmd = order(sid, symbol, n, side, 1.0 + (n % 5) * 0.5, ts=n * 400_000_000)
         checks += 1
-        if audited.check(cmd, 1_000.0, marks) is not None:
+        qty, reason = audited.check(cmd, marks, market)
+        if reason is not None and qty == 0.0:
             denied += 1
             continue
+        cmd = cmd._replace(quantity=qty)
         audited.on_approved(cmd)
         left = cmd.quantity
         for piece in range(7):
             if n % 6 == 5 and piece == 3:
                 audited.on_event(OrderCanceled(sid, "SIM", symbol, cmd.client_order_id,
-                                               "canceled", n * 100 + 5, n * 100 + 5))
+                                               "canceled", cmd.ts_event + 5, cmd.ts_event + 5))
                 break
             qty = min(cmd.quantity / 7 * 1.0001, left)
             left -= qty
             k += 1
-            audited.on_event(fill(cmd, qty, max(left, 0.0) if piece < 6 else 0.0, k))
+            audited.on_event(fill(cmd, qty, max(left, 0.0) if piece < 6 else 0.0, k, price))
     return checks, denied
 
 
+@pytest.mark.parametrize("setup", sorted(SETUPS))
 @pytest.mark.parametrize("batch", [1, 5, 4096])
-def test_the_auditor_agrees_with_every_decision(batch: int) -> None:
-    core = RiskCore(LIMITS)
+def test_the_auditor_agrees_with_every_decision(batch: int, setup: str) -> None:
+    core = RiskCore(SETUPS[setup])
     try:
-        audited = AuditedRisk(LIMITS, core.endpoint, batch=batch)
+        audited = AuditedRisk(SETUPS[setup], core.endpoint, batch=batch)
         checks, denied = flow(audited)
         audited.finish()
         report = core.serve()
     finally:
         core.close()
-    assert denied > 0 and checks > denied          # both limits are exercised
+    assert denied > 0 and checks > denied
+    assert len(audited.denials) >= 2               # several rules decide in the flow
     assert report == AuditReport(checks=checks, denied=denied, mismatches=0,
                                  first_mismatch=None)
 
@@ -77,12 +96,13 @@ def test_the_auditor_agrees_with_every_decision(batch: int) -> None:
 def test_a_wrong_decision_is_reported() -> None:
     # the execution side's view drifts (a position it never booked); the auditor, replaying
     # the real flow, decides differently and says which order
-    core = RiskCore(RiskLimits(max_open_positions=1))
+    setup = RiskSetup(RiskLimits(max_open_positions=1), 1_000.0, 5.0)
+    core = RiskCore(setup)
     try:
-        audited = AuditedRisk(RiskLimits(max_open_positions=1), core.endpoint)
-        audited.engine.qty[("B/USDT", "ghost")] = 5.0
+        audited = AuditedRisk(setup, core.endpoint)
+        audited.working["ghost-1"] = (("B/USDT", "ghost"), 5.0, 0.0)
         cmd = order("s1", "A/USDT", 1, BUY, 1.0, ts=10)
-        assert audited.check(cmd, 1_000.0, {"A/USDT": 100.0}) is not None
+        assert audited.check(cmd, {"A/USDT": 100.0})[0] == 0.0
         audited.finish()
         report = core.serve()
     finally:
@@ -93,11 +113,11 @@ def test_a_wrong_decision_is_reported() -> None:
 
 
 def test_a_fill_run_with_uneven_columns_is_refused() -> None:
-    core = RiskCore(LIMITS)
+    core = RiskCore(SETUPS["limits"])
     push = bus.connect(zmq.PUSH, core.endpoint)
     try:
         bad = FillBatch(("s1", "s1"), ("A/USDT",), ("s1-1", "s1-1"), (BUY, BUY), (1.0, 1.0),
-                        (1.0, 0.0))
+                        (1.0, 0.0), (100.0, 100.0), (0.1, 0.1), (1, 2))
         push.send(encode_many([bad]))
         with pytest.raises(InvalidMessageError, match="FillBatch columns differ in length "
                                                       r"\(strategy_ids 2, symbols 1"):

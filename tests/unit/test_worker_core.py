@@ -173,7 +173,7 @@ def test_a_corrupt_frame_from_the_feed_names_the_feed_and_the_topic() -> None:
 def test_a_frame_that_is_not_market_data_is_refused() -> None:
     worker, feed, sink = worker_on_fake_feed()
     try:
-        feed.send(TOPIC_BTC, 0, encode(Valuation(1, 100.0, (BTC,), (1.0,))))
+        feed.send(TOPIC_BTC, 0, encode(Valuation(1, 100.0, (BTC,), (1.0,), 1, 0.0, ())))
         with pytest.raises(InvalidMessageError, match=r"worker expected MarketBatch frames on "
                                                        r"'md.bar.SIM.BTC/USDT', got Valuation"):
             worker.run()
