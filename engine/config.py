@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.risk import PRESETS, RiskLimits
+from engine.risk import PRESET_SIZING, PRESETS, RiskLimits
 from engine.settings import coerce_floats
+from engine.sizing import SizingPolicy
 from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
 
@@ -60,6 +61,9 @@ class BacktestConfig:
     # equity curve resolution: the last state in each interval (default 1m; "event": every
     # event time). Bars of 1m or longer are unaffected: each closes in its own minute.
     equity_interval: str | None = None
+    # how entries are sized (engine.sizing): "target" (default) leaves it to the strategies;
+    # a strategy entry's own "sizing" wins over this one
+    sizing: SizingPolicy = dataclasses.field(default_factory=SizingPolicy)
 
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
@@ -68,6 +72,9 @@ class BacktestConfig:
                                   f"{getattr(self, name)!r}; or give its fields as keys: "
                                   f"{', '.join(f.name for f in dataclasses.fields(cls))}")
         object.__setattr__(self, "params", dict(self.params))
+        if not isinstance(self.sizing, SizingPolicy):
+            object.__setattr__(self, "sizing", SizingPolicy.from_value(self.sizing,
+                                                                       source="sizing"))
         if self.symbols is not None:
             symbols = (self.symbols,) if isinstance(self.symbols, str) else tuple(self.symbols)
             if not symbols or any(not isinstance(s, str) or not s.strip() for s in symbols):
@@ -147,6 +154,8 @@ class BacktestConfig:
                                   f"{', '.join(PRESETS)}")
             for key, value in PRESETS[preset].items():   # keys given beside it win
                 top.setdefault(key, value)
+            top.setdefault("sizing", SizingPolicy(policy="fixed_fraction",
+                                                  fraction=PRESET_SIZING[preset]))
         for alias, names in _ALIASES.items():
             if alias in top:
                 value = top.pop(alias)
@@ -202,6 +211,10 @@ class BacktestConfig:
             else:
                 out[name] = value
         out["symbols"] = list(self.symbols) if self.symbols is not None else None
+        if self.sizing.active:
+            out["sizing"] = self.sizing.to_dict()
+        else:
+            del out["sizing"]   # left out while unset, so earlier configs keep their hash
         out["params"] = dict(self.params)
         # settings added later are left out while unset, so earlier configs keep their hash
         for name in ("strategies", "equity_interval", *_RISK_FIELDS):
@@ -237,9 +250,9 @@ def _strategy_entries(entries: Any) -> tuple[dict[str, Any], ...]:
     clean = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or "strategy" not in entry or set(entry) - {
-                "strategy", "params"}:
+                "strategy", "params", "sizing"}:
             raise ConfigError(f"strategies[{i}] must be an object with keys 'strategy' "
-                              f"and optionally 'params', got {entry!r}")
+                              f"and optionally 'params' and 'sizing', got {entry!r}")
         if not isinstance(entry["strategy"], str):
             raise ConfigError(f"strategies[{i}].strategy must be a name or "
                               f"'module:Class', got {entry['strategy']!r}")
@@ -247,5 +260,10 @@ def _strategy_entries(entries: Any) -> tuple[dict[str, Any], ...]:
         if not isinstance(params, Mapping):
             raise ConfigError(f"strategies[{i}].params must be an object, got "
                               f"{params!r}")
-        clean.append({"strategy": entry["strategy"], "params": dict(params)})
+        item = {"strategy": entry["strategy"], "params": dict(params)}
+        if entry.get("sizing") is not None:
+            policy = SizingPolicy.from_value(entry["sizing"], source=f"strategies[{i}].sizing")
+            if policy.active:
+                item["sizing"] = policy.to_dict()
+        clean.append(item)
     return tuple(clean)
