@@ -1,0 +1,428 @@
+"""Market statistics behind the pre-trade risk rules, as known at an order's event time ``ts``:
+a symbol's volatility regime, the symbols its returns move with, and the cost of crossing the
+spread and moving the market with an order.
+
+Everything is computed once, at construction, from each symbol's whole event arrays; a lookup
+reads one precomputed value, so it costs microseconds. Nothing a lookup at ``ts`` returns
+depends on an event later than ``ts`` (tests/unit/test_market_stats.py changes every later
+event and checks).
+
+**The grid.** Regime and correlation read prices sampled on a time grid of ``interval`` ns,
+aligned to the epoch. Cell ``c`` covers ``(end - interval, end]`` and is named by its
+``end``; its price is the last good print (finite and > 0; others are skipped) with event time
+in it, or, in a cell without one, the price carried forward from the cell before. A cell is
+*closed*, and usable, from ``ts >= end``: a 1h bar closing at 01:00 is the 01:00 cell's
+price, known at 01:00. The grid runs from the cell of the earliest event of any symbol to the
+cell of the latest, so a symbol whose prints stop is carried flat to the end (at ``ts`` no one
+can know that its prints have stopped for good). A lookup at ``ts`` reads the last closed
+cell; after the grid ends, its last cell. Log returns: ``r[c] = ln p[c] - ln p[c-1]``.
+
+**Regime** (``regime_interval``): realized volatility ``rv[c]``, the population standard
+deviation of the last ``regime_window`` returns (``engine.indicators.stddev``); its percentile
+rank among the last ``regime_lookback`` values of ``rv`` (itself included), as
+``100 * (#below + #equal / 2) / regime_lookback`` (scipy's ``percentileofscore`` with
+``kind="mean"``: a flat stretch ranks 50, not 100); the label from ``regime_thresholds``
+``(t1, t2, t3)``: CALM below t1, NORMAL below t2, VOLATILE below t3, HIGHLY_VOLATILE at t3 or
+above. With fewer than ``regime_window + regime_lookback`` closed cells since the symbol's
+first print the percentile is NaN and the label NORMAL.
+
+**Correlation** (``correlation_interval``): the Pearson correlation of two symbols' returns
+over the last ``correlation_window`` cells (``engine.indicators.correl``). NaN until both
+symbols have that many returns (so symbols whose data only partly overlap correlate over the
+overlap), and NaN while either is flat over the window; NaN never counts as correlated.
+
+**Cost** of an order of ``qty`` (signed: > 0 buys, < 0 sells) at ``price``, in bps::
+
+    cost_bps = half_spread_bps + impact_k_bps * sqrt(|qty| / depth)
+
+- ``half_spread_bps``: quotes, ``1e4 * (ask - bid) / 2 / price`` of the last good quote
+  (finite, ``0 < bid <= ask``, sizes finite and >= 0); bars and trades, which carry no spread,
+  ``default_spread_bps / 2``.
+- ``depth``, the size the venue's square-root impact model divides by (``engine.venue``): the
+  mean volume per event over the last ``cost_window`` good events (bar volume or trade size,
+  finite and >= 0, with a good price); for quotes, the mean size on the side the order takes
+  (ask for buys, bid for sells). Fewer than ``cost_window`` good events so far: the mean of
+  those there are.
+- No good event yet, or a depth of zero: ``+inf`` (the rule denies).
+
+**Size.** Per grid cell, 17 bytes per symbol (returns, percentile, label) and 8 per pair of
+symbols, each with itself included (correlation): 8 symbols on a 1h grid over a year take
+about 4 MB. Per good event, 16 bytes (bars, trades) or 32 (quotes) for the cost.
+``benchmarks/market_stats.py`` measures construction and lookups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from engine.data.schema import BAR, QUOTE, TRADE
+from engine.errors import ConfigError, DataError, NoDataError
+from engine.indicators import correl, sma, stddev
+from engine.settings import coerce_floats
+from engine.timeframes import timeframe_to_ns
+
+REGIMES = ("CALM", "NORMAL", "VOLATILE", "HIGHLY_VOLATILE")
+"""Regime labels by code: ``REGIMES[stats.regime(symbol, ts)]``."""
+CALM, NORMAL, VOLATILE, HIGHLY_VOLATILE = range(4)
+
+
+@dataclasses.dataclass(frozen=True)
+class StatsConfig:
+    """How the market statistics are measured (see the module docstring for the formulas)."""
+
+    regime_interval: str = "1h"
+    regime_window: int = 24          # returns per realized-volatility value
+    regime_lookback: int = 720       # realized-volatility values the percentile ranks among
+    regime_thresholds: tuple[float, float, float] = (25.0, 75.0, 95.0)
+    correlation_interval: str = "1h"
+    correlation_window: int = 48     # returns per correlation value
+    cost_window: int = 60            # events the mean depth is taken over
+    default_spread_bps: float = 2.0  # bars and trades: the full spread assumed
+    impact_k_bps: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("regime_interval", "correlation_interval"):
+            try:
+                timeframe_to_ns(getattr(self, name))
+            except ConfigError as exc:
+                raise ConfigError(f"StatsConfig.{name}: {exc}") from None
+        for name, minimum in (("regime_window", 2), ("regime_lookback", 1),
+                              ("correlation_window", 2), ("cost_window", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"StatsConfig.{name} must be an integer >= {minimum}, "
+                                  f"got {value!r}")
+        coerce_floats(self, prefix="StatsConfig.")
+        for name in ("default_spread_bps", "impact_k_bps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ConfigError(f"StatsConfig.{name} must be a finite number >= 0, "
+                                  f"got {value!r}")
+        t = self.regime_thresholds
+        ok = (isinstance(t, (tuple, list)) and len(t) == 3
+              and all(not isinstance(x, bool) and isinstance(x, (int, float)) for x in t))
+        if not ok or not 0.0 < t[0] < t[1] < t[2] < 100.0:
+            raise ConfigError(f"StatsConfig.regime_thresholds must be three increasing "
+                              f"percentiles strictly between 0 and 100, got {t!r}")
+        object.__setattr__(self, "regime_thresholds", tuple(float(x) for x in t))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> StatsConfig:
+        """A config from a mapping of field names; an unknown key is an error naming it."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown StatsConfig key(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "regime_thresholds" in values and isinstance(values["regime_thresholds"], list):
+            values["regime_thresholds"] = tuple(values["regime_thresholds"])
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class SymbolEvents:
+    """One symbol's events as the statistics read them: event times (int64 ns,
+    non-decreasing), mark prices (NaN for a bad print), and either ``volume`` (bars: bar
+    volume; trades: trade size) or, for quotes, ``bid``, ``ask``, ``bid_size`` and
+    ``ask_size``."""
+
+    symbol: str
+    ts: np.ndarray
+    price: np.ndarray
+    volume: np.ndarray | None = None
+    bid: np.ndarray | None = None
+    ask: np.ndarray | None = None
+    bid_size: np.ndarray | None = None
+    ask_size: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        quotes = (self.bid, self.ask, self.bid_size, self.ask_size)
+        if self.volume is None and any(a is None for a in quotes):
+            raise DataError(f"{self.symbol!r}: give volume (bars, trades) or bid, ask, "
+                            f"bid_size and ask_size (quotes)")
+        ts = np.ascontiguousarray(self.ts, dtype=np.int64)
+        if ts.ndim != 1:
+            raise DataError(f"{self.symbol!r}: ts must be one-dimensional, got shape "
+                            f"{ts.shape}")
+        if ts.size > 1 and bool((ts[1:] < ts[:-1]).any()):
+            raise DataError(f"{self.symbol!r}: event times must be non-decreasing")
+        object.__setattr__(self, "ts", ts)
+        for name in ("price", "volume", "bid", "ask", "bid_size", "ask_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            array = np.ascontiguousarray(value, dtype=np.float64)
+            if array.shape != ts.shape:
+                raise DataError(f"{self.symbol!r}: {name} has shape {array.shape}, ts "
+                                f"{ts.shape}")
+            object.__setattr__(self, name, array)
+
+    @property
+    def is_quotes(self) -> bool:
+        return self.volume is None
+
+
+# --- compiled kernels -----------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _grid_prices(times, prices, first_end, interval, cells):  # pragma: no cover - compiled
+    """Each grid cell's last good price (finite, > 0), carried forward into cells without
+    one; NaN before the first. Cell ``c`` covers ``(first_end + (c-1)*interval,
+    first_end + c*interval]``."""
+    out = np.full(cells, np.nan)
+    for i in range(times.size):
+        p = prices[i]
+        if p - p != 0.0 or not p > 0.0:
+            continue
+        # ceil((t - first_end) / interval), from a non-negative numerator
+        out[(times[i] - first_end + interval - 1) // interval] = p
+    for c in range(1, cells):
+        if out[c] != out[c]:
+            out[c] = out[c - 1]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _percentile_ranks(values, lookback):  # pragma: no cover - compiled
+    """Percentile rank (kind "mean") of each value among the ``lookback`` values ending at
+    it; NaN until ``lookback`` finite values in a row."""
+    n = values.size
+    out = np.full(n, np.nan)
+    run = 0
+    for j in range(n):
+        v = values[j]
+        if v - v != 0.0:
+            run = 0
+            continue
+        run += 1
+        if run < lookback:
+            continue
+        below = 0
+        equal = 0
+        for k in range(j - lookback + 1, j + 1):
+            w = values[k]
+            if w < v:
+                below += 1
+            elif w == v:
+                equal += 1
+        out[j] = 100.0 * (below + 0.5 * equal) / lookback
+    return out
+
+
+# --- what construction computes -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Grid:
+    """A time grid: the end of its cell 0, the cell length, and per symbol the log returns."""
+
+    first_end: int
+    interval: int
+    returns: np.ndarray    # (symbols, cells)
+
+    def cell(self, ts: int) -> int:
+        """The last cell closed at ``ts`` (clamped to the grid's last), or -1 before cell 0."""
+        c = (ts - self.first_end) // self.interval
+        last = self.returns.shape[1] - 1
+        return c if c < last else last
+
+
+def _grid(events: Sequence[SymbolEvents], interval: int) -> _Grid:
+    """Every symbol's log returns on one grid of ``interval`` ns from the earliest event's
+    cell to the latest's."""
+    starts = [int(e.ts[0]) for e in events if e.ts.size]
+    ends = [int(e.ts[-1]) for e in events if e.ts.size]
+    first_end = -(-min(starts) // interval) * interval
+    cells = (-(-max(ends) // interval) * interval - first_end) // interval + 1
+    returns = np.empty((len(events), cells))
+    for s, e in enumerate(events):
+        logs = np.log(_grid_prices(e.ts, e.price, first_end, interval, cells))
+        returns[s, 0] = np.nan
+        np.subtract(logs[1:], logs[:-1], out=returns[s, 1:])
+    return _Grid(first_end, interval, returns)
+
+
+def _trailing_means(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the last ``window`` values at each value (of all so far, before
+    ``window``)."""
+    out = sma(values, window) if values.size else values.copy()
+    head = min(window - 1, values.size)
+    out[:head] = np.cumsum(values[:head]) / np.arange(1, head + 1)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Costs:
+    """One symbol's cost inputs at each of its good events."""
+
+    times: np.ndarray
+    depth_buy: np.ndarray
+    depth_sell: np.ndarray
+    half_spread: np.ndarray | None   # quotes: price units; else default_spread_bps / 2 in bps
+
+
+def _costs(e: SymbolEvents, window: int) -> _Costs:
+    with np.errstate(invalid="ignore"):
+        if e.is_quotes:
+            bid, ask, bsz, asz = e.bid, e.ask, e.bid_size, e.ask_size
+            assert bid is not None and ask is not None and bsz is not None and asz is not None
+            good = ((bid > 0.0) & (bid <= ask) & np.isfinite(ask)
+                    & (bsz >= 0.0) & np.isfinite(bsz) & (asz >= 0.0) & np.isfinite(asz))
+            return _Costs(e.ts[good], _trailing_means(asz[good], window),
+                          _trailing_means(bsz[good], window), (ask[good] - bid[good]) / 2.0)
+        volume = e.volume
+        assert volume is not None
+        good = (e.price > 0.0) & np.isfinite(e.price) & (volume >= 0.0) & np.isfinite(volume)
+    depth = _trailing_means(volume[good], window)
+    return _Costs(e.ts[good], depth, depth, None)
+
+
+# --- the statistics -------------------------------------------------------------------------
+
+
+class MarketStats:
+    """Regime, correlation and pre-trade cost of a set of symbols, at any event time ``ts``,
+    from events with event time <= ``ts`` only (see the module docstring)."""
+
+    def __init__(self, events: Sequence[SymbolEvents], config: StatsConfig | None = None
+                 ) -> None:
+        """The statistics of ``events``, one :class:`SymbolEvents` per symbol, in the order
+        :meth:`correlated` lists symbols."""
+        self.config = config = config if config is not None else StatsConfig()
+        self.symbols = tuple(e.symbol for e in events)
+        if not self.symbols:
+            raise NoDataError("market stats need at least one symbol")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError(f"market stats: a symbol is listed twice: {list(self.symbols)}")
+        if not any(e.ts.size for e in events):
+            raise NoDataError(f"market stats: no events for {list(self.symbols)}")
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+
+        regime = _grid(events, timeframe_to_ns(config.regime_interval))
+        self._regime_grid = regime
+        self._percentile = np.empty_like(regime.returns)
+        for s in range(len(events)):
+            vol = stddev(regime.returns[s], config.regime_window)
+            self._percentile[s] = _percentile_ranks(vol, config.regime_lookback)
+        code = np.searchsorted(np.asarray(config.regime_thresholds), self._percentile,
+                               side="right")
+        code[np.isnan(self._percentile)] = NORMAL
+        self._regime = code.astype(np.int8)
+
+        interval = timeframe_to_ns(config.correlation_interval)
+        corr = (regime if interval == regime.interval else _grid(events, interval))
+        self._corr_grid = corr
+        n = len(self.symbols)
+        # one column per unordered pair, the diagonal included; cells in rows, so a lookup
+        # reads one contiguous row
+        self._pair = np.zeros((n, n), dtype=np.intp)
+        pairs = [(a, b) for a in range(n) for b in range(a, n)]
+        self._corr = np.empty((corr.returns.shape[1], len(pairs)))
+        for p, (a, b) in enumerate(pairs):
+            self._pair[a, b] = self._pair[b, a] = p
+            self._corr[:, p] = correl(corr.returns[a], corr.returns[b],
+                                      config.correlation_window)
+        # per symbol, each other symbol with its pair column, in the feeds' order
+        self._others = [tuple((self.symbols[k], int(self._pair[i, k]))
+                              for k in range(n) if k != i) for i in range(n)]
+
+        self._costs = [_costs(e, config.cost_window) for e in events]
+        self._half_default = config.default_spread_bps / 2.0
+        self._impact_k = config.impact_k_bps
+
+    @classmethod
+    def from_feeds(cls, feeds: Sequence[Any], config: StatsConfig | None = None
+                   ) -> MarketStats:
+        """The statistics of backtest feeds (``engine.backtesting.feed.Feed``), one per
+        symbol: event times, mark prices, and bar volume, trade size or the quote columns."""
+        events = []
+        for feed in feeds:
+            columns = feed.frame
+            ts, price = feed.event_times(), feed.mark_prices()
+            if feed.kind == BAR:
+                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["volume"]))
+            elif feed.kind == TRADE:
+                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["size"]))
+            elif feed.kind == QUOTE:
+                events.append(SymbolEvents(feed.symbol, ts, price, bid=columns["bid"],
+                                           ask=columns["ask"], bid_size=columns["bid_size"],
+                                           ask_size=columns["ask_size"]))
+            else:
+                raise ConfigError(f"feed {feed.symbol!r}: unknown kind {feed.kind!r}")
+        return cls(events, config)
+
+    def _symbol(self, symbol: str) -> int:
+        try:
+            return self._index[symbol]
+        except KeyError:
+            raise KeyError(f"unknown symbol {symbol!r}: the market stats know "
+                           f"{list(self.symbols)}") from None
+
+    # --- regime ---------------------------------------------------------------------------
+
+    def regime(self, symbol: str, ts: int) -> int:
+        """The regime code (index into :data:`REGIMES`) of ``symbol`` as of the last regime
+        cell closed at ``ts``; NORMAL before enough history."""
+        s = self._symbol(symbol)
+        c = self._regime_grid.cell(ts)
+        return int(self._regime[s, c]) if c >= 0 else NORMAL
+
+    def regime_percentile(self, symbol: str, ts: int) -> float:
+        """The percentile rank (0..100) of ``symbol``'s realized volatility among its recent
+        values, as of the last regime cell closed at ``ts``; NaN before enough history."""
+        s = self._symbol(symbol)
+        c = self._regime_grid.cell(ts)
+        return float(self._percentile[s, c]) if c >= 0 else math.nan
+
+    # --- correlation ----------------------------------------------------------------------
+
+    def correlation(self, a: str, b: str, ts: int) -> float:
+        """The correlation of ``a``'s and ``b``'s returns as of the last correlation cell
+        closed at ``ts``; NaN before enough history or while either is flat."""
+        p = self._pair[self._symbol(a), self._symbol(b)]
+        c = self._corr_grid.cell(ts)
+        return float(self._corr[c, p]) if c >= 0 else math.nan
+
+    def correlated(self, symbol: str, ts: int, threshold: float) -> tuple[str, ...]:
+        """The other symbols, in the feeds' order, whose correlation with ``symbol`` as of
+        ``ts`` is at least ``threshold``."""
+        others = self._others[self._symbol(symbol)]
+        c = self._corr_grid.cell(ts)
+        if c < 0:
+            return ()
+        row = self._corr[c].tolist()
+        return tuple(name for name, p in others if row[p] >= threshold)
+
+    # --- cost -----------------------------------------------------------------------------
+
+    def cost_bps(self, symbol: str, ts: int, qty: float, price: float) -> float:
+        """The estimated cost in bps of an order of ``qty`` (> 0 buys, < 0 sells) at
+        ``price`` on ``symbol`` at ``ts``: half the spread plus square-root impact; ``inf``
+        with no good event yet or zero depth."""
+        costs = self._costs[self._symbol(symbol)]
+        if not 0.0 < price < math.inf:
+            raise ValueError(f"cost_bps: price must be a finite number > 0, got {price!r}")
+        if not -math.inf < qty < math.inf:
+            raise ValueError(f"cost_bps: qty must be a finite number, got {qty!r}")
+        i = int(costs.times.searchsorted(ts, "right")) - 1
+        if i < 0:
+            return math.inf
+        depth = float(costs.depth_buy[i] if qty >= 0.0 else costs.depth_sell[i])
+        if not depth > 0.0:
+            return math.inf
+        if costs.half_spread is None:
+            half = self._half_default
+        else:
+            half = 1e4 * float(costs.half_spread[i]) / price
+        return half + self._impact_k * math.sqrt(abs(qty) / depth)
+
+
+__all__ = ["CALM", "HIGHLY_VOLATILE", "NORMAL", "REGIMES", "VOLATILE", "MarketStats",
+           "StatsConfig", "SymbolEvents"]
