@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from engine.sizing import SizingPolicy
 from engine.strategy import StrategyParams
 
 
@@ -15,3 +16,4 @@ class PairPlan:
     symbol: str
     strategy_ref: str
     params: StrategyParams
+    sizing: SizingPolicy | None = None   # how its entries are sized (None: its own targets)

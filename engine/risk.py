@@ -292,6 +292,7 @@ class RiskEngine:
         self._cooldown_max = timeframe_to_ns(limits.cooldown_max)
         self._pause_ns = timeframe_to_ns(limits.loss_pause)
         self._last_ts = 0
+        self._good: dict[str, float] = {}   # symbol -> its last mark that was a price
 
     # --- the portfolio view -------------------------------------------------------------
 
@@ -424,22 +425,39 @@ class RiskEngine:
 
     def apply(self, event: RiskEvent) -> None:
         """Replay a risk event decided outside the checks (kill switch, liquidation, margin
-        call, bankruptcy): the auditor learns of them this way."""
+        call, a deficit written off): the auditor learns of them this way."""
         if event.kind == "kill_switch":
             self.kill(event.ts_event, event.reason)
         elif event.kind == "bankrupt":
+            self.cash += event.value       # the deficit a liquidation left, written off
             self.bankrupt(event.ts_event)
         elif event.kind in ("liquidation", "margin_call"):
             self.trips[event.kind] += 1
 
+    def note(self, event: RiskEvent) -> None:
+        """A risk event the engine decided (liquidation, margin call, write-off): apply it and
+        keep it with the run's events."""
+        self.apply(event)
+        if event.kind != "bankrupt":
+            self.events.append(event)
+
     # --- valuation ----------------------------------------------------------------------
 
     def equity(self, marks: Mapping[str, float]) -> float:
+        """Cash plus every position at its mark (the last good mark where the data printed
+        something that is not a price)."""
         value = self.cash
         for symbol, qty in self.sym_qty.items():
             if qty:
-                value += qty * marks.get(symbol, 0.0)
+                value += qty * self._mark(symbol, marks)
         return value
+
+    def _mark(self, symbol: str, marks: Mapping[str, float]) -> float:
+        m = marks.get(symbol)
+        if m is not None and 0.0 < m < math.inf:
+            self._good[symbol] = m
+            return m
+        return self._good.get(symbol, 0.0)
 
     def _reserve_price(self, cmd: SubmitOrder, mark: float | None) -> float:
         """The price a buy's cash is reserved at: its limit, else the mark (or its stop, when
@@ -487,9 +505,8 @@ class RiskEngine:
         buy = cmd.side == BUY
         qty = cmd.quantity
         signed = qty if buy else -qty
-        mark = marks.get(symbol)
-        px = mark if mark is not None and mark > 0 else (cmd.limit_price or cmd.stop_price
-                                                          or 0.0)
+        mark: float | None = self._mark(symbol, marks) or None
+        px = mark if mark is not None else (cmd.limit_price or cmd.stop_price or 0.0)
         if self._kill_ns is not None and ts >= self._kill_ns and self.state(PORTFOLIO) != HALTED:
             self.kill(ts, "kill_at reached")
         if self.states:
@@ -620,7 +637,7 @@ class RiskEngine:
             # leverage: gross exposure (working included) over equity, overall and per symbol
             gross = 0.0
             for s, q in self._exposure_by_symbol().items():
-                gross += abs(q) * marks.get(s, px if s == symbol else 0.0)
+                gross += abs(q) * (px if s == symbol else self._mark(s, marks))
             fits_gross = (limits.max_leverage * equity - gross) / px if px > 0 else 0.0
             # an order that first reduces the other direction frees that exposure
             fits_gross += max(0.0, -sym_before if buy else sym_before)
@@ -653,7 +670,8 @@ class RiskEngine:
         if limits.max_gross_exposure is not None or limits.max_net_exposure is not None or (
                 market is not None and limits.max_group_exposure is not None):
             exposure = self._exposure_by_symbol()
-            value = {s: q * marks.get(s, px if s == symbol else 0.0) for s, q in exposure.items()}
+            value = {s: q * (px if s == symbol else self._mark(s, marks))
+                     for s, q in exposure.items()}
             value.setdefault(symbol, 0.0)
             d = 1.0 if buy else -1.0
             if limits.max_gross_exposure is not None:

@@ -26,6 +26,7 @@ from engine.messages import OrderDenied, RiskEvent
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.plan import PairPlan
 from engine.result import BacktestResult
+from engine.sizing import SizingPolicy
 from engine.strategy import Strategy, load_strategy
 
 _FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
@@ -81,15 +82,16 @@ def plan_pairs(config: BacktestConfig, symbols: list[str],
         ref = entry["strategy"]
         cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
-        resolved.append((ref, cls, params))
-    names = [cls.name for _, cls, _ in resolved]
+        sizing = SizingPolicy.from_value(entry.get("sizing") or config.sizing)
+        resolved.append((ref, cls, params, sizing if sizing.active else None))
+    names = [cls.name for _, cls, _, _ in resolved]
     plans = []
     for symbol in symbols:
         seen: dict[str, int] = {}
-        for ref, cls, params in resolved:
+        for ref, cls, params, sizing in resolved:
             k = seen[cls.name] = seen.get(cls.name, 0) + 1
             name = cls.name if names.count(cls.name) == 1 else f"{cls.name}#{k}"
-            plans.append(PairPlan(f"{name}:{symbol}", symbol, ref, params))
+            plans.append(PairPlan(f"{name}:{symbol}", symbol, ref, params, sizing))
     return plans
 
 
@@ -125,7 +127,8 @@ def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[
         engine.add_feed(feed)
     for plan in plans:
         cls = _strategy_class(plan.strategy_ref, classes)
-        engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+        ctx = engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
+        ctx.sizing = plan.sizing
     return engine
 
 
@@ -137,7 +140,8 @@ def complete_params(config: BacktestConfig,
         ref = entry["strategy"]
         cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
-        entries.append({"strategy": ref, "params": params.to_dict()})
+        entries.append({"strategy": ref, "params": params.to_dict(),
+                        **({"sizing": entry["sizing"]} if "sizing" in entry else {})})
     if config.strategies is None:
         return config.replace(params=entries[0]["params"])
     return config.replace(strategies=tuple(entries))

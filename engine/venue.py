@@ -418,6 +418,25 @@ class SimulatedVenue:
                                        f"F-{self._fill_seq}", order.side, qty, price,
                                        filled, leaves, liquidity, fee, slip_bps, ts, ts)))
 
+    def liquidate(self, strategy_id: str, symbol: str, position: float, mark: float,
+                  ts: int) -> None:
+        """Close ``position`` of a strategy at once at ``mark`` (a liquidation): a taker fill
+        with the configured slippage, booked as an order of its own (``LIQ-<n>``)."""
+        self._seq += 1
+        sign = -1 if position > 0 else 1
+        qty = abs(position)
+        cmd = _new(SubmitOrder, (strategy_id, self._venue, symbol, f"LIQ-{self._seq}",
+                                 SELL if sign < 0 else BUY, MARKET, qty, None, None, IOC, ts,
+                                 ts))
+        order = Order(cmd, f"V-{self._seq}", ts)
+        slip_bps = self._slip_fixed if not self._sqrt else self.config.impact_base_bps
+        price = mark * (1.0 + sign * slip_bps * 1e-4)
+        fee = qty * price * self._taker_rate
+        order.filled_qty = qty
+        order.notional = qty * price
+        order.closed = True
+        self._emit_fill(order, qty, price, qty, 0.0, TAKER, fee, slip_bps, ts)
+
     # --- compiled forecasts (engine.fills) ------------------------------------------------
 
     def forecast_market_fills(self, symbol: str, prices: np.ndarray, sizes: np.ndarray,

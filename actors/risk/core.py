@@ -211,7 +211,7 @@ class AuditedRisk(RiskEngine):
                                      ts, ts))
 
     def note(self, event: RiskEvent) -> None:
-        """Stream a risk event decided outside the checks (liquidation, margin call)."""
+        super().note(event)
         self._record_event(event)
 
     def _record_event(self, event: RiskEvent) -> None:

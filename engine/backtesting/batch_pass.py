@@ -139,6 +139,7 @@ class BatchPass:
         # per feed: row -> the other symbols' marks as of that row (rows with intents)
         self.marks_ahead: list[dict[int, list[tuple[str, float]]]] = [{} for _ in feeds]
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
+        self.margin = engine.limits.account == "margin"
 
     def _take(self, updates: list[IntentUpdate]) -> None:
         for u in updates:
@@ -168,6 +169,10 @@ class BatchPass:
                                               self.queue, self.head)
         sched = self.sched
         books = [venue.working[f.symbol] for f in feeds]
+        # a margin account visits every event of a held symbol (its maintenance check)
+        margin = engine.limits.account == "margin"
+        net = engine.portfolio.net_qty
+        symbols = [f.symbol for f in feeds]
         lengths = [len(t) for t in times]
         last_vis = [-1] * nf
         batch_sids = [[ctx.strategy_id for ctx, is_batch, _, _ in entries[fi] if is_batch]
@@ -178,7 +183,8 @@ class BatchPass:
             row = last_vis[fi] + 1
             if row >= lengths[fi]:
                 return _INF_KEY
-            cand = row if (dense[fi] or (books[fi] and sched[fi] is None)) else -1
+            cand = row if (dense[fi] or (books[fi] and sched[fi] is None)
+                           or (margin and net.get(symbols[fi]))) else -1
             for sid in batch_sids[fi]:
                 q, h = queue[sid], head[sid]
                 if h < len(q):
@@ -229,6 +235,10 @@ class BatchPass:
             match(row)
         engine.portfolio.last_price[symbol] = float(self.marks[fi][row])
         engine.clock.ts = ts
+        if self.margin and engine.portfolio.net_qty.get(symbol) and \
+                engine.portfolio.last_price[symbol] - engine.portfolio.last_price[symbol] == 0.0:
+            self._refresh_marks(ts, fi)
+            engine.margin_check()
         book = books[fi]
         # the book as the schedule (if any) forecast it: orders and their cancel requests
         before = [(o, o.cancel_ns) for o in book] if self.sched[fi] is not None else None

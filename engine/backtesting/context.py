@@ -9,6 +9,8 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 from engine.messages import BUY, GTC, LIMIT, MARKET, SELL, STOP, SubmitOrder
+from engine.sizing import (SizingInputs, SizingPolicy, periods_per_year,
+                           periods_per_year_from_times, size)
 from engine.strategy import Strategy
 from engine.venue import Order
 
@@ -43,8 +45,8 @@ class StrategyFault:
 class BacktestContext:
     """The ``StrategyContext`` a strategy gets in a backtest."""
 
-    __slots__ = ("_engine", "_next_id", "avg_price", "capital_share", "overrides", "position",
-                 "strategy", "strategy_id", "symbol", "venue")
+    __slots__ = ("_engine", "_next_id", "_returns", "_seen", "avg_price", "capital_share",
+                 "overrides", "position", "sizing", "strategy", "strategy_id", "symbol", "venue")
 
     def __init__(self, engine: BacktestEngine, strategy: Strategy, strategy_id: str,
                  symbol: str, venue: str) -> None:
@@ -59,6 +61,10 @@ class BacktestContext:
         self._next_id = 0
         # hook name -> whether the strategy implements it (asked per fill: worth remembering)
         self.overrides: dict[str, bool] = {}
+        # how entries are sized (engine.sizing); None: the strategy's own targets
+        self.sizing: SizingPolicy | None = None
+        self._returns: list[float] = []   # this pair's closed trades' returns (fractions)
+        self._seen = 0                    # portfolio trades already scanned for them
 
     def now_ns(self) -> int:
         """Event time: the time of the event being processed."""
@@ -146,7 +152,55 @@ class BacktestContext:
         equity = self._engine.portfolio.equity()
         if not equity > 0.0:
             return self.order_target(0.0)
+        if self.sizing is not None and fraction != 0.0:
+            # the signal says the side; the sizing policy says how much
+            side = 1 if fraction > 0 else -1
+            return self.order_target(side * size(self.sizing, self.sizing_inputs(
+                equity, price, side)))
         return self.order_target(fraction * equity * self.capital_share / price)
+
+    def enter_long(self, price: float | None = None) -> str | None:
+        """Go long, sized by the pair's sizing policy (without one: all of its share)."""
+        return self.order_target_percent(1.0, price or self.last_price)
+
+    def enter_short(self, price: float | None = None) -> str | None:
+        """Go short (margin accounts), sized by the pair's sizing policy."""
+        return self.order_target_percent(-1.0, price or self.last_price)
+
+    def exit_position(self) -> str | None:
+        """Close the position (and cancel what is working)."""
+        return self.order_target(0.0)
+
+    def sizing_inputs(self, equity: float, price: float, side: int) -> SizingInputs:
+        """What the sizing policy weighs for an entry now: equity, share, price, the stop the
+        risk engine will attach, this pair's closed trades and the recent prices (events up
+        to and including the current one only)."""
+        engine = self._engine
+        trades = engine.portfolio.trades
+        for trade in trades[self._seen:]:
+            if trade["strategy_id"] == self.strategy_id:
+                self._returns.append(trade["return_pct"] / 100.0)
+        self._seen = len(trades)
+        stop = engine.limits.stop_loss
+        stop_price = price * (1.0 - side * stop) if stop is not None else None
+        closes = highs = lows = None
+        ppy = 365.0
+        policy = self.sizing
+        if policy is not None and policy.policy == "volatility_target":
+            feed = engine.feed_of(self.symbol)
+            times = feed.event_times()
+            row = int(times.searchsorted(engine.clock.ts, side="right"))
+            lo = max(0, row - policy.vol_window - 1)
+            closes = feed.mark_prices()[lo:row]
+            if feed.kind == "bar":
+                cols = feed.arrays()
+                highs, lows = cols["high"][lo:row], cols["low"][lo:row]
+                ppy = periods_per_year(feed.interval_ns)
+            elif row - lo >= 2 and times[lo] < times[row - 1]:
+                ppy = periods_per_year_from_times(times[lo:row])
+        return SizingInputs(equity=equity, capital_share=self.capital_share, price=price,
+                            stop_price=stop_price, closed_returns=self._returns, closes=closes,
+                            highs=highs, lows=lows, periods_per_year=ppy, side=side)
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel a working order (takes effect after the venue latency)."""

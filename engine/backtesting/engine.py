@@ -21,6 +21,7 @@ from engine.clock import SimulatedClock, perf_seconds
 from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource
+from engine.market_stats import MarketStats
 from engine.messages import (BUY, SELL, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
                              RiskEvent, SubmitOrder)
 from engine.portfolio import Portfolio
@@ -50,6 +51,7 @@ class BacktestEngine:
         self.risk: Any = RiskEngine(self.limits, capital, self.venue_config.taker_fee_bps)
         # the market statistics behind the regime, correlation and cost rules (built on start)
         self.market: Any = None
+        self._margin_called = False
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
         if self.limits.account == "spot":
             # a spot buy never spends more cash than the account holds
@@ -80,6 +82,13 @@ class BacktestEngine:
             raise ConfigError(f"symbol {feed.symbol!r} already has a feed")
         self.feeds.append(feed)
         self.venue.add_symbol(feed.symbol)
+
+    def feed_of(self, symbol: str) -> Feed:
+        """The feed of ``symbol``."""
+        for feed in self.feeds:
+            if feed.symbol == symbol:
+                return feed
+        raise NoDataError(f"no feed for symbol {symbol!r}")
 
     def add_strategy(self, strategy: Strategy, symbol: str, strategy_id: str | None = None,
                      capital_share: float | None = None) -> BacktestContext:
@@ -137,10 +146,15 @@ class BacktestEngine:
         limits = self.limits
         symbol, ts = cmd.symbol, cmd.ts_event
         price = self.portfolio.last_price.get(symbol) or cmd.limit_price or cmd.stop_price or 0.0
+        qty = cmd.quantity
+        if not (type(price) is float and 0.0 < price < math.inf
+                and type(qty) is float and 0.0 < qty < math.inf):
+            return MarketView(1, math.inf, ())   # no price to weigh the cost against
         return MarketView(
             stats.regime(symbol, ts) if (limits.block_regime is not None
                                          or limits.volatile_scale < 1.0) else 1,
-            stats.cost_bps(symbol, ts, cmd.quantity, price) if limits.max_cost_bps is not None
+            stats.cost_bps(symbol, ts, cmd.quantity if cmd.side == BUY else -cmd.quantity,
+                           price) if limits.max_cost_bps is not None
             else 0.0,
             stats.correlated(symbol, ts, limits.correlation_threshold)
             if limits.max_group_exposure is not None else ())
@@ -149,6 +163,58 @@ class BacktestEngine:
         """Move the risk engine's new events into the run's order events."""
         self.order_events.extend(self.risk.events)
         self.risk.events.clear()
+
+    def margin_check(self) -> None:
+        """Margin account, after a mark moved: below the maintenance margin every position is
+        liquidated at its mark (taker fee and slippage paid) and working orders canceled; a
+        deficit left is written off so equity never goes below zero, and the account halts.
+        Equity below the initial margin (gross exposure / max leverage) is a margin call."""
+        portfolio = self.portfolio
+        last = portfolio.last_price
+        gross = 0.0
+        for symbol, qty in portfolio.net_qty.items():
+            if qty:
+                gross += abs(qty) * last[symbol]
+        if not gross:
+            self._margin_called = False
+            return
+        equity = portfolio.equity()
+        if not (equity - equity == 0.0 and gross - gross == 0.0):
+            return   # a mark is not a price (bad data): nothing to weigh
+        limits = self.limits
+        ts = self.clock.ts
+        if equity >= limits.maintenance_margin * gross:
+            if equity < gross / limits.max_leverage:
+                if not self._margin_called:
+                    self._margin_called = True
+                    self.risk.note(RiskEvent("margin_call", PORTFOLIO, "", "", "",
+                                             f"margin_call: equity {equity:.2f} below the "
+                                             f"initial margin {gross / limits.max_leverage:.2f}",
+                                             equity, ts, ts))
+            else:
+                self._margin_called = False
+            return
+        self.risk.note(RiskEvent("liquidation", PORTFOLIO, "", "", "",
+                                 f"liquidation: equity {equity:.2f} below the maintenance "
+                                 f"margin {limits.maintenance_margin * gross:.2f}", equity,
+                                 ts, ts))
+        for book in self.venue.working.values():
+            for order in list(book):
+                self.venue.cancel_now(order, ts, "liquidation")
+        for ctx in self.contexts:
+            pos = portfolio.positions.get((ctx.symbol, ctx.strategy_id))
+            if pos is not None and pos.qty:
+                self.venue.liquidate(ctx.strategy_id, ctx.symbol, pos.qty, last[ctx.symbol], ts)
+        equity = portfolio.equity()
+        if equity <= 0.0:
+            deficit = -equity
+            portfolio.cash += deficit
+            self.risk.note(RiskEvent("bankrupt", PORTFOLIO, "", "", "HALTED",
+                                     f"bankrupt: a deficit of {deficit:.2f} written off",
+                                     deficit, ts, ts))
+            if self._fill_cash:
+                self._fill_cash[-1] = portfolio.cash
+        self._risk_events()
 
     def _cash_available(self) -> float:
         return self.portfolio.cash
@@ -270,6 +336,8 @@ class BacktestEngine:
             if math.isnan(ctx.capital_share):   # not configured
                 ctx.capital_share = even
         started = perf_seconds()
+        if self.limits.market_rules and self.market is None:
+            self.market = MarketStats.from_feeds(self.feeds)
         self.clock.set(min(int(f.frame["ts"].iloc[0]) for f in self.feeds))
         for ctx in self.contexts:
             self._call(ctx, "on_start")

@@ -5,7 +5,8 @@ For each event, in this order:
 
 1. the venue matches working orders of the event's symbol (orders decided on earlier events
    only: no look-ahead), fills are booked and ``on_fill`` runs;
-2. the clock moves to the event's time and the symbol's mark price updates;
+2. the clock moves to the event's time and the symbol's mark price updates; a margin account
+   holding the symbol is checked against its maintenance margin (``margin_check``);
 3. the strategies of that symbol see the event (``on_bar`` / ``on_trade`` / ``on_quote``, then
    ``on_price`` with the event's price when it is finite) and may submit orders, which can
    fill no earlier than the next event plus latency.
@@ -91,6 +92,10 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
         per_event = list(map(streams.__getitem__, ids.tolist()))
         rows, times, prices = row_array.data, ts.data, marks.data   # items as Python numbers
     last = engine.portfolio.last_price
+    net = engine.portfolio.net_qty
+    # a margin account is checked against its maintenance margin whenever a held symbol's
+    # mark moves
+    margin = engine.limits.account == "margin"
     clock = engine.clock
     fault = engine._fault
     mask = _PROGRESS_EVERY - 1
@@ -106,6 +111,9 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
                 stream.match(rows[k])
             last[stream.symbol] = price
             clock.ts = ts   # in event-time order: never goes back
+            if margin and net.get(stream.symbol) and price - price == 0.0:
+                engine._event_seq = k
+                engine.margin_check()
             event = None
             for ctx, hook, by_price in stream.handlers:
                 try:

@@ -76,6 +76,7 @@ CHANGED: dict[str, Any] = {
     "kill_at": "2021-03-01T00:00",
     "stop_loss": 0.02,
     "risk_preset": "medium",
+    "sizing": "kelly:kelly_scale=0.25",
     "equity_interval": "event",
     "fee_bps": 7.0,
     "execution": VenueConfig(venue="kraken", taker_fee_bps=7.5),
@@ -334,7 +335,7 @@ def test_to_dict_writes_the_sections_flat() -> None:
     assert out["venue"] == "binance" and out["slippage_model"] == "fixed"
     unset = {f.name for f in dataclasses.fields(RiskLimits)
              if getattr(config.risk, f.name) is None}
-    assert set(out) == set(VALID_KEYS) - {"fee_bps", "execution", "risk", "strategies",
+    assert set(out) == set(VALID_KEYS) - {"fee_bps", "execution", "risk", "strategies", "sizing",
                                           "equity_interval"} - unset
 
 
