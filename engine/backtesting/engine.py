@@ -22,6 +22,7 @@ from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource
 from engine.messages import OrderCanceled, OrderDenied, OrderFilled, OrderRejected, SubmitOrder
+from engine.orders import ContingentOrders
 from engine.portfolio import Portfolio
 from engine.risk import RiskEngine, RiskLimits
 from engine.strategy import Strategy
@@ -48,6 +49,10 @@ class BacktestEngine:
         self.portfolio = Portfolio(capital)
         self.venue_config = venue_config or VenueConfig()
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
+        self.venue.position = self._position_of
+        self.venue.mark = self._mark_of
+        # bracket entries waiting to place their stop and target
+        self.contingent = ContingentOrders(self.submit, self.reject)
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
@@ -115,10 +120,30 @@ class BacktestEngine:
                                            cmd.client_order_id, reason, cmd.ts_event,
                                            cmd.ts_event))
                 self.order_events.append(event)
+                if self.contingent.entries:
+                    self.contingent.on_closed(cmd.client_order_id, cmd.ts_event)
                 self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
                 return
             risk.on_approved(cmd)
         self.venue.submit(cmd)
+
+    def reject(self, cmd: SubmitOrder, reason: str) -> None:
+        """Answer a strategy's order with ``OrderRejected`` without sending it (a bracket
+        whose settings contradict each other, a child on the wrong side of its entry)."""
+        if cmd.strategy_id in self._faulted:
+            return
+        self._on_venue_event(_new(OrderRejected, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                                  cmd.client_order_id, reason, cmd.ts_event,
+                                                  cmd.ts_event)))
+
+    def _position_of(self, strategy_id: str, symbol: str) -> float:
+        """The venue's view of a strategy's signed position (for reduce-only orders)."""
+        pos = self.portfolio.positions.get((symbol, strategy_id))
+        return pos.qty if pos is not None else 0.0
+
+    def _mark_of(self, symbol: str) -> float:
+        """The venue's view of the market: the symbol's last price, NaN before any."""
+        return self.portfolio.last_price.get(symbol, math.nan)
 
     def _on_fill(self, event: OrderFilled) -> None:
         """Book a fill (the venue's direct route for fills: this runs once per fill)."""
@@ -136,6 +161,8 @@ class BacktestEngine:
             self._fill_keys.append(self._event_key)
         self._fill_cash.append(portfolio.cash)
         self._fill_net_qty.append(portfolio.net_qty[event.symbol])
+        if self.contingent.entries:   # a bracket entry's children go out before on_fill
+            self.contingent.on_fill(event)
         self._call(ctx, "on_fill", event)
 
     def _on_venue_event(self, event: Any) -> None:
@@ -146,6 +173,8 @@ class BacktestEngine:
         if self.risk is not None:
             self.risk.on_event(event)
         self.order_events.append(event)
+        if (cls is OrderRejected or cls is OrderCanceled) and self.contingent.entries:
+            self.contingent.on_closed(event.client_order_id, event.ts_event)
         if cls is OrderRejected:
             self._call(self._by_id[event.strategy_id], "on_order_rejected", event)
         elif cls is OrderCanceled:
