@@ -19,6 +19,31 @@ Fill rules (all pinned by the scenario tests in ``tests/unit/test_venue_scenario
 - **Stop** (stop-market) orders trigger when the market reaches the stop (bar high/low, trade
   price, ask for buys / bid for sells); a gap through the stop fills at the open, otherwise at
   the stop price, as taker plus slippage. A triggered stop's remainder works as a market order.
+  A stop on the wrong side of the market when it is submitted (a buy stop at or below the
+  symbol's last price, a sell stop at or above it; for an order placed from a fill, the price
+  that fill met) is rejected, not filled at once.
+- **Stop-limit** orders trigger like stops, then work as a limit at ``limit_price``. Triggered
+  at the open (a gap through the stop) they follow the limit rules for the whole event;
+  triggered inside a bar they take at the stop when it is within the limit, else they rest
+  from the next event (a bar does not say whether the prices past its limit came after the
+  trigger).
+- **Trailing stops** are stop-market orders whose stop trails the best price since their
+  first event: a sell's stop is the high-water price minus ``trail_offset`` (or times
+  ``1 - trail_percent``), a buy's the low-water price plus it (times ``1 + trail_percent``).
+  The trail starts at the open of the order's first event (the first trade or quote). Each
+  event first checks the stop as it stood before the event (a gap through it fills at the
+  open, a low through it at the stop), and only then ratchets it with the event's high (low):
+  a bar does not say whether its high came before its low. ``Order.stop_price`` is the
+  current stop.
+- **Reduce-only** orders only reduce their strategy's position: rejected when their side
+  would add to it (or there is none); each fill is capped at what is left of the position,
+  and an order with nothing left to reduce is canceled (``reduce_only: position closed``).
+- **Post-only** limits never take liquidity: one that is marketable on its first event is
+  canceled (``post_only: would take liquidity``); otherwise it rests and fills as maker.
+- **OCO.** Orders of one strategy sharing an ``oco_group`` cancel each other: the first fill
+  of one (partial too) cancels every other working leg at that fill's time (``oco: <id>
+  filled``). Within one bar, a leg filling at the open goes before a leg that would fill only
+  inside the bar; otherwise legs go in time priority.
 - **Costs.** Fees are ``maker_fee_bps`` / ``taker_fee_bps`` of the filled notional. Slippage
   applies to taker fills only, against the taker: ``fixed`` adds ``slippage_bps``; ``sqrt``
   adds ``impact_base_bps + impact_k_bps * sqrt(fill_qty / event_volume)``.

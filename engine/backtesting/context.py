@@ -96,10 +96,17 @@ class BacktestContext:
         limits never take liquidity; ``oco_group`` links orders that cancel each other when
         one fills.
         """
-        cmd = self._command(side, quantity, order_type, limit_price, stop_price, time_in_force,
-                            reduce_only, post_only, trail_offset, trail_percent, oco_group)
-        self._engine.submit(cmd)
-        return cmd.client_order_id
+        # (built here rather than through _command: this is the route of every market order)
+        self._next_id += 1
+        coid = f"{self.strategy_id}-{self._next_id}"
+        ts = self._engine.clock.ts
+        # numpy scalars are fine to pass; messages carry plain floats
+        self._engine.submit(_new(SubmitOrder, (
+            self.strategy_id, self.venue, self.symbol, coid, side, order_type,
+            _as_float(quantity), _as_float(limit_price), _as_float(stop_price), time_in_force,
+            ts, ts, _as_flag(reduce_only), _as_flag(post_only), _as_float(trail_offset),
+            _as_float(trail_percent), oco_group)))
+        return coid
 
     def _command(self, side: str, quantity: float, order_type: str, limit_price: Any,
                  stop_price: Any, time_in_force: str, reduce_only: Any = False,
