@@ -80,6 +80,7 @@ _new = tuple.__new__
 _EPS = 1e-12
 # SubmitOrder's fields after ts_init for an order with none of the protective options
 _PLAIN = (False, False, None, None, None)
+_PLAIN_TYPES = frozenset((MARKET, LIMIT, STOP))
 # Order.kind of an order that takes the slower path through _contingent_kind: a stop-limit, a
 # trailing stop, or any order that is reduce-only, post-only or in an OCO group
 _CONTINGENT = "CONTINGENT"
@@ -140,20 +141,19 @@ class Order:
     """
 
     __slots__ = ("active_ns", "cancel_ns", "client_order_id", "closed", "command", "filled_qty",
-                 "kind", "last_fill_ns", "limit_price", "notional", "oco_group", "order_type",
-                 "post_only", "quantity", "reduce_only", "resting", "side", "sign", "stop_price",
-                 "strategy_id", "symbol", "time_in_force", "trail_offset", "trail_percent",
-                 "triggered", "venue_order_id", "water")
+                 "kind", "last_fill_ns", "limit_price", "notional", "order_type", "quantity",
+                 "resting", "side", "sign", "stop_price", "strategy_id", "symbol",
+                 "time_in_force", "triggered", "venue_order_id", "water")
 
     def __init__(self, command: SubmitOrder, venue_order_id: str, active_ns: int) -> None:
-        (self.strategy_id, _, self.symbol, self.client_order_id, side, self.order_type, quantity,
+        (self.strategy_id, _, self.symbol, self.client_order_id, side, order_type, quantity,
          self.limit_price, self.stop_price, self.time_in_force) = command[:10]
-        # (a command built with tuple.__new__ from the first twelve fields has no options)
-        (self.reduce_only, self.post_only, self.trail_offset, self.trail_percent,
-         self.oco_group) = command[12:] or _PLAIN
-        plain = (self.order_type in (MARKET, LIMIT, STOP) and not self.reduce_only
-                 and not self.post_only and self.oco_group is None)
-        self.kind = self.order_type if plain else _CONTINGENT
+        self.order_type = order_type
+        # the options live in the command (read on the slower path only); a command built with
+        # tuple.__new__ from the first twelve fields has none
+        options = command[12:]
+        self.kind = order_type if ((not options or options == _PLAIN)
+                                   and order_type in _PLAIN_TYPES) else _CONTINGENT
         self.water: float | None = None
         self.command = command
         self.venue_order_id = venue_order_id
@@ -172,6 +172,26 @@ class Order:
     @property
     def leaves_qty(self) -> float:
         return self.quantity - self.filled_qty
+
+    @property
+    def reduce_only(self) -> bool:
+        return self.kind is _CONTINGENT and bool((self.command[12:] or _PLAIN)[0])
+
+    @property
+    def post_only(self) -> bool:
+        return self.kind is _CONTINGENT and bool((self.command[12:] or _PLAIN)[1])
+
+    @property
+    def trail_offset(self) -> float | None:
+        return (self.command[12:] or _PLAIN)[2]
+
+    @property
+    def trail_percent(self) -> float | None:
+        return (self.command[12:] or _PLAIN)[3]
+
+    @property
+    def oco_group(self) -> str | None:
+        return (self.command[12:] or _PLAIN)[4]
 
     @property
     def avg_fill_price(self) -> float:
@@ -241,7 +261,7 @@ class SimulatedVenue:
         order = Order(cmd, f"V-{self._seq}", active)
         self.orders[coid] = order
         self.working[symbol].append(order)
-        if order.oco_group is not None:
+        if order.kind is _CONTINGENT and order.oco_group is not None:
             self._oco.setdefault((strategy_id, order.oco_group), []).append(order)
         self.emit(_new(OrderAccepted, (strategy_id, venue, symbol, coid, order.venue_order_id,
                                       active, ts)))
@@ -249,6 +269,7 @@ class SimulatedVenue:
 
     def _validate(self, cmd: SubmitOrder) -> str | None:
         _, _, symbol, coid, side, order_type, q, limit, stop, tif = cmd[:10]
+        options = cmd[12:] or _PLAIN   # (none in a command built from the first twelve fields)
         if symbol not in self.working:
             return f"symbol {symbol!r} is not listed on venue {self.config.venue!r}"
         if coid in self.orders:
@@ -259,7 +280,6 @@ class SimulatedVenue:
             return f"quantity must be a positive finite number, got {q!r}"
         if tif not in (GTC, IOC):
             return f"invalid time_in_force {tif!r}"
-        options = cmd[12:] or _PLAIN
         if order_type == MARKET:
             pass
         elif order_type == LIMIT:
