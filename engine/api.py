@@ -23,8 +23,10 @@ in ``engine``::
 What is here:
 
 - the Strategy class, its parameter declarations and the context it trades through
-  (``ctx.buy``, ``ctx.sell``, ``ctx.order_target``, ``ctx.order_target_percent``,
-  ``ctx.cancel``; ``ctx.position``, ``ctx.equity``, ``ctx.capital_share``, ``ctx.now_ns()``);
+  (``ctx.buy``, ``ctx.sell`` with their bracket keywords, ``ctx.submit_order`` and the order
+  types, ``ctx.stop_loss`` / ``ctx.take_profit`` / ``ctx.trailing_stop``, ``ctx.order_target``,
+  ``ctx.order_target_percent``, ``ctx.cancel``; ``ctx.position``, ``ctx.equity``,
+  ``ctx.capital_share``, ``ctx.now_ns()``);
 - the market data and order event messages the hooks receive;
 - every indicator, in its incremental form (``SMA``), its vectorized form (``sma``) and its
   step function for batch kernels (``sma_init`` / ``sma_step``); and ``step``, the decorator
@@ -44,14 +46,16 @@ from engine.indicators import __all__ as _indicators
 from engine.indicators._base import step
 from engine.intents import (ORDER_QTY, TARGET_PERCENT, TARGET_QTY, EventBatch, Intents, order_qty,
                             percent_targets, qty_targets, target_percent, target_qty)
-from engine.messages import (BUY, GTC, IOC, SELL, Bar, OrderCanceled, OrderDenied, OrderFilled,
-                             OrderRejected, Quote, Trade)
+from engine.messages import (BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP, STOP_LIMIT, TRAILING_STOP,
+                             Bar, OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
+                             Trade)
 from engine.strategy import Strategy, StrategyContext, StrategyParams, allocation_param, param
 from engine.timeframes import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, timeframe_to_ns
 
 __all__ = [
-    "BAR", "BUY", "GTC", "IOC", "NS_PER_DAY", "NS_PER_HOUR", "NS_PER_MINUTE", "NS_PER_SECOND",
-    "ORDER_QTY", "QUOTE", "SELL", "TARGET_PERCENT", "TARGET_QTY", "TRADE",
+    "BAR", "BUY", "GTC", "IOC", "LIMIT", "MARKET", "NS_PER_DAY", "NS_PER_HOUR", "NS_PER_MINUTE",
+    "NS_PER_SECOND", "ORDER_QTY", "QUOTE", "SELL", "STOP", "STOP_LIMIT", "TARGET_PERCENT",
+    "TARGET_QTY", "TRADE", "TRAILING_STOP",
     "Bar", "ConfigError", "EventBatch", "Intents", "OrderCanceled", "OrderDenied",
     "OrderFilled", "OrderRejected", "Quote", "Strategy", "StrategyContext", "StrategyParams",
     "Trade", "allocation_param", "order_qty", "param", "percent_targets", "qty_targets",

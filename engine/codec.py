@@ -5,6 +5,10 @@ A record is framed as a msgpack array ``[tag, field1, field2, ...]`` in declarat
 ...]]`` so numpy columns travel as raw bytes (one frame per batch). Decoding checks the tag,
 the field count and every field's type, and raises a typed ``CodecError`` naming the message
 type and field at fault.
+
+Field order is the protocol, like the tags: a record type only ever gains fields at its end
+(``SubmitOrder``'s ``reduce_only`` ... ``oco_group`` came after ``ts_init``), and every frame
+carries all of them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ _ALLOWED_DTYPES = frozenset({"<i8", "<i4", "<i2", "|i1", "<u8", "<f8", "<f4", "|
 def _check_int(value: Any) -> int:
     if type(value) is not int:
         raise TypeError("an integer")
+    return value
+
+
+def _check_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise TypeError("a boolean")
     return value
 
 
@@ -100,6 +110,8 @@ def _check_levels(value: Any) -> tuple[tuple[float, float], ...]:
 
 
 def _checker(annotation: Any) -> Callable[[Any], Any]:
+    if annotation is bool:
+        return _check_bool
     if annotation is int:
         return _check_int
     if annotation is float:
@@ -145,7 +157,7 @@ for _cls in _FIELDS:
             (_hint,) = [a for a in typing.get_args(_hint) if a is not type(None)]
             _origin = typing.get_origin(_hint)
         _types.append(list if _origin is tuple else _hint)
-    if all(t in (int, float, str, bytes) for t in _types):
+    if all(t in (bool, int, float, str, bytes) for t in _types):
         _EXACT[_cls] = tuple(_types)
 
 _packer_options = {"use_bin_type": True}

@@ -31,7 +31,9 @@ SIDES = (BUY, SELL)
 MARKET = "MARKET"
 LIMIT = "LIMIT"
 STOP = "STOP"
-ORDER_TYPES = (MARKET, LIMIT, STOP)
+STOP_LIMIT = "STOP_LIMIT"
+TRAILING_STOP = "TRAILING_STOP"
+ORDER_TYPES = (MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP)
 
 GTC = "GTC"
 IOC = "IOC"
@@ -117,7 +119,18 @@ class OrderBookSnapshot(NamedTuple):
 
 
 class SubmitOrder(NamedTuple):
-    """Place an order. ``limit_price`` is set for LIMIT, ``stop_price`` for STOP orders."""
+    """Place an order (the rules of each type: ``engine.venue`` and ``docs/orders.md``).
+
+    ``limit_price`` is set for LIMIT and STOP_LIMIT, ``stop_price`` for STOP and STOP_LIMIT;
+    a TRAILING_STOP takes ``trail_offset`` (a price distance) or ``trail_percent`` (a
+    fraction: 0.02 trails 2 % behind the best price). ``reduce_only`` orders may only reduce
+    the strategy's position; ``post_only`` limits never take liquidity; orders sharing an
+    ``oco_group`` cancel each other when one of them fills.
+
+    Field order is part of the wire format (``engine.codec`` frames the fields in declaration
+    order): fields are only ever appended, with defaults, after ``ts_init``, so the first
+    twelve keep their positions.
+    """
 
     strategy_id: str
     venue: str
@@ -131,6 +144,11 @@ class SubmitOrder(NamedTuple):
     time_in_force: str
     ts_event: int
     ts_init: int
+    reduce_only: bool = False
+    post_only: bool = False
+    trail_offset: float | None = None
+    trail_percent: float | None = None
+    oco_group: str | None = None
 
 
 class CancelOrder(NamedTuple):

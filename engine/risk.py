@@ -293,13 +293,14 @@ class RiskEngine:
         self._pause_ns = timeframe_to_ns(limits.loss_pause)
         self._last_ts = 0
         self._good: dict[str, float] = {}   # symbol -> its last mark that was a price
+        self.last_increases = False          # whether the last order checked adds exposure
 
     # --- the portfolio view -------------------------------------------------------------
 
     def on_approved(self, cmd: SubmitOrder) -> None:
         """An approved order goes to the venue: it counts as working from now on."""
-        if not _well_formed(cmd):
-            return
+        if not _well_formed(cmd) or cmd.reduce_only:
+            return   # a reduce-only order only ever closes: it adds no exposure to weigh
         buy = cmd.side == BUY
         reserve = 0.0
         if buy and not self._margin:
@@ -553,6 +554,12 @@ class RiskEngine:
         after = before + signed
         increases = abs(after) > abs(before) + _EPS
 
+        self.last_increases = increases
+        if cmd.reduce_only:
+            # only ever closes (the venue caps it at the position): it passes every rule and
+            # every state, so stops, targets and the kill switch's flattening always go out
+            self.last_increases = False
+            return qty, None
         # -- trading states
         for scope in (PORTFOLIO, sid):
             entry = self.states.get(scope)

@@ -217,7 +217,8 @@ class StrategyContext(Protocol):
     ``capital_share`` is the share of equity this strategy should size against (1/N when N
     (symbol, strategy) pairs run, unless configured), so N strategies sized at
     ``allocation * equity * capital_share`` never lever the portfolio past ``allocation``.
-    Order methods return the client order id.
+    Order methods return the client order id; the order types and their fill rules are in
+    ``docs/orders.md``.
     """
 
     strategy_id: str
@@ -235,9 +236,28 @@ class StrategyContext(Protocol):
     @property
     def last_price(self) -> float: ...
     def buy(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
-            time_in_force: str = "GTC") -> str: ...
+            time_in_force: str = "GTC", reduce_only: bool = False, post_only: bool = False,
+            stop_loss: float | None = None, take_profit: float | None = None,
+            trailing: float | None = None, trailing_offset: float | None = None,
+            stop_loss_pct: float | None = None, take_profit_pct: float | None = None) -> str: ...
     def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
-             time_in_force: str = "GTC") -> str: ...
+             time_in_force: str = "GTC", reduce_only: bool = False, post_only: bool = False,
+             stop_loss: float | None = None, take_profit: float | None = None,
+             trailing: float | None = None, trailing_offset: float | None = None,
+             stop_loss_pct: float | None = None, take_profit_pct: float | None = None) -> str: ...
+    def submit_order(self, side: str, quantity: float, order_type: str = "MARKET", *,
+                     limit_price: float | None = None, stop_price: float | None = None,
+                     time_in_force: str = "GTC", reduce_only: bool = False,
+                     post_only: bool = False, trail_offset: float | None = None,
+                     trail_percent: float | None = None,
+                     oco_group: str | None = None) -> str: ...
+    def stop_loss(self, price: float, quantity: float | None = None, *,
+                  oco_group: str | None = None) -> str | None: ...
+    def take_profit(self, price: float, quantity: float | None = None, *,
+                    oco_group: str | None = None) -> str | None: ...
+    def trailing_stop(self, percent: float | None = None, *, offset: float | None = None,
+                      quantity: float | None = None,
+                      oco_group: str | None = None) -> str | None: ...
     def order_target(self, quantity: float) -> str | None: ...
     def order_target_percent(self, fraction: float, price: float) -> str | None: ...
     def cancel(self, client_order_id: str) -> None: ...

@@ -8,7 +8,8 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
-from engine.messages import BUY, GTC, LIMIT, MARKET, SELL, STOP, SubmitOrder
+from engine.messages import BUY, GTC, LIMIT, MARKET, SELL, STOP, STOP_LIMIT, SubmitOrder
+from engine.orders import Bracket, protective_orders
 from engine.sizing import (SizingInputs, SizingPolicy, periods_per_year,
                            periods_per_year_from_times, size)
 from engine.strategy import Strategy
@@ -28,6 +29,13 @@ def _as_float(value: Any) -> Any:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def _as_flag(value: Any) -> Any:
+    """Plain bool for numpy booleans; other values pass through for the venue to reject."""
+    if type(value) is bool or not hasattr(value, "dtype") or value.dtype.kind != "b":
+        return value
+    return bool(value)
 
 
 @dataclasses.dataclass
@@ -84,34 +92,132 @@ class BacktestContext:
 
     def submit_order(self, side: str, quantity: float, order_type: str = MARKET, *,
                      limit_price: float | None = None, stop_price: float | None = None,
-                     time_in_force: str = GTC) -> str:
-        """Submit an order; returns its client order id (deterministic: ``<strategy>-<n>``)."""
+                     time_in_force: str = GTC, reduce_only: bool = False,
+                     post_only: bool = False, trail_offset: float | None = None,
+                     trail_percent: float | None = None, oco_group: str | None = None) -> str:
+        """Submit an order; returns its client order id (deterministic: ``<strategy>-<n>``).
+
+        ``order_type`` is MARKET, LIMIT, STOP, STOP_LIMIT or TRAILING_STOP (the rules:
+        ``docs/orders.md``). ``reduce_only`` orders only reduce the position; ``post_only``
+        limits never take liquidity; ``oco_group`` links orders that cancel each other when
+        one fills.
+        """
+        # (built here rather than through _command: this is the route of every market order)
         self._next_id += 1
         coid = f"{self.strategy_id}-{self._next_id}"
         ts = self._engine.clock.ts
         # numpy scalars are fine to pass; messages carry plain floats
-        quantity = _as_float(quantity)
-        limit_price = _as_float(limit_price)
-        stop_price = _as_float(stop_price)
-        cmd = _new(SubmitOrder, (self.strategy_id, self.venue, self.symbol, coid, side,
-                                 order_type, quantity, limit_price, stop_price, time_in_force,
-                                 ts, ts))
-        self._engine.submit(cmd)
+        self._engine.submit(_new(SubmitOrder, (
+            self.strategy_id, self.venue, self.symbol, coid, side, order_type,
+            _as_float(quantity), _as_float(limit_price), _as_float(stop_price), time_in_force,
+            ts, ts, _as_flag(reduce_only), _as_flag(post_only), _as_float(trail_offset),
+            _as_float(trail_percent), oco_group)))
         return coid
 
+    def _command(self, side: str, quantity: float, order_type: str, limit_price: Any,
+                 stop_price: Any, time_in_force: str, reduce_only: Any = False,
+                 post_only: Any = False, trail_offset: Any = None, trail_percent: Any = None,
+                 oco_group: str | None = None) -> SubmitOrder:
+        coid = f"{self.strategy_id}-{self.next_order_number()}"
+        ts = self._engine.clock.ts
+        # numpy scalars are fine to pass; messages carry plain floats
+        return _new(SubmitOrder, (self.strategy_id, self.venue, self.symbol, coid, side,
+                                  order_type, _as_float(quantity), _as_float(limit_price),
+                                  _as_float(stop_price), time_in_force, ts, ts,
+                                  _as_flag(reduce_only), _as_flag(post_only),
+                                  _as_float(trail_offset), _as_float(trail_percent), oco_group))
+
+    def next_order_number(self) -> int:
+        """The next ``n`` of this strategy's client order ids ``<strategy>-<n>``."""
+        self._next_id += 1
+        return self._next_id
+
     def buy(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
-            time_in_force: str = GTC) -> str:
-        """Buy ``quantity``: a market order, or limit / stop when a price is given."""
-        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
-        return self.submit_order(BUY, quantity, kind, limit_price=limit, stop_price=stop,
-                                 time_in_force=time_in_force)
+            time_in_force: str = GTC, reduce_only: bool = False, post_only: bool = False,
+            stop_loss: float | None = None, take_profit: float | None = None,
+            trailing: float | None = None, trailing_offset: float | None = None,
+            stop_loss_pct: float | None = None, take_profit_pct: float | None = None) -> str:
+        """Buy ``quantity``: a market order; a limit, stop, or stop-limit (both prices) when
+        prices are given.
+
+        The bracket keywords attach reduce-only children placed when this entry closes (see
+        ``engine.orders``): a stop at ``stop_loss`` (or ``stop_loss_pct`` below the average
+        fill price), or a trailing stop (``trailing``: a fraction, 0.02 = 2 %;
+        ``trailing_offset``: a price distance), and a limit at ``take_profit`` (or
+        ``take_profit_pct`` above the average fill price); stop and target cancel each other.
+        """
+        return self._entry(BUY, quantity, limit, stop, time_in_force, reduce_only, post_only,
+                           Bracket(stop_loss, take_profit, stop_loss_pct, take_profit_pct,
+                                   trailing, trailing_offset))
 
     def sell(self, quantity: float, *, limit: float | None = None, stop: float | None = None,
-             time_in_force: str = GTC) -> str:
-        """Sell (or sell short) ``quantity``: market, or limit / stop when a price is given."""
-        kind = LIMIT if limit is not None else STOP if stop is not None else MARKET
-        return self.submit_order(SELL, quantity, kind, limit_price=limit, stop_price=stop,
-                                 time_in_force=time_in_force)
+             time_in_force: str = GTC, reduce_only: bool = False, post_only: bool = False,
+             stop_loss: float | None = None, take_profit: float | None = None,
+             trailing: float | None = None, trailing_offset: float | None = None,
+             stop_loss_pct: float | None = None, take_profit_pct: float | None = None) -> str:
+        """Sell (or sell short) ``quantity``: market, limit, stop or stop-limit, with the same
+        bracket keywords as :meth:`buy` (mirrored: the stop above, the target below)."""
+        return self._entry(SELL, quantity, limit, stop, time_in_force, reduce_only, post_only,
+                           Bracket(stop_loss, take_profit, stop_loss_pct, take_profit_pct,
+                                   trailing, trailing_offset))
+
+    def _entry(self, side: str, quantity: float, limit: Any, stop: Any, time_in_force: str,
+               reduce_only: bool, post_only: bool, bracket: Bracket) -> str:
+        if limit is not None:
+            kind = STOP_LIMIT if stop is not None else LIMIT
+        else:
+            kind = STOP if stop is not None else MARKET
+        cmd = self._command(side, quantity, kind, limit, stop, time_in_force, reduce_only,
+                            post_only)
+        engine = self._engine
+        if not bracket.empty:
+            problem = bracket.problem()
+            if problem is not None:
+                engine.reject(cmd, problem)
+                return cmd.client_order_id
+            engine.contingent.attach(self, cmd, bracket)
+        engine.submit(cmd)
+        return cmd.client_order_id
+
+    # --- protecting a position already held --------------------------------------------
+
+    def stop_loss(self, price: float, quantity: float | None = None, *,
+                  oco_group: str | None = None) -> str | None:
+        """A reduce-only stop closing the position (or ``quantity`` of it) at ``price``;
+        None when there is no position."""
+        return self._protect(Bracket(stop_loss=price), quantity, oco_group)
+
+    def take_profit(self, price: float, quantity: float | None = None, *,
+                    oco_group: str | None = None) -> str | None:
+        """A reduce-only limit closing the position (or ``quantity`` of it) at ``price``;
+        None when there is no position."""
+        return self._protect(Bracket(take_profit=price), quantity, oco_group)
+
+    def trailing_stop(self, percent: float | None = None, *, offset: float | None = None,
+                      quantity: float | None = None, oco_group: str | None = None) -> str | None:
+        """A reduce-only trailing stop closing the position: ``percent`` (a fraction, 0.02 =
+        2 %) or ``offset`` (a price distance, e.g. ``3 * atr``) behind the best price since
+        it started. None when there is no position."""
+        return self._protect(Bracket(trail_percent=percent, trail_offset=offset), quantity,
+                             oco_group)
+
+    def _protect(self, bracket: Bracket, quantity: float | None,
+                 oco_group: str | None) -> str | None:
+        pos = self.position
+        if abs(pos) <= 1e-12:
+            return None
+        qty = abs(pos) if quantity is None else _as_float(quantity)
+        ts = self._engine.clock.ts
+        # (a stop moved past the entry price, to lock in a gain, is fine: the venue checks it
+        # against the market)
+        (cmd, reason), = protective_orders(self, SELL if pos > 0 else BUY, qty,
+                                           self.avg_price, bracket, ts, oco_group,
+                                           against_entry=False)
+        if reason is not None:
+            self._engine.reject(cmd, reason)
+        else:
+            self._engine.submit(cmd)
+        return cmd.client_order_id
 
     def order_target(self, quantity: float) -> str | None:
         """Bring position plus working orders to ``quantity`` (signed) with one market order.
@@ -127,7 +233,8 @@ class BacktestContext:
         if quantity < 0.0 and self.strategy.long_only:
             quantity = 0.0
         want = quantity - self.position
-        orders = [o for o in self.open_orders() if o.cancel_ns is None]
+        # protective legs (reduce-only stops and targets) are not part of the target
+        orders = [o for o in self.open_orders() if o.cancel_ns is None and not o.reduce_only]
         pending = 0.0
         for order in orders:
             pending += order.sign * order.leaves_qty

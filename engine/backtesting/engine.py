@@ -24,6 +24,7 @@ from engine.intents import IntentSource
 from engine.market_stats import MarketStats
 from engine.messages import (BUY, SELL, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
                              RiskEvent, SubmitOrder)
+from engine.orders import Bracket, ContingentOrders
 from engine.portfolio import Portfolio
 from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
 from engine.strategy import Strategy
@@ -56,6 +57,10 @@ class BacktestEngine:
         if self.limits.account == "spot":
             # a spot buy never spends more cash than the account holds
             self.venue.cash_available = self._cash_available
+        self.venue.position = self._position_of
+        self.venue.mark = self._mark_of
+        # bracket entries waiting to place their stop and target
+        self.contingent = ContingentOrders(self.submit, self.reject)
         self.feeds: list[Feed] = []
         self.contexts: list[BacktestContext] = []
         self._by_id: dict[str, BacktestContext] = {}
@@ -131,11 +136,19 @@ class BacktestEngine:
                                        cmd.client_order_id, reason, cmd.ts_event,
                                        cmd.ts_event))
             self.order_events.append(event)
+            if self.contingent.entries:
+                self.contingent.on_closed(cmd.client_order_id, cmd.ts_event)
             self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
             return
         if qty != cmd.quantity:
             cmd = cmd._replace(quantity=qty)
         risk.on_approved(cmd)
+        stop = self.limits.stop_loss
+        if stop is not None and risk.last_increases and \
+                cmd.client_order_id not in self.contingent.entries:
+            # stop-loss enforcement: every entry gets its protective stop when it fills
+            self.contingent.attach(self._by_id[cmd.strategy_id], cmd,
+                                   Bracket(stop_loss_pct=stop))
         self.venue.submit(cmd)
 
     def _market_view(self, cmd: SubmitOrder) -> MarketView | None:
@@ -233,6 +246,24 @@ class BacktestEngine:
             if pos is not None and pos.qty:
                 ctx.submit_order(SELL if pos.qty > 0 else BUY, abs(pos.qty), reduce_only=True)
 
+    def reject(self, cmd: SubmitOrder, reason: str) -> None:
+        """Answer a strategy's order with ``OrderRejected`` without sending it (a bracket
+        whose settings contradict each other, a child on the wrong side of its entry)."""
+        if cmd.strategy_id in self._faulted:
+            return
+        self._on_venue_event(_new(OrderRejected, (cmd.strategy_id, cmd.venue, cmd.symbol,
+                                                  cmd.client_order_id, reason, cmd.ts_event,
+                                                  cmd.ts_event)))
+
+    def _position_of(self, strategy_id: str, symbol: str) -> float:
+        """The venue's view of a strategy's signed position (for reduce-only orders)."""
+        pos = self.portfolio.positions.get((symbol, strategy_id))
+        return pos.qty if pos is not None else 0.0
+
+    def _mark_of(self, symbol: str) -> float:
+        """The venue's view of the market: the symbol's last price, NaN before any."""
+        return self.portfolio.last_price.get(symbol, math.nan)
+
     def _on_fill(self, event: OrderFilled) -> None:
         """Book a fill (the venue's direct route for fills: this runs once per fill)."""
         ctx = self._by_id[event.strategy_id]
@@ -250,6 +281,8 @@ class BacktestEngine:
         self._fill_net_qty.append(portfolio.net_qty[event.symbol])
         if self.risk.events:
             self._risk_events()
+        if self.contingent.entries:   # a bracket entry's children go out before on_fill
+            self.contingent.on_fill(event)
         self._call(ctx, "on_fill", event)
 
     def _on_venue_event(self, event: Any) -> None:
@@ -259,6 +292,8 @@ class BacktestEngine:
             return
         self.risk.on_event(event)
         self.order_events.append(event)
+        if (cls is OrderRejected or cls is OrderCanceled) and self.contingent.entries:
+            self.contingent.on_closed(event.client_order_id, event.ts_event)
         if cls is OrderRejected:
             self._call(self._by_id[event.strategy_id], "on_order_rejected", event)
         elif cls is OrderCanceled:

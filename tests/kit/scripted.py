@@ -9,7 +9,7 @@ the index of the event during which it arrived, so a test can say "filled during
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,18 @@ class Submit:
 
 
 @dataclasses.dataclass(frozen=True)
+class Call:
+    """Any call on the context, e.g. ``Call(lambda ctx: ctx.buy(1, stop_loss=97.0))``; the
+    client order id it returns (if any) is recorded under ``tag``."""
+
+    call: Callable[[Any], str | None]
+    tag: str | None = None
+
+    def apply(self, strategy: ScriptedStrategy) -> str | None:
+        return self.call(strategy.ctx)
+
+
+@dataclasses.dataclass(frozen=True)
 class Cancel:
     """``ctx.cancel`` of the order submitted under ``tag`` (an unknown tag cancels a bogus id)."""
 
@@ -124,7 +136,7 @@ class Cancel:
         strategy.ctx.cancel(strategy.coids.get(self.tag, f"no-such-order-{self.tag}"))
 
 
-Action = Buy | Sell | Submit | Cancel
+Action = Buy | Sell | Submit | Call | Cancel
 Script = Mapping[int, Sequence[Action]]
 
 
@@ -249,6 +261,7 @@ __all__ = [
     "SYMBOL",
     "T0",
     "Buy",
+    "Call",
     "Cancel",
     "Run",
     "Script",

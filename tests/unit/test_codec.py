@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine.codec import TAGS, decode, encode
+from engine.codec import TAGS, decode, decode_many, encode, encode_many
 from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
 from engine.messages import (ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch,
@@ -32,10 +32,12 @@ texts = st.text(max_size=20)
 levels = st.lists(st.tuples(finite_floats, finite_floats), max_size=5).map(tuple)
 
 _BY_ANNOTATION: dict[Any, st.SearchStrategy] = {
+    bool: st.booleans(),
     int: int64s,
     float: finite_floats,
     str: texts,
     float | None: st.none() | finite_floats,
+    str | None: st.none() | texts,
     tuple[tuple[float, float], ...]: levels,
     bytes: st.binary(max_size=64),
     tuple[str, ...]: st.lists(texts, max_size=5).map(tuple),
@@ -113,8 +115,8 @@ SAMPLES: dict[type, Any] = {
     Quote: Quote("binance", "BTC/USDT", 100.0, 100.5, 3.0, 4.0, 1, 2),
     OrderBookSnapshot: OrderBookSnapshot("binance", "BTC/USDT", ((100.0, 1.0), (99.5, 2.0)),
                                          ((100.5, 1.5),), 1, 2),
-    SubmitOrder: SubmitOrder("s1", "binance", "BTC/USDT", "s1-1", "BUY", "LIMIT", 0.5, 99.0,
-                             None, "GTC", 1, 2),
+    SubmitOrder: SubmitOrder("s1", "binance", "BTC/USDT", "s1-1", "SELL", "TRAILING_STOP", 0.5,
+                             None, None, "GTC", 1, 2, True, False, None, 0.02, "s1-0"),
     CancelOrder: CancelOrder("s1", "binance", "BTC/USDT", "s1-1", 1, 2),
     OrderAccepted: OrderAccepted("s1", "binance", "BTC/USDT", "s1-1", "V-1", 1, 2),
     OrderRejected: OrderRejected("s1", "binance", "BTC/USDT", "s1-1", "bad qty", 1, 2),
@@ -339,8 +341,9 @@ def test_non_bytes_frame_is_corrupt(frame: Any) -> None:
         decode(frame)
 
 
-WRONG_VALUE = {int: "not an int", float: "not a float", str: 42,
-               float | None: "not a float", tuple[tuple[float, float], ...]: "not levels",
+WRONG_VALUE = {bool: 1, int: "not an int", float: "not a float", str: 42,
+               float | None: "not a float", str | None: 42,
+               tuple[tuple[float, float], ...]: "not levels",
                bytes: "not bytes", tuple[str, ...]: [1, 2], tuple[float, ...]: ["x"],
                tuple[int, ...]: [1.5]}
 
@@ -365,6 +368,8 @@ def test_wrong_field_type_names_type_and_field(cls: type, field: str, value: Any
     (Bar, "ts_event", 1.5),                  # nor is a float
     (Quote, "bid", True),                    # a bool is not a price
     (SubmitOrder, "limit_price", "99"),
+    (SubmitOrder, "reduce_only", 1),         # an int is not a flag
+    (SubmitOrder, "post_only", None),
     (OrderBookSnapshot, "bids", [[100.0]]),  # a level needs price and size
     (OrderBookSnapshot, "asks", [[100.0, "1"]]),
     (OrderBookSnapshot, "bids", [100.0, 1.0]),
@@ -461,3 +466,29 @@ def test_batch_columns_of_different_lengths() -> None:
                ["close", "<f8", np.ones(2).tobytes()]]
     with pytest.raises(InvalidMessageError, match="'close' has 2 rows, other columns have 3"):
         decode(batch_frame(columns))
+
+
+def test_submit_order_fields_keep_their_positions() -> None:
+    # the wire contract: the first twelve fields never move; new ones come after ts_init
+    assert SubmitOrder._fields[:12] == (
+        "strategy_id", "venue", "symbol", "client_order_id", "side", "order_type", "quantity",
+        "limit_price", "stop_price", "time_in_force", "ts_event", "ts_init")
+    assert SubmitOrder._fields[12:] == ("reduce_only", "post_only", "trail_offset",
+                                        "trail_percent", "oco_group")
+    old_style = SubmitOrder("s1", "SIM", "BTC/USDT", "s1-1", "BUY", "MARKET", 1.0, None, None,
+                            "GTC", 1, 2)
+    assert old_style[12:] == (False, False, None, None, None)
+    assert decode(encode(old_style)) == old_style
+
+
+@pytest.mark.parametrize("message", [
+    SubmitOrder("s1", "SIM", "BTC/USDT", "s1-2", "SELL", "STOP_LIMIT", 1.0, 95.0, 96.0, "GTC",
+                1, 2, True, False, None, None, "grp"),
+    SubmitOrder("s1", "SIM", "BTC/USDT", "s1-3", "BUY", "LIMIT", 1.0, 95.0, None, "GTC", 1, 2,
+                False, True, None, None, None),
+    SubmitOrder("s1", "SIM", "BTC/USDT", "s1-4", "SELL", "TRAILING_STOP", 1.0, None, None,
+                "GTC", 1, 2, True, False, 150.0, None, "grp"),
+], ids=["stop-limit-oco", "post-only", "trailing-offset"])
+def test_protective_order_fields_round_trip(message: SubmitOrder) -> None:
+    assert decode(encode(message)) == message
+    assert decode_many(encode_many([message, message])) == [message, message]

