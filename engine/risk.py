@@ -107,7 +107,7 @@ class RiskLimits:
 
     # the account
     account: str = "spot"                       # "spot" or "margin"
-    on_insufficient: str = "reduce"             # past buying power or a position cap: "deny" / "reduce"
+    on_insufficient: str = "reduce"             # past buying power or a cap: "deny" or "reduce"
     price_buffer_bps: float = 50.0              # market orders reserve cash at mark x (1 + buffer)
     max_leverage: float = 3.0                   # margin: gross exposure / equity
     symbol_leverage: Mapping[str, float] | None = None   # margin: per-symbol caps

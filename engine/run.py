@@ -82,8 +82,8 @@ def plan_pairs(config: BacktestConfig, symbols: list[str],
         ref = entry["strategy"]
         cls = _strategy_class(ref, classes)
         params = cls.Params.create(entry["params"], source=f"strategy {ref!r}")
-        sizing = SizingPolicy.from_value(entry.get("sizing") or config.sizing)
-        resolved.append((ref, cls, params, sizing if sizing.active else None))
+        policy = SizingPolicy.from_value(entry.get("sizing") or config.sizing)
+        resolved.append((ref, cls, params, policy if policy.active else None))
     names = [cls.name for _, cls, _, _ in resolved]
     plans = []
     for symbol in symbols:

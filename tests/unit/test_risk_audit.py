@@ -53,8 +53,8 @@ def flow(audited: AuditedRisk) -> tuple[int, int]:
         side = BUY if (n // 3) % 2 == 0 else SELL
         price = 100.0 * (1.0 + 0.3 * ((n * 7) % 11 - 5) / 5)    # moves: wins and losses
         marks = {s: price if s == symbol else 100.0 for s in SYMBOLS}
-        market = MarketView(n % 4 if n % 8 else 3, float(n % 50), tuple(s for s in SYMBOLS if s != symbol)[
-            : n % 3])
+        others = tuple(s for s in SYMBOLS if s != symbol)
+        market = MarketView(n % 4 if n % 8 else 3, float(n % 50), others[:n % 3])
         cmd = order(sid, symbol, n, side, 1.0 + (n % 5) * 0.5, ts=n * 400_000_000)
         checks += 1
         qty, reason = audited.check(cmd, marks, market)
