@@ -79,6 +79,7 @@ from engine.settings import coerce_floats
 _new = tuple.__new__
 _EPS = 1e-12
 _NO_CASH = "insufficient_buying_power: the account's cash does not cover the rest"
+_NO_POSITION = "insufficient_position: the strategy no longer holds what the rest would sell"
 
 
 def affordable(cash: float, price: float, rate: float) -> float:
@@ -662,14 +663,16 @@ class SimulatedVenue:
             slip_bps = 0.0
             rate = self._maker_rate
         fee = qty * price * rate
-        cut = False
-        if sign == 1 and self.cash_available is not None:
-            cash = self.cash_available()
-            if qty * price + fee > cash:
-                cut = True
-                qty = affordable(cash, price, rate)
+        cut: str | None = None
+        if self.cash_available is not None:
+            # a spot account: a buy never spends cash it lacks, a sell never sells what the
+            # strategy does not hold (another of its sells may have got there first)
+            room = self._spot_room(order, price, rate)
+            if qty > room:
+                cut = _NO_CASH if sign == 1 else _NO_POSITION
+                qty = room
                 if qty <= _EPS:
-                    self.cancel_now(order, ts, _NO_CASH)
+                    self.cancel_now(order, ts, cut)
                     return
                 fee = qty * price * rate
         filled = order.filled_qty + qty
@@ -684,8 +687,17 @@ class SimulatedVenue:
         self._filling = None
         if special and order.oco_group is not None:
             self._cancel_oco(order, ts)
-        if cut:
-            self.cancel_now(order, ts, _NO_CASH)
+        if cut is not None:
+            self.cancel_now(order, ts, cut)
+
+    def _spot_room(self, order: Order, price: float, rate: float) -> float:
+        """The most a spot account's order may fill now: what its cash buys at ``price``
+        (fee ``rate``), or the strategy's position for a sell."""
+        if order.sign == 1:
+            assert self.cash_available is not None
+            return affordable(self.cash_available(), price, rate)
+        assert self.position is not None   # (set with cash_available)
+        return max(self.position(order.strategy_id, order.symbol), 0.0)
 
     def _emit_fill(self, order: Order, qty: float, price: float, filled: float, leaves: float,
                    liquidity: str, fee: float, slip_bps: float, ts: int) -> None:
@@ -737,20 +749,29 @@ class SimulatedVenue:
         exactly as matching the trade would have. False when the account's cash cut it (the
         order's rest is canceled, so the rest of the forecast no longer holds)."""
         qty, price, fee, slip_bps, filled, notional, leaves = values
-        if order.sign == 1 and self.cash_available is not None:
-            cash = self.cash_available()
-            if qty * price + fee > cash:   # as ``_fill`` cuts it: same price, fewer units
-                qty = affordable(cash, price, self._taker_rate)
-                if qty > _EPS:
-                    fee = qty * price * self._taker_rate
-                    filled = order.filled_qty + qty
-                    order.notional += qty * price
+        if self.cash_available is not None:
+            room = self._spot_room(order, price, self._taker_rate)
+            if qty > room:   # as ``_fill`` cuts it: same price, fewer units
+                reason = _NO_CASH if order.sign == 1 else _NO_POSITION
+                if room <= _EPS:
+                    self.cancel_now(order, ts, reason)
+                    return False
+                qty = room
+                fee = qty * price * self._taker_rate
+                filled = order.filled_qty + qty
+                notional = order.notional + qty * price
+                leaves = order.quantity - filled
+                if leaves <= _EPS:
+                    leaves = 0.0
+                    filled = order.quantity
+                else:
                     order.filled_qty = filled
+                    order.notional = notional
                     order.last_fill_ns = ts
-                    self._emit_fill(order, qty, price, filled, order.quantity - filled, TAKER,
-                                    fee, slip_bps, ts)
-                self.cancel_now(order, ts, _NO_CASH)
-                return False
+                    self._emit_fill(order, qty, price, filled, leaves, TAKER, fee, slip_bps,
+                                    ts)
+                    self.cancel_now(order, ts, reason)
+                    return False
         order.filled_qty = filled
         order.notional = notional
         order.last_fill_ns = ts

@@ -10,6 +10,8 @@ checked before the run is: the config, the strategy parameters, the runner, and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +20,9 @@ from engine.cli import EXIT_FAULT, EXIT_OK
 from engine.cli.runners import find_runner
 from engine.cli.summary import print_import_reports, print_summary, progress_bar
 from engine.errors import ConfigError
+from engine.risk import RiskLimits
+
+_RISK_FIELDS = tuple(f.name for f in dataclasses.fields(RiskLimits))
 
 # Flag (argparse dest) -> BacktestConfig key, for flags that set a config value as given.
 # flags that set the config key of the same name (``fee_bps`` sets both fee rates; a rate
@@ -26,7 +31,10 @@ _CONFIG_FLAGS = (
     "data", "start", "end", "timeframe", "capital", "fee_bps", "maker_fee_bps",
     "taker_fee_bps", "slippage_model", "slippage_bps", "impact_base_bps", "impact_k_bps",
     "latency_ms", "max_volume_share", "limit_fill", "seed", "venue", "catalog", "skip_bad",
-    "max_open_positions", "max_gross_exposure", "equity_interval",
+    "max_open_positions", "max_gross_exposure", "equity_interval", "account",
+    "on_insufficient", "max_drawdown", "max_daily_loss", "stop_loss", "kill_at", "sizing",
+    "max_leverage", "max_position_share", "max_order_notional", "max_consecutive_losses",
+    "cooldown", "max_cost_bps", "max_orders_per_minute",
 )
 
 
@@ -95,6 +103,45 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     bt.add_argument("--max-gross-exposure", type=float,
                     help="portfolio limit: gross exposure as a multiple of equity "
                          "(default: none)")
+    bt.add_argument("--risk", dest="risk_preset", metavar="PRESET",
+                    help="risk preset: conservative, medium or aggressive (max drawdown, daily "
+                         "loss, position size, stop, breakers; any field can be overridden by "
+                         "its own flag or --risk-set); see docs/risk.md")
+    bt.add_argument("--risk-set", action="append", type=_parse_param, default=[],
+                    metavar="FIELD=VALUE",
+                    help="set any risk field, e.g. --risk-set max_drawdown=0.12 "
+                         "--risk-set block_regime=VOLATILE (repeatable; JSON values)")
+    bt.add_argument("--account", choices=["spot", "margin"],
+                    help="spot (cash only, no shorts) or margin (leverage, shorts, "
+                         "liquidation)" + d("account"))
+    bt.add_argument("--on-insufficient", choices=["deny", "reduce"],
+                    help="an order past buying power or a position cap is denied or cut to "
+                         "fit" + d("on_insufficient"))
+    bt.add_argument("--max-leverage", type=float,
+                    help="margin account: gross exposure / equity" + d("max_leverage"))
+    bt.add_argument("--max-drawdown", type=float,
+                    help="breaker: drawdown from the equity peak (fraction) that halts")
+    bt.add_argument("--max-daily-loss", type=float,
+                    help="breaker: loss in a UTC day (fraction of its opening equity) that "
+                         "halts until the next day")
+    bt.add_argument("--max-position-share", type=float,
+                    help="limit: a symbol's position as a share of equity")
+    bt.add_argument("--max-order-notional", type=float, help="limit: one order's notional")
+    bt.add_argument("--max-consecutive-losses", type=int,
+                    help="breaker: losing round trips in a row that pause a strategy")
+    bt.add_argument("--cooldown", help="after a loss, no new entry on the symbol for this "
+                                       "long (doubles with each further loss), e.g. 1h")
+    bt.add_argument("--max-cost-bps", type=float,
+                    help="pre-trade check: estimated half spread plus impact, in bps")
+    bt.add_argument("--max-orders-per-minute", type=int, help="order-rate throttle")
+    bt.add_argument("--stop-loss", type=float,
+                    help="every entry gets a protective stop this far below (above, for "
+                         "shorts) its fill price, as a fraction")
+    bt.add_argument("--kill-at", help="kill switch at this time (cancel all, flatten, halt)")
+    bt.add_argument("--sizing", metavar="POLICY",
+                    help="size entries by a policy, e.g. fixed_fraction:fraction=0.05, "
+                         "kelly:kelly_scale=0.5, volatility_target:vol_target=0.2 "
+                         "(see docs/sizing.md)")
     bt.add_argument("--equity-interval",
                     help="equity curve resolution: a timeframe or 'event' (default: 1m)")
     bt.add_argument("--workers", type=int, default=0,
@@ -171,6 +218,16 @@ def config_from_args(args: argparse.Namespace) -> Any:
         value = getattr(args, key)
         if value is not None:
             values[key] = value
+    if args.risk_preset is not None:
+        values["risk_preset"] = args.risk_preset
+    for key, text in args.risk_set:
+        if key not in _RISK_FIELDS:
+            raise ConfigError(f"--risk-set {key}={text}: unknown risk field {key!r}; fields: "
+                              f"{', '.join(_RISK_FIELDS)}")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text    # a bare word: a string value (VOLATILE, 1h, margin)
     symbols = _split_symbols(args.symbols)
     if symbols:
         values["symbols"] = symbols
