@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from actors.coordinator.core import GraphData, GraphPlan
+from actors.coordinator.core import GraphData, GraphPlan, check_spec, load_streams, plan_graph
 from actors.execution.core import ExecutionCore
 from actors.feed.core import FeedCore
 from actors.risk.core import AuditReport, RiskCore, RiskSetup
@@ -159,3 +159,11 @@ def run_graph_in_threads(plan: GraphPlan, data: GraphData) -> GraphOutcome:
         execution.release()
         for core in cores:
             core.close()
+
+
+def run_cores(config: Any, workers: int, batch_rows: int) -> GraphOutcome:
+    """Run ``config`` on the actor graph's cores in threads (real ZeroMQ, no Ray)."""
+    checked = check_spec(config, workers, batch_rows)
+    data = load_streams(checked)
+    plan = plan_graph(checked, workers, data.symbols, batch_rows)
+    return run_graph_in_threads(plan, data)

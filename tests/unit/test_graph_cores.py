@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from actors.coordinator.core import audit_verdict, check_spec, load_streams, plan_graph
+from actors.coordinator.core import audit_verdict
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 from engine.run import run_config
-from tests.kit.actor_cores import GraphOutcome, run_graph_in_threads
+from tests.kit.actor_cores import run_cores
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 STRATEGIES = [{"strategy": "sma_cross", "params": {"fast": 5, "slow": 20}},
@@ -29,13 +29,6 @@ def spec(**changes: Any) -> BacktestConfig:
                               "max_open_positions": 5}
     values.update(changes)
     return BacktestConfig.from_dict(values)
-
-
-def run_cores(config: BacktestConfig, workers: int, batch_rows: int) -> GraphOutcome:
-    checked = check_spec(config, workers, batch_rows)
-    data = load_streams(checked)
-    plan = plan_graph(checked, workers, data.symbols, batch_rows)
-    return run_graph_in_threads(plan, data)
 
 
 def comparable(result: BacktestResult) -> dict[str, Any]:
