@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.market_stats import StatsConfig
 from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, RiskEvent, SubmitOrder
 from engine.timeframes import timeframe_to_ns
 
@@ -136,6 +137,9 @@ class RiskLimits:
     volatile_scale: float = 1.0                 # entries in VOLATILE and above are scaled so
     max_cost_bps: float | None = None           # estimated half spread + impact
     max_orders_per_minute: int | None = None    # approved orders per minute of event time
+    # how the market rules measure regime, correlation and cost (engine.market_stats
+    # StatsConfig fields, e.g. {"correlation_interval": "15m", "correlation_window": 96})
+    market_stats: Mapping[str, Any] | None = None
     kill_at: str | None = None                  # kill switch at this time (ISO), from config
     stop_loss: float | None = None              # every entry gets a protective stop this far
     risk_preset: str | None = None              # the preset these values came from (reports)
@@ -186,6 +190,16 @@ class RiskLimits:
             raise ConfigError(f"risk field correlation_threshold must be in (-1, 1], got "
                               f"{c!r}")
         object.__setattr__(self, "correlation_threshold", float(c))
+        if self.market_stats is not None:
+            if not isinstance(self.market_stats, Mapping):
+                raise ConfigError(f"risk field market_stats must be an object of "
+                                  f"engine.market_stats.StatsConfig fields, got "
+                                  f"{self.market_stats!r}")
+            try:
+                self.stats_config()
+            except ConfigError as exc:
+                raise ConfigError(f"risk field market_stats: {exc}") from None
+            object.__setattr__(self, "market_stats", dict(sorted(self.market_stats.items())))
         if self.block_regime is not None and self.block_regime not in REGIMES:
             raise ConfigError(f"risk field block_regime must be one of {', '.join(REGIMES)}, "
                               f"got {self.block_regime!r}")
@@ -203,6 +217,13 @@ class RiskLimits:
                               f"cap")
         if self.kill_at is not None:
             self.kill_at_ns()
+
+    def stats_config(self) -> StatsConfig:
+        """How the market statistics behind the market rules are measured."""
+        values = dict(self.market_stats or {})
+        if "regime_thresholds" in values:
+            values["regime_thresholds"] = tuple(values["regime_thresholds"])
+        return StatsConfig.from_dict(values)
 
     def kill_at_ns(self) -> int | None:
         if self.kill_at is None:
@@ -277,6 +298,7 @@ class RiskEngine:
         self.denials: collections.Counter[str] = collections.Counter()
         self.trips: collections.Counter[str] = collections.Counter()
         self.n_reduced = 0
+        self.reductions: collections.Counter[str] = collections.Counter()
         # trading states: scope -> (state, reason code, until ts or None)
         self.states: dict[str, tuple[int, str, int | None]] = {}
         self.peak = float(capital)
@@ -491,6 +513,7 @@ class RiskEngine:
             return 0.0, reason
         if reason is not None:
             self.n_reduced += 1
+            self.reductions[reason.split(":", 1)[0]] += 1
             self.events.append(RiskEvent("order_reduced", cmd.strategy_id, cmd.symbol,
                                          cmd.client_order_id, "", reason, qty, cmd.ts_event,
                                          cmd.ts_event))
@@ -738,15 +761,15 @@ class RiskEngine:
 
     # --- the report -----------------------------------------------------------------------
 
-    def report(self, start_ts: int, end_ts: int) -> dict[str, Any]:
-        """The risk section of a result: denials by reason, time in each state, breaker
-        trips, reductions."""
-        return risk_report(self.limits, self.events, self.denials, self.trips, self.n_reduced,
+    def report(self, events: list[RiskEvent], start_ts: int, end_ts: int) -> dict[str, Any]:
+        """The risk section of a result: denials and reductions by reason, time in each
+        state, breaker trips (``events``: every risk event of the run, in order)."""
+        return risk_report(self.limits, events, self.denials, self.trips, self.reductions,
                            start_ts, end_ts)
 
 
 def risk_report(limits: RiskLimits, events: list[RiskEvent], denials: Mapping[str, int],
-                trips: Mapping[str, int], n_reduced: int, start_ts: int,
+                trips: Mapping[str, int], reductions: Mapping[str, int], start_ts: int,
                 end_ts: int) -> dict[str, Any]:
     """The risk section: what the rules did over a run from ``start_ts`` to ``end_ts``."""
     # time in each portfolio state, from the state events
@@ -767,7 +790,8 @@ def risk_report(limits: RiskLimits, events: list[RiskEvent], denials: Mapping[st
         "rules": limits.rules_on(),
         "denials": dict(sorted(denials.items())),
         "n_denied": sum(denials.values()),
-        "n_reduced": n_reduced,
+        "reductions": dict(sorted(reductions.items())),
+        "n_reduced": sum(reductions.values()),
         "breaker_trips": dict(sorted(trips.items())),
         "time_in_state": {k: v / total for k, v in spent.items()},
         "final_state": state,

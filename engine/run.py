@@ -180,7 +180,9 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     metrics["total_fees"] = float(engine.portfolio.total_fees)
     metrics["n_faults"] = len(engine.faults)
     metrics["n_denied"] = sum(1 for e in engine.order_events if type(e) is OrderDenied)
-    risk = engine.risk.report(first_open, int(curve["ts"].iloc[-1]) if len(curve) else first_open)
+    risk_events = [e for e in engine.order_events if type(e) is RiskEvent]
+    risk = engine.risk.report(risk_events, first_open,
+                              int(curve["ts"].iloc[-1]) if len(curve) else first_open)
     risk["peak_leverage"] = float(curve["leverage"].max()) if len(curve) else 0.0
     risk["min_equity"] = float(curve["equity"].min()) if len(curve) else config.capital
     metrics["n_reduced"] = risk["n_reduced"]
@@ -190,8 +192,7 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
     return BacktestResult(config=config, metrics=metrics, trades=trades, fills=fills,
                           equity=curve, attribution=attribution, open_positions=open_positions,
                           faults=list(engine.faults), data=loaded.describe(), timing=timing,
-                          risk=risk, risk_events=[e for e in engine.order_events
-                                                  if type(e) is RiskEvent])
+                          risk=risk, risk_events=risk_events)
 
 
 def _fills_frame(fills: list[Any]) -> pd.DataFrame:

@@ -372,7 +372,7 @@ class BacktestEngine:
                 ctx.capital_share = even
         started = perf_seconds()
         if self.limits.market_rules and self.market is None:
-            self.market = MarketStats.from_feeds(self.feeds)
+            self.market = MarketStats.from_feeds(self.feeds, self.limits.stats_config())
         self.clock.set(min(int(f.frame["ts"].iloc[0]) for f in self.feeds))
         for ctx in self.contexts:
             self._call(ctx, "on_start")

@@ -76,6 +76,8 @@ def risk_table(risk: dict[str, Any]) -> Table:
     for code, n in sorted(denials.items(), key=lambda kv: (-kv[1], kv[0])):
         table.add_row(f"  {code}", f"{n:,}")
     table.add_row("Orders reduced to fit", f"{risk['n_reduced']:,}")
+    for code, n in sorted(risk.get("reductions", {}).items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(f"  {code}", f"{n:,}")
     trips = ", ".join(f"{k} {v}" for k, v in risk["breaker_trips"].items()) or "none"
     table.add_row("Breaker trips", trips)
     table.add_row("Time ACTIVE / REDUCING / HALTED", " / ".join(

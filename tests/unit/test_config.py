@@ -76,6 +76,7 @@ CHANGED: dict[str, Any] = {
     "kill_at": "2021-03-01T00:00",
     "stop_loss": 0.02,
     "risk_preset": "medium",
+    "market_stats": {"correlation_interval": "15m"},
     "sizing": "kelly:kelly_scale=0.25",
     "equity_interval": "event",
     "fee_bps": 7.0,

@@ -86,3 +86,30 @@ def test_without_limits_the_account_is_still_audited() -> None:
     outcome = run_cores(config, workers=2, batch_rows=4096)
     assert outcome.audit is not None and audit_verdict(outcome.audit)["checks"] > 0
     assert_same(outcome.result, run_config(config))
+
+
+# every rule on, correlation groups included: the audit replays them all
+EVERY_RULE: dict[str, Any] = {
+    "max_open_positions": 5, "max_gross_exposure": 0.9, "max_net_exposure": 0.8,
+    "max_position_share": 0.4, "max_order_notional": 15_000, "max_drawdown": 0.2,
+    "max_daily_loss": 0.1, "max_consecutive_losses": 3, "loss_pause": "30m",
+    "cooldown": "5m", "cooldown_max": "1h", "correlation_threshold": 0.3,
+    "max_group_exposure": 0.5, "block_regime": "HIGHLY_VOLATILE", "volatile_scale": 0.5,
+    "max_cost_bps": 8.0, "max_orders_per_minute": 30, "stop_loss": 0.01,
+    "market_stats": {"correlation_interval": "5m", "correlation_window": 12,
+                     "regime_interval": "5m", "regime_window": 6, "regime_lookback": 48},
+}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_every_rule_on_the_cores_equal_the_single_process_run(workers: int) -> None:
+    config = spec(data="synthetic", timeframe="1m", end="2024-01-03", **EVERY_RULE)
+    reference = run_config(config)
+    risk = reference.risk
+    # the rules act: several reason codes, reductions, correlated groups among them
+    assert len(risk["denials"]) >= 3 and risk["n_reduced"] > 0, risk
+    assert reference.equity["cash"].min() >= 0.0
+    outcome = run_cores(config, workers=workers, batch_rows=997)
+    assert_same(outcome.result, reference)
+    verdict = audit_verdict(outcome.audit)
+    assert verdict["mismatches"] == 0 and verdict["checks"] > 0
