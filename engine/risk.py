@@ -23,7 +23,7 @@ import collections
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.errors import ConfigError
 from engine.market_stats import StatsConfig
@@ -259,8 +259,7 @@ class RiskLimits:
         return names
 
 
-@dataclasses.dataclass(frozen=True)
-class MarketView:
+class MarketView(NamedTuple):
     """What the market rules read about an order's symbol at its event time."""
 
     regime: int = 1                      # index into REGIMES
@@ -313,8 +312,17 @@ class RiskEngine:
         self._cooldown_ns = timeframe_to_ns(limits.cooldown) if limits.cooldown else 0
         self._cooldown_max = timeframe_to_ns(limits.cooldown_max)
         self._pause_ns = timeframe_to_ns(limits.loss_pause)
-        self._last_ts = 0
         self._good: dict[str, float] = {}   # symbol -> its last mark that was a price
+        self._block_at = (REGIMES.index(limits.block_regime) if limits.block_regime is not None
+                          else None)
+        self._scaled: dict[tuple[str, int], str] = {}   # reasons of regime-scaled entries
+        # a market buy reserves mark x (1 + buffer) x (1 + fee), as _reserve_price says
+        self._unit: tuple[str, float] = ("", 0.0)   # the last buy's reserve price, by id
+        self._reserve_factor = (1.0 + limits.price_buffer_bps * 1e-4) * (1.0 + self.fee_rate)
+        self._text = {   # reasons of the position caps, written once
+            "qty": f"max_position: quantity limit {limits.max_position_qty}",
+            "notional": f"max_position: notional limit {limits.max_position_notional}",
+            "share": f"max_position: {(limits.max_position_share or 0.0):.2%} of equity"}
         self.last_increases = False          # whether the last order checked adds exposure
 
     # --- the portfolio view -------------------------------------------------------------
@@ -326,7 +334,9 @@ class RiskEngine:
         buy = cmd.side == BUY
         reserve = 0.0
         if buy and not self._margin:
-            reserve = self._reserve_price(cmd, None)
+            unit = self._unit
+            reserve = unit[1] if unit[0] == cmd.client_order_id else self._reserve_price(cmd,
+                                                                                       None)
             self.reserved += cmd.quantity * reserve
         self.working[cmd.client_order_id] = ((cmd.symbol, cmd.strategy_id),
                                              cmd.quantity if buy else -cmd.quantity, reserve)
@@ -470,9 +480,15 @@ class RiskEngine:
         """Cash plus every position at its mark (the last good mark where the data printed
         something that is not a price)."""
         value = self.cash
+        good = self._good
         for symbol, qty in self.sym_qty.items():
             if qty:
-                value += qty * self._mark(symbol, marks)
+                m = marks.get(symbol)
+                if m is not None and 0.0 < m < math.inf:
+                    good[symbol] = m
+                else:
+                    m = good.get(symbol, 0.0)
+                value += qty * m
         return value
 
     def _mark(self, symbol: str, marks: Mapping[str, float]) -> float:
@@ -497,12 +513,13 @@ class RiskEngine:
     # --- the check ------------------------------------------------------------------------
 
     def check(self, cmd: SubmitOrder, marks: Mapping[str, float],
-              market: MarketView | None = None) -> tuple[float, str | None]:
+              market: Any = None) -> tuple[float, str | None]:
         """Decide ``cmd`` as of its event time: ``(quantity, reason)``.
 
         The full quantity and no reason: approved as is; a smaller quantity and a reason:
         reduced to fit (a ``RiskEvent`` says so); quantity 0 and a reason: denied.
-        ``marks`` (symbol -> price) are the portfolio's as of ``cmd.ts_event``.
+        ``marks`` (symbol -> price) are the portfolio's as of ``cmd.ts_event``; ``market``
+        is a :class:`MarketView` (or any object with its fields) when market rules are on.
         """
         if not _well_formed(cmd):
             return cmd.quantity, None   # not an order at all: the venue rejects it with why
@@ -520,10 +537,9 @@ class RiskEngine:
         return qty, reason
 
     def _decide(self, cmd: SubmitOrder, marks: Mapping[str, float],
-                market: MarketView | None) -> tuple[float, str | None]:
+                market: Any) -> tuple[float, str | None]:
         limits = self.limits
         ts = cmd.ts_event
-        self._last_ts = ts
         symbol, sid = cmd.symbol, cmd.strategy_id
         key = (symbol, sid)
         buy = cmd.side == BUY
@@ -569,10 +585,15 @@ class RiskEngine:
         # -- exposure of this order's pair, working orders included
         pair = self.pairs.get(key)
         held = pair.qty if pair is not None else 0.0
-        pending = 0.0
+        pending = 0.0       # this pair's working orders
+        sym_working = 0.0   # every working order on the symbol
+        working_pair = False
         for p, leaves, _ in self.working.values():
-            if p == key:
-                pending += leaves
+            if p[0] == symbol:
+                sym_working += leaves
+                if p[1] == sid:
+                    pending += leaves
+                    working_pair = True
         before = held + pending
         after = before + signed
         increases = abs(after) > abs(before) + _EPS
@@ -584,7 +605,7 @@ class RiskEngine:
             self.last_increases = False
             return qty, None
         # -- trading states
-        for scope in (PORTFOLIO, sid):
+        for scope in (PORTFOLIO, sid) if self.states else ():
             entry = self.states.get(scope)
             if entry is None:
                 continue
@@ -606,8 +627,7 @@ class RiskEngine:
                 return 0.0, (f"cooldown: {symbol} cools down after a loss until "
                              f"{_iso(until)}")
             if market is not None:
-                if limits.block_regime is not None and \
-                        market.regime >= REGIMES.index(limits.block_regime):
+                if self._block_at is not None and market.regime >= self._block_at:
                     return 0.0, (f"regime: {symbol} is {REGIMES[market.regime]}, entries "
                                  f"refused from {limits.block_regime}")
                 if limits.max_cost_bps is not None and not (market.cost_bps
@@ -624,7 +644,7 @@ class RiskEngine:
         if limits.max_order_notional is not None and qty * px > limits.max_order_notional:
             return 0.0, (f"max_order_notional: {qty * px:.2f}, limit "
                          f"{limits.max_order_notional:g}")
-        if limits.max_open_positions is not None and not self._is_open(key):
+        if limits.max_open_positions is not None and not (abs(held) > _EPS or working_pair):
             n_open = len({p for p, v in self.pairs.items() if abs(v.qty) > _EPS}
                          | {p for p, _, _ in self.working.values()})
             if n_open >= limits.max_open_positions:
@@ -641,28 +661,28 @@ class RiskEngine:
         scale = 1.0
         if market is not None and limits.volatile_scale < 1.0 and market.regime >= 2:
             scale = limits.volatile_scale
-            reason = (f"regime: {symbol} is {REGIMES[market.regime]}, entry scaled by "
-                      f"{scale:g}")
+            reason = self._scaled.get((symbol, market.regime))
+            if reason is None:
+                reason = self._scaled[symbol, market.regime] = (
+                    f"regime: {symbol} is {REGIMES[market.regime]}, entry scaled by {scale:g}")
         # the most this order may add (in its own direction), from every cap
         room = qty * scale
-        sym_before = self.sym_qty.get(symbol, 0.0) + sum(
-            leaves for (s, _), leaves, _ in self.working.values() if s == symbol)
-        caps: list[tuple[float, str]] = []
+        sym_before = self.sym_qty.get(symbol, 0.0) + sym_working
+        # the symbol's position in this order's direction may reach each cap
+        mine = sym_before if buy else -sym_before
         if limits.max_position_qty is not None:
-            caps.append((limits.max_position_qty, f"max_position: quantity limit "
-                                                  f"{limits.max_position_qty:g}"))
-        if limits.max_position_notional is not None and px > 0:
-            caps.append((limits.max_position_notional / px,
-                         f"max_position: notional limit {limits.max_position_notional:g}"))
-        if limits.max_position_share is not None and px > 0:
-            caps.append((limits.max_position_share * max(equity, 0.0) / px,
-                         f"max_position: {limits.max_position_share:.2%} of equity"))
-        for cap, why in caps:
-            # the symbol's position in this order's direction may reach ``cap``
-            fits = cap - (sym_before if buy else -sym_before)
+            fits = limits.max_position_qty - mine
             if fits < room - _EPS:
-                room = max(fits, 0.0)
-                reason = why
+                room, reason = max(fits, 0.0), self._text["qty"]
+        if px > 0:
+            if limits.max_position_notional is not None:
+                fits = limits.max_position_notional / px - mine
+                if fits < room - _EPS:
+                    room, reason = max(fits, 0.0), self._text["notional"]
+            if limits.max_position_share is not None:
+                fits = limits.max_position_share * max(equity, 0.0) / px - mine
+                if fits < room - _EPS:
+                    room, reason = max(fits, 0.0), self._text["share"]
         if self._margin:
             # leverage: gross exposure (working included) over equity, overall and per symbol
             gross = 0.0
@@ -682,7 +702,9 @@ class RiskEngine:
                     reason = f"max_leverage: {symbol} exposure would pass {sym_cap:g}x equity"
         else:
             if buy:
-                unit = self._reserve_price(cmd, mark)
+                unit = (mark * self._reserve_factor if cmd.order_type == "MARKET"
+                        and mark is not None else self._reserve_price(cmd, mark))
+                self._unit = (cmd.client_order_id, unit)   # what on_approved reserves
                 free = self.cash - self.reserved
                 fits = free / unit if unit > 0 else 0.0
                 if fits < room - _EPS:
@@ -699,31 +721,41 @@ class RiskEngine:
         # gross / net exposure and correlated groups: caps on the order's notional
         if limits.max_gross_exposure is not None or limits.max_net_exposure is not None or (
                 market is not None and limits.max_group_exposure is not None):
-            exposure = self._exposure_by_symbol()
-            value = {s: q * (px if s == symbol else self._mark(s, marks))
-                     for s, q in exposure.items()}
-            value.setdefault(symbol, 0.0)
+            # each symbol's value, positions and working orders (this one's at ``px``)
+            value = {symbol: sym_before * px}
+            gross = abs(sym_before * px)
+            net = sym_before * px
+            sym_qty = self.sym_qty
+            if len(sym_qty) > 1 or self.working:
+                exposure = self._exposure_by_symbol()
+                for s, q in exposure.items():
+                    if s != symbol and q:
+                        v = value[s] = q * self._mark(s, marks)
+                        gross += abs(v)
+                        net += v
             d = 1.0 if buy else -1.0
             if limits.max_gross_exposure is not None:
-                room, reason = self._cap_value(room, reason, px, equity, d, value, [symbol],
-                                               sum(abs(v) for v in value.values()),
-                                               limits.max_gross_exposure, "max_gross_exposure",
-                                               "gross exposure")
+                room, reason = self._cap_value(room, reason, px, equity, d, value, (symbol,),
+                                               gross, limits.max_gross_exposure,
+                                               "max_gross_exposure", "gross exposure")
             if limits.max_net_exposure is not None:
-                net = sum(value.values())
                 fits = ((limits.max_net_exposure * equity - d * net) / px) if px > 0 else 0.0
                 if abs(net + d * room * px) > limits.max_net_exposure * equity and \
                         fits < room - _EPS:
                     room, reason = max(fits, 0.0), (f"max_net_exposure: net exposure would "
                                                     f"pass {limits.max_net_exposure:g}x equity")
-            if market is not None and limits.max_group_exposure is not None:
-                group = [symbol, *market.group]
+            if market is not None and limits.max_group_exposure is not None and (
+                    gross + room * px > limits.max_group_exposure * equity):
+                # (a group's exposure is part of the gross: below the cap it cannot bind,
+                # and the correlations are not looked up)
+                others = market.group
+                group = (symbol, *others)
+                total = abs(value[symbol])
+                for s in others:
+                    total += abs(value.get(s, 0.0))
                 room, reason = self._cap_value(
-                    room, reason, px, equity, d, value, group,
-                    sum(abs(value.get(s, 0.0)) for s in group), limits.max_group_exposure,
-                    "correlation_exposure",
-                    f"exposure of the group {'/'.join(group)} (correlation >= "
-                    f"{limits.correlation_threshold:g})")
+                    room, reason, px, equity, d, value, group, total,
+                    limits.max_group_exposure, "correlation_exposure", "")
         if room >= qty - _EPS:
             return qty, None if scale == 1.0 else reason
         if room <= _EPS * max(1.0, qty) or limits.on_insufficient == "deny":
@@ -731,7 +763,7 @@ class RiskEngine:
         return room, reason
 
     def _cap_value(self, room: float, reason: str | None, px: float, equity: float, d: float,
-                   value: dict[str, float], group: list[str], total: float, limit: float,
+                   value: dict[str, float], group: tuple[str, ...], total: float, limit: float,
                    code: str, what: str) -> tuple[float, str | None]:
         """Cut ``room`` so the gross value of ``group`` stays within ``limit`` x equity."""
         if px <= 0:
@@ -743,6 +775,9 @@ class RiskEngine:
             fits = max(0.0, (limit * equity - total) / px) + max(0.0, -d * v / px)
             ratio = after / equity if equity > 0 else math.inf
             if fits < room - _EPS:
+                if not what:   # a correlated group: named only when it binds
+                    what = (f"exposure of the group {'/'.join(group)} (correlation >= "
+                            f"{self.limits.correlation_threshold:g})")
                 return max(fits, 0.0), (f"{code}: {what} would be {ratio:.4g}x equity, limit "
                                         f"{limit:g}x")
         return room, reason

@@ -225,13 +225,15 @@ class AuditedRisk(RiskEngine):
             self._fills = []
 
     def check(self, cmd: SubmitOrder, marks: Mapping[str, float],
-              market: MarketView | None = None) -> tuple[float, str | None]:
+              market: Any = None) -> tuple[float, str | None]:
         symbols = tuple(sorted(marks))
-        view = market or MarketView()
-        valuation = Valuation(cmd.ts_event, float(self.equity(marks)), symbols,
-                              tuple(float(marks[s]) for s in symbols), int(view.regime),
+        values = tuple(float(marks[s]) for s in symbols)
+        equity = float(self.equity(marks))
+        qty, reason = super().check(cmd, dict(zip(symbols, values)), market)
+        # what the checks read of the market (a lazy view looks up only that)
+        view = market.view() if hasattr(market, "view") else (market or MarketView())
+        valuation = Valuation(cmd.ts_event, equity, symbols, values, int(view.regime),
                               float(view.cost_bps), tuple(view.group))
-        qty, reason = super().check(cmd, dict(zip(symbols, valuation.marks)), view)
         self._close_fills()
         records = self._records
         records.append(valuation)

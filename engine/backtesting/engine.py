@@ -33,6 +33,60 @@ from engine.venue import SimulatedVenue, VenueConfig
 _new = tuple.__new__
 
 
+class LazyMarketView:
+    """A :class:`MarketView` whose fields are looked up in the engine's market statistics on
+    first read (regime, cost and group each cost a search in the statistics' arrays)."""
+
+    __slots__ = ("_cmd", "_cost", "_engine", "_group", "_regime")
+
+    def __init__(self, engine: BacktestEngine) -> None:
+        self._engine = engine
+        self._cmd: Any = None
+        self._regime: int | None = None
+        self._cost: float | None = None
+        self._group: tuple[str, ...] | None = None
+
+    def reset(self, cmd: SubmitOrder) -> None:
+        """Look at ``cmd`` now (one view serves every order in turn)."""
+        self._cmd = cmd
+        self._regime = self._cost = self._group = None
+
+    def view(self) -> MarketView:
+        """The fields read so far (the defaults for the others): what the audit carries."""
+        return MarketView(1 if self._regime is None else self._regime,
+                          0.0 if self._cost is None else self._cost,
+                          () if self._group is None else self._group)
+
+    @property
+    def regime(self) -> int:
+        if self._regime is None:
+            cmd = self._cmd
+            self._regime = self._engine.market.regime(cmd.symbol, cmd.ts_event)
+        return self._regime
+
+    @property
+    def cost_bps(self) -> float:
+        if self._cost is None:
+            cmd = self._cmd
+            price = (self._engine.portfolio.last_price.get(cmd.symbol) or cmd.limit_price
+                     or cmd.stop_price or 0.0)
+            qty = cmd.quantity
+            if type(price) is float and 0.0 < price < math.inf:
+                self._cost = self._engine.market.cost_bps(
+                    cmd.symbol, cmd.ts_event, qty if cmd.side == BUY else -qty, price)
+            else:
+                self._cost = math.inf   # no price to weigh the cost against
+        return self._cost
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        if self._group is None:
+            cmd = self._cmd
+            self._group = self._engine.market.correlated(
+                cmd.symbol, cmd.ts_event, self._engine.limits.correlation_threshold)
+        return self._group
+
+
 def _ignore(event: Any) -> None:
     """Stands in for a faulted strategy's hook."""
 
@@ -53,6 +107,7 @@ class BacktestEngine:
         # the market statistics behind the regime, correlation and cost rules (built on start)
         self.market: Any = None
         self._margin_called = False
+        self._view: LazyMarketView | None = None
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
         if self.limits.account == "spot":
             # a spot buy never spends more cash than the account holds
@@ -151,26 +206,16 @@ class BacktestEngine:
                                    Bracket(stop_loss_pct=stop))
         self.venue.submit(cmd)
 
-    def _market_view(self, cmd: SubmitOrder) -> MarketView | None:
-        """What the market rules read about the order's symbol, when one of them is on."""
-        stats = self.market
-        if stats is None:
-            return None
-        limits = self.limits
-        symbol, ts = cmd.symbol, cmd.ts_event
-        price = self.portfolio.last_price.get(symbol) or cmd.limit_price or cmd.stop_price or 0.0
-        qty = cmd.quantity
-        if not (type(price) is float and 0.0 < price < math.inf
-                and type(qty) is float and 0.0 < qty < math.inf):
-            return MarketView(1, math.inf, ())   # no price to weigh the cost against
-        return MarketView(
-            stats.regime(symbol, ts) if (limits.block_regime is not None
-                                         or limits.volatile_scale < 1.0) else 1,
-            stats.cost_bps(symbol, ts, cmd.quantity if cmd.side == BUY else -cmd.quantity,
-                           price) if limits.max_cost_bps is not None
-            else 0.0,
-            stats.correlated(symbol, ts, limits.correlation_threshold)
-            if limits.max_group_exposure is not None else ())
+    def _market_view(self, cmd: SubmitOrder) -> MarketView | LazyMarketView | None:
+        """What the market rules read about the order's symbol, when one of them is on:
+        looked up only when the checks ask (entries; an exit reads none of it)."""
+        view = self._view
+        if view is None:
+            if self.market is None:
+                return None
+            view = self._view = LazyMarketView(self)
+        view.reset(cmd)
+        return view
 
     def _risk_events(self) -> None:
         """Move the risk engine's new events into the run's order events."""
