@@ -334,9 +334,10 @@ class RiskEngine:
         buy = cmd.side == BUY
         reserve = 0.0
         if buy and not self._margin:
+            # at the price the check weighed it (a market order has no price of its own)
             unit = self._unit
-            reserve = unit[1] if unit[0] == cmd.client_order_id else self._reserve_price(cmd,
-                                                                                       None)
+            reserve = unit[1] if unit[0] == cmd.client_order_id else self._reserve_price(
+                cmd, self._good.get(cmd.symbol))
             self.reserved += cmd.quantity * reserve
         self.working[cmd.client_order_id] = ((cmd.symbol, cmd.strategy_id),
                                              cmd.quantity if buy else -cmd.quantity, reserve)
@@ -586,6 +587,7 @@ class RiskEngine:
         pair = self.pairs.get(key)
         held = pair.qty if pair is not None else 0.0
         pending = 0.0       # this pair's working orders
+        on_sale = 0.0       # its working sells only (a working buy may never fill)
         sym_working = 0.0   # every working order on the symbol
         working_pair = False
         for p, leaves, _ in self.working.values():
@@ -594,6 +596,8 @@ class RiskEngine:
                 if p[1] == sid:
                     pending += leaves
                     working_pair = True
+                    if leaves < 0.0:
+                        on_sale -= leaves
         before = held + pending
         after = before + signed
         increases = abs(after) > abs(before) + _EPS
@@ -652,14 +656,27 @@ class RiskEngine:
                              f"positions already open")
 
         reason: str | None = None
+        # the symbol's position over every strategy, working orders included
+        sym_before = self.sym_qty.get(symbol, 0.0) + sym_working
         if not increases:
-            # reducing: spot still needs the position it sells
-            if not buy and not self._margin and after < -_EPS:
-                return 0.0, f"insufficient_position: {sid} holds {held:.8g} with " \
-                            f"{-pending if pending < 0 else 0.0:.8g} already on sale"
-            return qty, None
+            # reducing: spot still needs the position it sells, what it holds less what is
+            # already on sale (working buys may never fill); cut to it or denied as
+            # on_insufficient says
+            if not buy and not self._margin:
+                fits = max(held - on_sale, 0.0)
+                if fits < qty - _EPS:
+                    reason = (f"insufficient_position: {sid} holds {held:.8g} with "
+                              f"{on_sale:.8g} already on sale")
+                    if fits <= _EPS * max(1.0, qty) or limits.on_insufficient == "deny":
+                        return 0.0, reason
+                    return fits, reason
+            if not (self._margin and abs(sym_before + signed) > abs(sym_before) + _EPS):
+                return qty, None
+            # it reduces its strategy's position but adds to the symbol's (another strategy
+            # holds the other side): the account's exposure grows, so its caps still apply
         scale = 1.0
-        if market is not None and limits.volatile_scale < 1.0 and market.regime >= 2:
+        if increases and market is not None and limits.volatile_scale < 1.0 and \
+                market.regime >= 2:
             scale = limits.volatile_scale
             reason = self._scaled.get((symbol, market.regime))
             if reason is None:
@@ -667,7 +684,6 @@ class RiskEngine:
                     f"regime: {symbol} is {REGIMES[market.regime]}, entry scaled by {scale:g}")
         # the most this order may add (in its own direction), from every cap
         room = qty * scale
-        sym_before = self.sym_qty.get(symbol, 0.0) + sym_working
         # the symbol's position in this order's direction may reach each cap
         mine = sym_before if buy else -sym_before
         if limits.max_position_qty is not None:
@@ -688,9 +704,11 @@ class RiskEngine:
             gross = 0.0
             for s, q in self._exposure_by_symbol().items():
                 gross += abs(q) * (px if s == symbol else self._mark(s, marks))
-            fits_gross = (limits.max_leverage * equity - gross) / px if px > 0 else 0.0
-            # an order that first reduces the other direction frees that exposure
-            fits_gross += max(0.0, -sym_before if buy else sym_before)
+            # an order that first closes the other direction frees that exposure (counted in
+            # ``gross``) before it adds its own: it may close it and open as much again
+            opposite = max(0.0, -sym_before if buy else sym_before)
+            fits_gross = max(opposite, (limits.max_leverage * equity - gross) / px
+                             + 2.0 * opposite) if px > 0 else 0.0
             if fits_gross < room - _EPS:
                 room = max(fits_gross, 0.0)
                 reason = f"max_leverage: gross exposure would pass {limits.max_leverage:g}x equity"
@@ -712,11 +730,11 @@ class RiskEngine:
                     reason = (f"insufficient_buying_power: {qty * unit:.2f} needed, "
                               f"{max(free, 0.0):.2f} free")
             else:
-                fits = max(held + min(pending, 0.0), 0.0)
+                fits = max(held - on_sale, 0.0)
                 if fits < room - _EPS:
                     room = fits
                     reason = (f"insufficient_position: {sid} holds {held:.8g} with "
-                              f"{-min(pending, 0.0):.8g} already on sale; no naked shorts on a "
+                              f"{on_sale:.8g} already on sale; no naked shorts on a "
                               f"spot account")
         # gross / net exposure and correlated groups: caps on the order's notional
         if limits.max_gross_exposure is not None or limits.max_net_exposure is not None or (
@@ -771,8 +789,10 @@ class RiskEngine:
         v = value.get(group[0], 0.0)
         after = total - abs(v) + abs(v + d * room * px)
         if equity <= 0 or after > limit * equity + _EPS * max(1.0, abs(equity)):
-            # adding in direction d first nets against an opposite position
-            fits = max(0.0, (limit * equity - total) / px) + max(0.0, -d * v / px)
+            # adding in direction d first nets against an opposite position: closing it frees
+            # its value (counted in ``total``), then as much again may open
+            opposite = max(0.0, -d * v / px)
+            fits = max(opposite, (limit * equity - total) / px + 2.0 * opposite)
             ratio = after / equity if equity > 0 else math.inf
             if fits < room - _EPS:
                 if not what:   # a correlated group: named only when it binds

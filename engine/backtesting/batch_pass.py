@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.backtesting.feed import row_readers
-from engine.backtesting.hook_loop import Progress, event_hooks
+from engine.backtesting.hook_loop import NEVER, Progress, event_hooks
 from engine.data.schema import TRADE
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.venue import Order
@@ -140,6 +140,10 @@ class BatchPass:
         self.marks_ahead: list[dict[int, list[tuple[str, float]]]] = [{} for _ in feeds]
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
         self.margin = engine.limits.account == "margin"
+        # the config's kill switch: the first event at or after it is visited (and pulls it)
+        self.kill_ns = engine.kill_at_ns
+        self.kill_rows = [int(t.searchsorted(self.kill_ns, side="left")) for t in self.times]
+        self.rescan = False
 
     def _take(self, updates: list[IntentUpdate]) -> None:
         for u in updates:
@@ -174,6 +178,7 @@ class BatchPass:
         net = engine.portfolio.net_qty
         symbols = [f.symbol for f in feeds]
         lengths = [len(t) for t in times]
+        kill_rows = self.kill_rows
         last_vis = [-1] * nf
         batch_sids = [[ctx.strategy_id for ctx, is_batch, _, _ in entries[fi] if is_batch]
                       for fi in range(nf)]
@@ -185,6 +190,9 @@ class BatchPass:
                 return _INF_KEY
             cand = row if (dense[fi] or (books[fi] and sched[fi] is None)
                            or (margin and net.get(symbols[fi]))) else -1
+            if self.kill_ns != NEVER and (cand < 0 or kill_rows[fi] < cand) and \
+                    kill_rows[fi] >= row:
+                cand = kill_rows[fi] if kill_rows[fi] < lengths[fi] else cand
             for sid in batch_sids[fi]:
                 q, h = queue[sid], head[sid]
                 if h < len(q):
@@ -212,7 +220,11 @@ class BatchPass:
                 self._book(best)
             self._visit(best[0], fi, best[2], books)
             last_vis[fi] = best[2]
-            cands[fi] = candidate(fi)   # only this feed's books and queues changed
+            if self.rescan:   # the kill switch changed every feed's book
+                self.rescan = False
+                cands = [candidate(j) for j in range(nf)]
+            else:
+                cands[fi] = candidate(fi)   # only this feed's books and queues changed
             visits += 1
             if self.progress is not None and not (visits & 4095):
                 self.progress(global_index(times, *best), self.total)
@@ -239,6 +251,14 @@ class BatchPass:
                 engine.portfolio.last_price[symbol] - engine.portfolio.last_price[symbol] == 0.0:
             self._refresh_marks(ts, fi)
             engine.margin_check()
+        if ts >= self.kill_ns:
+            self.kill_ns = NEVER
+            # every book is matched by visiting from here on: the kill cancels orders and
+            # places reduce-only ones that no forecast holds (the loop re-reads every feed)
+            self.sched[:] = [None] * len(self.sched)
+            self.next_fill = _INF_KEY
+            self.rescan = True
+            engine.kill_switch("kill_at reached")
         book = books[fi]
         # the book as the schedule (if any) forecast it: orders and their cancel requests
         before = [(o, o.cancel_ns) for o in book] if self.sched[fi] is not None else None

@@ -16,7 +16,7 @@ import pandas as pd
 from engine.backtesting.batch_pass import run_batch_pass
 from engine.backtesting.context import BacktestContext, StrategyFault
 from engine.backtesting.feed import Feed, merged_events
-from engine.backtesting.hook_loop import Handler, Progress, run_hooks
+from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
 from engine.clock import SimulatedClock, perf_seconds
 from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
@@ -104,6 +104,10 @@ class BacktestEngine:
         # one that also streams every decision to the risk actor for audit).
         self.limits = risk_limits or RiskLimits()
         self.risk: Any = RiskEngine(self.limits, capital, self.venue_config.taker_fee_bps)
+        # the kill switch set in the config: pulled at the first event at or after it (the
+        # passes check it per event, so it cancels and flattens even when no order follows)
+        kill_ns = self.limits.kill_at_ns()
+        self.kill_at_ns = kill_ns if kill_ns is not None else NEVER
         # the market statistics behind the regime, correlation and cost rules (built on start)
         self.market: Any = None
         self._margin_called = False

@@ -6,7 +6,8 @@ For each event, in this order:
 1. the venue matches working orders of the event's symbol (orders decided on earlier events
    only: no look-ahead), fills are booked and ``on_fill`` runs;
 2. the clock moves to the event's time and the symbol's mark price updates; a margin account
-   holding the symbol is checked against its maintenance margin (``margin_check``);
+   holding the symbol is checked against its maintenance margin (``margin_check``); the first
+   event at or after the config's ``kill_at`` pulls the kill switch (``kill_switch``);
 3. the strategies of that symbol see the event (``on_bar`` / ``on_trade`` / ``on_quote``, then
    ``on_price`` with the event's price when it is finite) and may submit orders, which can
    fill no earlier than the next event plus latency.
@@ -35,6 +36,7 @@ Handler = tuple["BacktestContext", Callable[[Any], None], bool]
 
 KIND_HOOK = {BAR: "on_bar", TRADE: "on_trade", QUOTE: "on_quote"}
 _PROGRESS_EVERY = 1 << 16   # events between progress calls
+NEVER = (1 << 63) - 1       # a time after every event
 
 
 def event_hooks(ctx: BacktestContext, kind: str) -> list[Handler]:
@@ -97,6 +99,7 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
     # mark moves
     margin = engine.limits.account == "margin"
     clock = engine.clock
+    kill_ns = engine.kill_at_ns
     fault = engine._fault
     mask = _PROGRESS_EVERY - 1
     # The column lists hold millions of items; full garbage collections would traverse them
@@ -114,6 +117,9 @@ def run_hooks(engine: BacktestEngine, progress: Progress | None) -> None:
             if margin and net.get(stream.symbol) and price - price == 0.0:
                 engine._event_seq = k
                 engine.margin_check()
+            if ts >= kill_ns:
+                kill_ns = NEVER
+                engine.kill_switch("kill_at reached")
             event = None
             for ctx, hook, by_price in stream.handlers:
                 try:
