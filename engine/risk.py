@@ -744,7 +744,7 @@ class RiskEngine:
             gross = abs(sym_before * px)
             net = sym_before * px
             sym_qty = self.sym_qty
-            if len(sym_qty) > 1 or self.working:
+            if self.working or len(sym_qty) > (symbol in sym_qty):   # others to value
                 exposure = self._exposure_by_symbol()
                 for s, q in exposure.items():
                     if s != symbol and q:

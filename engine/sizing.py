@@ -323,7 +323,7 @@ def _kelly(p: SizingPolicy, inputs: SizingInputs, price: float, budget: float,
         with np.errstate(over="ignore", invalid="ignore"):   # absurd returns: caught below
             b = float(wins.mean() / -losses.mean())
         # wins too small against the losses to register (b underflows to 0): no edge
-        f_star = win_rate - (1 - win_rate) / b if b > 0.0 else -math.inf
+        f_star = win_rate - (1 - win_rate) / b if b != 0.0 else -math.inf
         out.update(b=b, f_star=f_star)
         if math.isnan(f_star):
             out["reason"] = "bad_returns"

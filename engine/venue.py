@@ -667,7 +667,7 @@ class SimulatedVenue:
         if self.cash_available is not None:
             # a spot account: a buy never spends cash it lacks, a sell never sells what the
             # strategy does not hold (another of its sells may have got there first)
-            room = self._spot_room(order, price, rate)
+            room = self._spot_room(order, qty, price, rate)
             if qty > room:
                 cut = _NO_CASH if sign == 1 else _NO_POSITION
                 qty = room
@@ -690,12 +690,16 @@ class SimulatedVenue:
         if cut is not None:
             self.cancel_now(order, ts, cut)
 
-    def _spot_room(self, order: Order, price: float, rate: float) -> float:
-        """The most a spot account's order may fill now: what its cash buys at ``price``
-        (fee ``rate``), or the strategy's position for a sell."""
+    def _spot_room(self, order: Order, qty: float, price: float, rate: float) -> float:
+        """The most of ``qty`` a spot account's order may fill now: all of it when its cash
+        pays for it at ``price`` (fee ``rate``), else what the cash buys; for a sell, the
+        strategy's position."""
         if order.sign == 1:
             assert self.cash_available is not None
-            return affordable(self.cash_available(), price, rate)
+            cash = self.cash_available()
+            if qty * price + qty * price * rate <= cash:
+                return qty
+            return affordable(cash, price, rate)
         assert self.position is not None   # (set with cash_available)
         return max(self.position(order.strategy_id, order.symbol), 0.0)
 
@@ -750,7 +754,7 @@ class SimulatedVenue:
         order's rest is canceled, so the rest of the forecast no longer holds)."""
         qty, price, fee, slip_bps, filled, notional, leaves = values
         if self.cash_available is not None:
-            room = self._spot_room(order, price, self._taker_rate)
+            room = self._spot_room(order, qty, price, self._taker_rate)
             if qty > room:   # as ``_fill`` cuts it: same price, fewer units
                 reason = _NO_CASH if order.sign == 1 else _NO_POSITION
                 if room <= _EPS:
