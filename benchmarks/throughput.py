@@ -2,9 +2,13 @@
 
 8 symbols x 2,000,000 synthetic trades each (16 M unique market events, read from a Parquet
 catalog), SMA crossover and momentum on every symbol (16 (symbol, strategy) pairs, batch
-paths), taker fees, fixed slippage, a 25% volume cap, the portfolio risk limits
-(max open positions, max gross exposure) and full accounting, timed from the coordinator
-receiving the spec to the assembled result (Ray already started, data already in the catalog).
+paths), taker fees, fixed slippage, a 25% volume cap and full accounting (a spot account),
+timed from the coordinator receiving the spec to the assembled result (Ray already started,
+data already in the catalog). Each configuration runs twice, alternately: "rules off" (the
+account only) and "every rule on" (``EVERY_RULE``: position, order and exposure limits,
+breakers, cooldowns, correlation groups, the regime filter, the cost check, the order-rate
+throttle, loose enough to weigh every order without stopping the strategies); the table says
+what the rules cost.
 
 Prints a table for 1 and 2 strategy-worker processes (and any ``--workers`` given): seconds,
 unique market events per second, event deliveries per second (each pair's events), fills,
@@ -29,6 +33,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.config import BacktestConfig
 from engine.data.catalog import ParquetCatalog
@@ -55,12 +60,23 @@ def prepare_catalog(root: Path, symbols: list[str], events: int) -> None:
               f"{time.perf_counter() - t0:.1f}s", flush=True)
 
 
-def spec(root: Path, symbols: list[str]) -> BacktestConfig:
+# every rule on, loose: each order is weighed by all of them, few are refused
+EVERY_RULE = {
+    "max_open_positions": 16, "max_gross_exposure": 1.0, "max_net_exposure": 1.0,
+    "max_position_share": 0.5, "max_order_notional": 1e9, "max_drawdown": 0.9,
+    "max_daily_loss": 0.9, "max_consecutive_losses": 1000, "cooldown": "1s",
+    "cooldown_max": "1s", "correlation_threshold": 0.9, "max_group_exposure": 0.95,
+    "block_regime": "HIGHLY_VOLATILE", "volatile_scale": 0.999999, "max_cost_bps": 1e6,
+    "max_orders_per_minute": 10_000,
+    "market_stats": {"regime_thresholds": [25.0, 75.0, 99.99]},
+}
+
+
+def spec(root: Path, symbols: list[str], rules: bool = False) -> BacktestConfig:
     return BacktestConfig.from_dict({
         "data": f"catalog:{root}", "venue": "SIM", "symbols": symbols,
         "strategies": STRATEGIES, "capital": 100_000, "taker_fee_bps": 5.0,
-        "slippage_bps": 1.0, "max_volume_share": 0.25,
-        "max_open_positions": 12, "max_gross_exposure": 1.0})
+        "slippage_bps": 1.0, "max_volume_share": 0.25, **(EVERY_RULE if rules else {})})
 
 
 class PeakMemory:
@@ -124,7 +140,7 @@ def main() -> None:
     symbols = SYMBOLS[:args.symbols]
     root = Path(args.catalog or Path(__file__).parent / ".data" / f"catalog-{args.events}")
     prepare_catalog(root, symbols, args.events)
-    config = spec(root, symbols)
+    configs = {"rules off": spec(root, symbols), "every rule on": spec(root, symbols, True)}
     n_pairs = len(symbols) * len(STRATEGIES)
 
     import ray
@@ -135,34 +151,36 @@ def main() -> None:
     run_graph(spec(root, symbols[:1]), workers=1)
 
     rows = []
-    reference = None
+    reference: dict[str, Any] = {}
     last_pids: set[int] = set()
     for workers in args.workers:
         for _ in range(args.repeat):
-            speed = host_speed()
-            with PeakMemory() as mem:
-                t0 = time.perf_counter()
-                run = GraphRun(config, workers=workers)
-                result = run.result()
-                elapsed = time.perf_counter() - t0
-            pids = {a["pid"] for a in run.actors().values()}
-            # warm: the previous run's graph had this shape, so its processes were reused
-            start = "warm" if pids == last_pids else "cold"
-            last_pids = pids
-            events = result.metrics["events"]
-            rows.append((f"graph, {workers} worker{'s' if workers > 1 else ''}, {start}",
-                         elapsed, events, n_pairs * events / len(symbols), result, mem, speed))
-            if reference is None:
-                reference = result
-            elif not (result.fills.equals(reference.fills)
-                      and result.equity.equals(reference.equity)):
-                raise SystemExit("results differ between worker counts")
-            print(f"  {workers} worker(s): {elapsed:.2f}s; phases "
-                  + ", ".join(f"{k.split('[')[0]} {v:.2f}" for k, v in
-                              result.timing.get("graph_phases", {}).items())
-                  + f"; execution pass {result.timing.get('execution_pass_seconds', 0):.2f}"
-                  + f" (waiting on workers {result.timing.get('execution_wait_seconds', 0):.2f})"
-                  + f", assemble {result.timing.get('assemble_seconds', 0):.2f}", flush=True)
+            for rules, config in configs.items():
+                speed = host_speed()
+                with PeakMemory() as mem:
+                    t0 = time.perf_counter()
+                    run = GraphRun(config, workers=workers)
+                    result = run.result()
+                    elapsed = time.perf_counter() - t0
+                pids = {a["pid"] for a in run.actors().values()}
+                # warm: the previous run's graph had this shape, so its processes were reused
+                start = "warm" if pids == last_pids else "cold"
+                last_pids = pids
+                events = result.metrics["events"]
+                rows.append((f"graph, {workers}w, {start}, {rules}", elapsed, events,
+                             n_pairs * events / len(symbols), result, mem, speed))
+                ref = reference.setdefault(rules, result)
+                if ref is not result and not (result.fills.equals(ref.fills)
+                                              and result.equity.equals(ref.equity)):
+                    raise SystemExit(f"{rules}: results differ between worker counts")
+                print(f"  {workers} worker(s), {rules}: {elapsed:.2f}s; phases "
+                      + ", ".join(f"{k.split('[')[0]} {v:.2f}" for k, v in
+                                  result.timing.get("graph_phases", {}).items())
+                      + f"; execution pass {result.timing.get('execution_pass_seconds', 0):.2f}"
+                      + f" (waiting on workers "
+                        f"{result.timing.get('execution_wait_seconds', 0):.2f})"
+                      + f", assemble {result.timing.get('assemble_seconds', 0):.2f}", flush=True)
+    config = configs["rules off"]
     if args.single:
         from engine.run import run_config
         for label, batch in (("single process, batch paths", True),
@@ -175,26 +193,38 @@ def main() -> None:
             events = result.metrics["events"]
             rows.append((label, elapsed, events, n_pairs * events / len(symbols), result, mem,
                          speed))
-            if not result.fills.equals(reference.fills):
+            if not result.fills.equals(reference["rules off"].fills):
                 raise SystemExit(f"{label}: result differs from the actor graph")
 
     print(f"\nworkload: {len(symbols)} symbols x {args.events:,} trades = "
           f"{len(symbols) * args.events:,} unique events; {n_pairs} pairs (sma_cross 500/2000, "
-          f"momentum 2000/1%); fees, slippage, volume cap, risk limits on; "
+          f"momentum 2000/1%); fees, slippage, volume cap, spot account; "
           f"{os.cpu_count()} cores")
-    print(f"{'configuration':<34}{'seconds':>9}{'unique ev/s':>14}{'deliveries/s':>15}"
-          f"{'fills':>9}{'denied':>8}{'peak MiB':>10}{'host':>7}")
+    print(f"{'configuration':<38}{'seconds':>9}{'unique ev/s':>14}{'deliveries/s':>15}"
+          f"{'fills':>9}{'denied':>8}{'reduced':>8}{'peak MiB':>10}{'host':>7}")
     best = best_cold = 0.0
+    by_rules: dict[tuple[str, str], float] = {}
     for label, elapsed, events, deliveries, result, mem, speed in rows:
         rate = events / elapsed
-        if label.startswith("graph"):
+        if label.startswith("graph") and label.endswith("rules off"):
             best = max(best, rate)
-            if label.endswith("cold"):
+            if ", cold," in label:
                 best_cold = max(best_cold, rate)
+        if label.startswith("graph"):
+            workers_label, rules = label.split(", ")[1], label.split(", ")[-1]
+            key = (workers_label, rules)
+            by_rules[key] = max(by_rules.get(key, 0.0), rate)
         n_denied = int(result.metrics["n_denied"])
-        print(f"{label:<34}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
-              f"{len(result.fills):>9,}{n_denied:>8,}{mem.above_baseline_mib:>10,.0f}"
-              f"{speed:>7.1f}")
+        n_reduced = int(result.metrics.get("n_reduced", 0))
+        print(f"{label:<38}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
+              f"{len(result.fills):>9,}{n_denied:>8,}{n_reduced:>8,}"
+              f"{mem.above_baseline_mib:>10,.0f}{speed:>7.1f}")
+    for workers in args.workers:
+        off = by_rules.get((f"{workers}w", "rules off"))
+        on = by_rules.get((f"{workers}w", "every rule on"))
+        if off and on:
+            print(f"{workers} worker(s), best run each: rules off {off:,.0f}, every rule on "
+                  f"{on:,.0f} unique events/s; the rules cost {100 * (1 - on / off):.1f} %")
     if args.peers:
         from peers import report
         print("\npeers on the same trades (signals only: whole fills, no volume cap, no portfolio "
