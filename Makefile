@@ -25,7 +25,7 @@ venv: $(STAMP)
 
 ## run: backtest the default strategy (SMA crossover) on the built-in synthetic market
 run: $(STAMP)
-	$(BIN)/raytrader backtest --output runs/default
+	$(BIN)/raytrader backtest --risk medium --output runs/default
 
 ## test: install the test extras and run the whole suite
 test: $(TEST_STAMP)
