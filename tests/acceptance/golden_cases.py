@@ -26,7 +26,7 @@ CASES: dict[str, dict[str, Any]] = {
         data="synthetic", symbols=["BTC/USDT", "ETH/USDT"], timeframe="15m",
         start="2024-03-01", end="2024-03-15", capital=50_000.0, seed=7,
         slippage_model="sqrt", impact_base_bps=1.0, impact_k_bps=25.0, latency_ms=250.0,
-        maker_fee_bps=1.0, taker_fee_bps=4.0),
+        maker_fee_bps=1.0, taker_fee_bps=4.0, account="margin"),
     "sma_cross_real_btc_1h": dict(
         strategy="sma_cross", params={"fast": 24, "slow": 96},
         data=str(REAL / "binance_spot_1h_cdd" / "Binance_BTCUSDT_1h.csv"),
