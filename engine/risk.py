@@ -80,6 +80,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESET_SIZING = {"conservative": 0.02, "medium": 0.05, "aggressive": 0.10}
 
 
+# the fields a strategy may set for itself (``strategy_risk``)
+STRATEGY_FIELDS = ("max_consecutive_losses", "loss_pause", "stop_loss", "max_order_notional",
+                   "on_insufficient", "max_position_share")
+
+
 def _positive(name: str, value: Any, *, integer: bool = False, at_most: float | None = None,
               allow_zero: bool = False) -> None:
     if value is None:
@@ -142,6 +147,9 @@ class RiskLimits:
     market_stats: Mapping[str, Any] | None = None
     kill_at: str | None = None                  # kill switch at this time (ISO), from config
     stop_loss: float | None = None              # every entry gets a protective stop this far
+    # per-strategy overrides, by the strategy's name in its ids (``sma_cross`` for
+    # ``sma_cross:BTC/USDT``): {"sma_cross": {"stop_loss": 0.01, "max_consecutive_losses": 2}}
+    strategy_risk: Mapping[str, Mapping[str, Any]] | None = None
     risk_preset: str | None = None              # the preset these values came from (reports)
 
     def __post_init__(self) -> None:
@@ -217,6 +225,33 @@ class RiskLimits:
                               f"cap")
         if self.kill_at is not None:
             self.kill_at_ns()
+        if self.strategy_risk is not None:
+            if not isinstance(self.strategy_risk, Mapping):
+                raise ConfigError(f"risk field strategy_risk must map strategy names to "
+                                  f"their fields, got {self.strategy_risk!r}")
+            clean = {}
+            for name, fields in self.strategy_risk.items():
+                where = f"risk field strategy_risk[{name!r}]"
+                if not isinstance(fields, Mapping):
+                    raise ConfigError(f"{where} must be an object of fields, got {fields!r}")
+                unknown = sorted(set(fields) - set(STRATEGY_FIELDS))
+                if unknown:
+                    raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} cannot be set "
+                                      f"per strategy; these can: {', '.join(STRATEGY_FIELDS)}")
+                try:
+                    dataclasses.replace(RiskLimits(), **fields)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: {exc}") from None
+                clean[str(name)] = dict(sorted(fields.items()))
+            object.__setattr__(self, "strategy_risk", dict(sorted(clean.items())))
+
+    def for_strategy(self, strategy_id: str) -> RiskLimits:
+        """The limits a strategy's orders meet: these, with its overrides (by the name its
+        id starts with)."""
+        fields = (self.strategy_risk or {}).get(strategy_id.split(":", 1)[0])
+        if not fields:
+            return self
+        return dataclasses.replace(self, strategy_risk=None, **fields)
 
     def stats_config(self) -> StatsConfig:
         """How the market statistics behind the market rules are measured."""
@@ -312,6 +347,7 @@ class RiskEngine:
         self._cooldown_ns = timeframe_to_ns(limits.cooldown) if limits.cooldown else 0
         self._cooldown_max = timeframe_to_ns(limits.cooldown_max)
         self._pause_ns = timeframe_to_ns(limits.loss_pause)
+        self._by_strategy: dict[str, RiskLimits] = {}
         self._good: dict[str, float] = {}   # symbol -> its last mark that was a price
         self._block_at = (REGIMES.index(limits.block_regime) if limits.block_regime is not None
                           else None)
@@ -404,7 +440,7 @@ class RiskEngine:
 
     def _trade_closed(self, strategy_id: str, symbol: str, pnl: float, ts: int) -> None:
         """A round trip closed: the consecutive-loss breaker and the cooldowns learn of it."""
-        limits = self.limits
+        limits = self.limits_of(strategy_id)
         if pnl < 0:
             n = self.losses[strategy_id] = self.losses.get(strategy_id, 0) + 1
             if limits.max_consecutive_losses is not None and n >= limits.max_consecutive_losses:
@@ -412,7 +448,8 @@ class RiskEngine:
                 self.trips["consecutive_losses"] += 1
                 self._set_state(strategy_id, HALTED, "consecutive_losses",
                                 f"{n} losing trades in a row; paused {limits.loss_pause}", ts,
-                                until=ts + self._pause_ns)
+                                until=ts + (self._pause_ns if limits is self.limits
+                                            else timeframe_to_ns(limits.loss_pause)))
             if self._cooldown_ns:
                 k = self.sym_losses[symbol] = self.sym_losses.get(symbol, 0) + 1
                 self.cool_until[symbol] = ts + min(self._cooldown_ns << min(k - 1, 40),
@@ -421,6 +458,13 @@ class RiskEngine:
             self.losses[strategy_id] = 0
             if self._cooldown_ns and self.sym_losses.get(symbol):
                 self.sym_losses[symbol] -= 1      # a win shortens the next cooldown
+
+    def limits_of(self, strategy_id: str) -> RiskLimits:
+        """The limits a strategy's orders meet (``RiskLimits.for_strategy``), kept per id."""
+        limits = self._by_strategy.get(strategy_id)
+        if limits is None:
+            limits = self._by_strategy[strategy_id] = self.limits.for_strategy(strategy_id)
+        return limits
 
     # --- states -------------------------------------------------------------------------
 
@@ -539,7 +583,7 @@ class RiskEngine:
 
     def _decide(self, cmd: SubmitOrder, marks: Mapping[str, float],
                 market: Any) -> tuple[float, str | None]:
-        limits = self.limits
+        limits = self.limits_of(cmd.strategy_id)
         ts = cmd.ts_event
         symbol, sid = cmd.symbol, cmd.strategy_id
         key = (symbol, sid)
@@ -698,7 +742,9 @@ class RiskEngine:
             if limits.max_position_share is not None:
                 fits = limits.max_position_share * max(equity, 0.0) / px - mine
                 if fits < room - _EPS:
-                    room, reason = max(fits, 0.0), self._text["share"]
+                    room, reason = max(fits, 0.0), (
+                        self._text["share"] if limits is self.limits else
+                        f"max_position: {limits.max_position_share:.2%} of equity")
         if self._margin:
             # leverage: gross exposure (working included) over equity, overall and per symbol
             gross = 0.0

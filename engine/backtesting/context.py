@@ -288,7 +288,7 @@ class BacktestContext:
             if trade["strategy_id"] == self.strategy_id:
                 self._returns.append(trade["return_pct"] / 100.0)
         self._seen = len(trades)
-        stop = engine.limits.stop_loss
+        stop = engine.risk.limits_of(self.strategy_id).stop_loss
         stop_price = price * (1.0 - side * stop) if stop is not None else None
         closes = highs = lows = None
         ppy = 365.0

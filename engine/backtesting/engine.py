@@ -202,7 +202,7 @@ class BacktestEngine:
         if qty != cmd.quantity:
             cmd = cmd._replace(quantity=qty)
         risk.on_approved(cmd)
-        stop = self.limits.stop_loss
+        stop = risk.limits_of(cmd.strategy_id).stop_loss
         if stop is not None and risk.last_increases and \
                 cmd.client_order_id not in self.contingent.entries:
             # stop-loss enforcement: every entry gets its protective stop when it fills

@@ -77,6 +77,7 @@ CHANGED: dict[str, Any] = {
     "stop_loss": 0.02,
     "risk_preset": "medium",
     "market_stats": {"correlation_interval": "15m"},
+    "strategy_risk": {"sma_cross": {"stop_loss": 0.01}},
     "sizing": "kelly:kelly_scale=0.25",
     "equity_interval": "event",
     "fee_bps": 7.0,
