@@ -171,7 +171,8 @@ def test_cancel_stops_every_actor() -> None:
     run = slow_run()
     actors = started_actors(run)
     assert any(name.startswith("worker:") for name in actors)
-    assert {"risk", "execution", "feed"} & set(actors) == {"execution", "feed"}
+    # (the account is always audited: the risk actor runs too)
+    assert {"risk", "execution", "feed"} <= set(actors)
     coordinator_pid = ray.get(run.coordinator.pid.remote())
     run.cancel()
     with pytest.raises((GraphCanceled, ray.exceptions.RayActorError,
