@@ -31,6 +31,7 @@ from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, Risk
 from engine.timeframes import timeframe_to_ns
 
 _EPS = 1e-12
+_new = tuple.__new__
 _DAY_NS = 86_400_000_000_000
 _MINUTE_NS = 60_000_000_000
 
@@ -352,6 +353,7 @@ class RiskEngine:
         self._block_at = (REGIMES.index(limits.block_regime) if limits.block_regime is not None
                           else None)
         self._scaled: dict[tuple[str, int], str] = {}   # reasons of regime-scaled entries
+        self._codes: dict[str, str] = {}   # a reduction's reason -> its code
         # a market buy reserves mark x (1 + buffer) x (1 + fee), as _reserve_price says
         self._unit: tuple[str, float] = ("", 0.0)   # the last buy's reserve price, by id
         self._reserve_factor = (1.0 + limits.price_buffer_bps * 1e-4) * (1.0 + self.fee_rate)
@@ -566,8 +568,10 @@ class RiskEngine:
         ``marks`` (symbol -> price) are the portfolio's as of ``cmd.ts_event``; ``market``
         is a :class:`MarketView` (or any object with its fields) when market rules are on.
         """
-        if not _well_formed(cmd):
-            return cmd.quantity, None   # not an order at all: the venue rejects it with why
+        q = cmd.quantity
+        if not (type(q) is float and 0.0 < q < math.inf and cmd.limit_price is None
+                and cmd.stop_price is None) and not _well_formed(cmd):
+            return q, None   # not an order at all: the venue rejects it with why
         qty, reason = self._decide(cmd, marks, market)
         if qty <= 0.0:
             self.n_denied += 1
@@ -575,10 +579,13 @@ class RiskEngine:
             return 0.0, reason
         if reason is not None:
             self.n_reduced += 1
-            self.reductions[reason.split(":", 1)[0]] += 1
-            self.events.append(RiskEvent("order_reduced", cmd.strategy_id, cmd.symbol,
-                                         cmd.client_order_id, "", reason, qty, cmd.ts_event,
-                                         cmd.ts_event))
+            code = self._codes.get(reason)
+            if code is None:
+                code = self._codes[reason] = reason.split(":", 1)[0]
+            self.reductions[code] += 1
+            self.events.append(_new(RiskEvent, (
+                "order_reduced", cmd.strategy_id, cmd.symbol, cmd.client_order_id, "", reason,
+                qty, cmd.ts_event, cmd.ts_event)))
         return qty, reason
 
     def _decide(self, cmd: SubmitOrder, marks: Mapping[str, float],
@@ -692,7 +699,9 @@ class RiskEngine:
         if limits.max_order_notional is not None and qty * px > limits.max_order_notional:
             return 0.0, (f"max_order_notional: {qty * px:.2f}, limit "
                          f"{limits.max_order_notional:g}")
-        if limits.max_open_positions is not None and not (abs(held) > _EPS or working_pair):
+        if limits.max_open_positions is not None and not (abs(held) > _EPS or working_pair) \
+                and len(self.pairs) + len(self.working) >= limits.max_open_positions:
+            # (pairs with a position, plus working orders, bound the open pairs from above)
             n_open = len({p for p, v in self.pairs.items() if abs(v.qty) > _EPS}
                          | {p for p, _, _ in self.working.values()})
             if n_open >= limits.max_open_positions:
@@ -798,10 +807,14 @@ class RiskEngine:
                         gross += abs(v)
                         net += v
             d = 1.0 if buy else -1.0
-            if limits.max_gross_exposure is not None:
-                room, reason = self._cap_value(room, reason, px, equity, d, value, (symbol,),
-                                               gross, limits.max_gross_exposure,
-                                               "max_gross_exposure", "gross exposure")
+            cap = limits.max_gross_exposure
+            if cap is not None:
+                v = value[symbol]
+                if px <= 0 or equity <= 0 or (gross - abs(v) + abs(v + d * room * px)
+                                              > cap * equity + _EPS * max(1.0, equity)):
+                    room, reason = self._cap_value(room, reason, px, equity, d, value,
+                                                   (symbol,), gross, cap,
+                                                   "max_gross_exposure", "gross exposure")
             if limits.max_net_exposure is not None:
                 fits = ((limits.max_net_exposure * equity - d * net) / px) if px > 0 else 0.0
                 if abs(net + d * room * px) > limits.max_net_exposure * equity and \

@@ -199,8 +199,8 @@ class BacktestEngine:
                 self.contingent.on_closed(cmd.client_order_id, cmd.ts_event)
             self._call(self._by_id[cmd.strategy_id], "on_order_denied", event)
             return
-        if qty != cmd.quantity:
-            cmd = cmd._replace(quantity=qty)
+        if qty != cmd.quantity:   # reduced to fit
+            cmd = _new(SubmitOrder, (*cmd[:6], qty, *cmd[7:]))
         risk.on_approved(cmd)
         stop = risk.limits_of(cmd.strategy_id).stop_loss
         if stop is not None and risk.last_increases and \
