@@ -63,7 +63,7 @@ from numba import njit
 
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.errors import ConfigError, DataError, NoDataError
-from engine.indicators import correl, sma, stddev
+from engine.indicators import correl, stddev
 from engine.settings import coerce_floats
 from engine.timeframes import timeframe_to_ns
 
@@ -140,6 +140,8 @@ class SymbolEvents:
     ask: np.ndarray | None = None
     bid_size: np.ndarray | None = None
     ask_size: np.ndarray | None = None
+    # the times are known to be in order (a loaded feed's): not scanned again
+    ordered: bool = dataclasses.field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         quotes = (self.bid, self.ask, self.bid_size, self.ask_size)
@@ -150,7 +152,7 @@ class SymbolEvents:
         if ts.ndim != 1:
             raise DataError(f"{self.symbol!r}: ts must be one-dimensional, got shape "
                             f"{ts.shape}")
-        if ts.size > 1 and bool((ts[1:] < ts[:-1]).any()):
+        if not self.ordered and ts.size > 1 and bool((ts[1:] < ts[:-1]).any()):
             raise DataError(f"{self.symbol!r}: event times must be non-decreasing")
         object.__setattr__(self, "ts", ts)
         for name in ("price", "volume", "bid", "ask", "bid_size", "ask_size"):
@@ -175,18 +177,66 @@ class SymbolEvents:
 def _grid_prices(times, prices, first_end, interval, cells):  # pragma: no cover - compiled
     """Each grid cell's last good price (finite, > 0), carried forward into cells without
     one; NaN before the first. Cell ``c`` covers ``(first_end + (c-1)*interval,
-    first_end + c*interval]``."""
+    first_end + c*interval]``. Each cell finds its last event by binary search and walks
+    back over bad prints only, so a long stream is read at a few places per cell, not whole
+    (in the actor graph the columns sit in shared memory, mostly never touched)."""
     out = np.full(cells, np.nan)
-    for i in range(times.size):
-        p = prices[i]
-        if p - p != 0.0 or not p > 0.0:
-            continue
-        # ceil((t - first_end) / interval), from a non-negative numerator
-        out[(times[i] - first_end + interval - 1) // interval] = p
-    for c in range(1, cells):
-        if out[c] != out[c]:
+    for c in range(cells):
+        end = first_end + c * interval
+        i = np.searchsorted(times, end, side="right") - 1
+        start = end - interval
+        while i >= 0 and times[i] > start:
+            p = prices[i]
+            if p - p == 0.0 and p > 0.0:
+                out[c] = p
+                break
+            i -= 1
+        if out[c] != out[c] and c > 0:
             out[c] = out[c - 1]
     return out
+
+
+@njit(cache=True, nogil=True)
+def _depth_at(times, volume, price, ts, window):  # pragma: no cover - compiled
+    """Bars and trades: the mean volume of the last ``window`` good events (price finite and
+    > 0, volume finite and >= 0) at or before ``ts`` (fewer at the start of the data), and
+    how many there were; read backwards from ``ts``."""
+    i = np.searchsorted(times, ts, side="right") - 1
+    total = 0.0
+    n = 0
+    while i >= 0 and n < window:
+        p = price[i]
+        v = volume[i]
+        if p - p == 0.0 and p > 0.0 and v - v == 0.0 and v >= 0.0:
+            total += v
+            n += 1
+        i -= 1
+    return (total / n if n else 0.0), n
+
+
+@njit(cache=True, nogil=True)
+def _quote_depth_at(times, bid, ask, bid_size, ask_size, ts, window,
+                    buy):  # pragma: no cover - compiled
+    """Quotes: the mean size on the side taken (ask size for a buy) over the last ``window``
+    good quotes at or before ``ts``, how many there were, and the last good quote's half
+    spread (price units)."""
+    i = np.searchsorted(times, ts, side="right") - 1
+    total = 0.0
+    n = 0
+    half = np.nan
+    while i >= 0 and n < window:
+        b = bid[i]
+        a = ask[i]
+        bs = bid_size[i]
+        az = ask_size[i]
+        if (b > 0.0 and b <= a and a - a == 0.0 and bs >= 0.0 and bs - bs == 0.0
+                and az >= 0.0 and az - az == 0.0):
+            if n == 0:
+                half = (a - b) / 2.0
+            total += az if buy else bs
+            n += 1
+        i -= 1
+    return (total / n if n else 0.0), n, half
 
 
 @njit(cache=True, nogil=True)
@@ -249,41 +299,6 @@ def _grid(events: Sequence[SymbolEvents], interval: int) -> _Grid:
     return _Grid(first_end, interval, returns)
 
 
-def _trailing_means(values: np.ndarray, window: int) -> np.ndarray:
-    """The mean of the last ``window`` values at each value (of all so far, before
-    ``window``)."""
-    out = sma(values, window) if values.size else values.copy()
-    head = min(window - 1, values.size)
-    out[:head] = np.cumsum(values[:head]) / np.arange(1, head + 1)
-    return out
-
-
-@dataclasses.dataclass(frozen=True)
-class _Costs:
-    """One symbol's cost inputs at each of its good events."""
-
-    times: np.ndarray
-    depth_buy: np.ndarray
-    depth_sell: np.ndarray
-    half_spread: np.ndarray | None   # quotes: price units; else default_spread_bps / 2 in bps
-
-
-def _costs(e: SymbolEvents, window: int) -> _Costs:
-    with np.errstate(invalid="ignore"):
-        if e.is_quotes:
-            bid, ask, bsz, asz = e.bid, e.ask, e.bid_size, e.ask_size
-            assert bid is not None and ask is not None and bsz is not None and asz is not None
-            good = ((bid > 0.0) & (bid <= ask) & np.isfinite(ask)
-                    & (bsz >= 0.0) & np.isfinite(bsz) & (asz >= 0.0) & np.isfinite(asz))
-            return _Costs(e.ts[good], _trailing_means(asz[good], window),
-                          _trailing_means(bsz[good], window), (ask[good] - bid[good]) / 2.0)
-        volume = e.volume
-        assert volume is not None
-        good = (e.price > 0.0) & np.isfinite(e.price) & (volume >= 0.0) & np.isfinite(volume)
-    depth = _trailing_means(volume[good], window)
-    return _Costs(e.ts[good], depth, depth, None)
-
-
 # --- the statistics -------------------------------------------------------------------------
 
 
@@ -333,7 +348,8 @@ class MarketStats:
         self._others = [tuple((self.symbols[k], int(self._pair[i, k]))
                               for k in range(n) if k != i) for i in range(n)]
 
-        self._costs = [_costs(e, config.cost_window) for e in events]
+        self._events = list(events)   # the costs are read from them at each lookup
+        self._cost_window = config.cost_window
         self._half_default = config.default_spread_bps / 2.0
         self._impact_k = config.impact_k_bps
 
@@ -347,13 +363,15 @@ class MarketStats:
             columns = feed.frame
             ts, price = feed.event_times(), feed.mark_prices()
             if feed.kind == BAR:
-                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["volume"]))
+                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["volume"],
+                                           ordered=True))
             elif feed.kind == TRADE:
-                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["size"]))
+                events.append(SymbolEvents(feed.symbol, ts, price, volume=columns["size"],
+                                           ordered=True))
             elif feed.kind == QUOTE:
                 events.append(SymbolEvents(feed.symbol, ts, price, bid=columns["bid"],
                                            ask=columns["ask"], bid_size=columns["bid_size"],
-                                           ask_size=columns["ask_size"]))
+                                           ask_size=columns["ask_size"], ordered=True))
             else:
                 raise ConfigError(f"feed {feed.symbol!r}: unknown kind {feed.kind!r}")
         return cls(events, config)
@@ -406,21 +424,20 @@ class MarketStats:
         """The estimated cost in bps of an order of ``qty`` (> 0 buys, < 0 sells) at
         ``price`` on ``symbol`` at ``ts``: half the spread plus square-root impact; ``inf``
         with no good event yet or zero depth."""
-        costs = self._costs[self._symbol(symbol)]
+        e = self._events[self._symbol(symbol)]
         if not 0.0 < price < math.inf:
             raise ValueError(f"cost_bps: price must be a finite number > 0, got {price!r}")
         if not -math.inf < qty < math.inf:
             raise ValueError(f"cost_bps: qty must be a finite number, got {qty!r}")
-        i = int(costs.times.searchsorted(ts, "right")) - 1
-        if i < 0:
-            return math.inf
-        depth = float(costs.depth_buy[i] if qty >= 0.0 else costs.depth_sell[i])
-        if not depth > 0.0:
-            return math.inf
-        if costs.half_spread is None:
-            half = self._half_default
+        if e.is_quotes:
+            depth, n, spread = _quote_depth_at(e.ts, e.bid, e.ask, e.bid_size, e.ask_size, ts,
+                                               self._cost_window, qty >= 0.0)
+            half = 1e4 * spread / price
         else:
-            half = 1e4 * float(costs.half_spread[i]) / price
+            depth, n = _depth_at(e.ts, e.volume, e.price, ts, self._cost_window)
+            half = self._half_default
+        if n == 0 or not depth > 0.0:
+            return math.inf
         return half + self._impact_k * math.sqrt(abs(qty) / depth)
 
 
