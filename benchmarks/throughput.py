@@ -209,6 +209,7 @@ def main() -> None:
           f"{'fills':>9}{'denied':>8}{'reduced':>8}{'peak MiB':>10}{'host':>7}")
     best = best_cold = 0.0
     by_rules: dict[tuple[str, str], float] = {}
+    passes: dict[tuple[str, str], list[float]] = {}
     for label, elapsed, events, deliveries, result, mem, speed in rows:
         rate = events / elapsed
         if label.startswith("graph") and label.endswith("rules off"):
@@ -219,6 +220,7 @@ def main() -> None:
             workers_label, rules = label.split(", ")[1], label.split(", ")[-1]
             key = (workers_label, rules)
             by_rules[key] = max(by_rules.get(key, 0.0), rate)
+            passes.setdefault(key, []).append(result.timing.get("execution_pass_seconds", 0.0))
         n_denied = int(result.metrics["n_denied"])
         n_reduced = int(result.metrics.get("n_reduced", 0))
         print(f"{label:<38}{elapsed:>9.2f}{rate:>14,.0f}{deliveries / elapsed:>15,.0f}"
@@ -230,6 +232,11 @@ def main() -> None:
         if off and on:
             print(f"{workers} worker(s), best warm run each: rules off {off:,.0f}, every rule on "
                   f"{on:,.0f} unique events/s; the rules cost {100 * (1 - on / off):.1f} %")
+            p_off = min(passes[(f"{workers}w", "rules off")])
+            p_on = min(passes[(f"{workers}w", "every rule on")])
+            print(f"{workers} worker(s), the execution pass (where the rules decide), best each: "
+                  f"rules off {p_off:.2f} s, every rule on {p_on:.2f} s "
+                  f"(+{100 * (p_on / p_off - 1):.1f} %)")
     if args.peers:
         from peers import report
         print("\npeers on the same trades (signals only: whole fills, no volume cap, no portfolio "

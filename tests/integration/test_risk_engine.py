@@ -210,3 +210,31 @@ def test_every_rule_on_gives_identical_results_for_any_worker_count(tmp_path: Pa
     risk = outputs["0"][0]["risk"]
     assert risk["preset"] == "conservative" and risk["n_denied"] > 0
     assert len(risk["rules"]) >= 12
+
+
+@pytest.mark.slow
+def test_ten_times_the_cash_on_a_ray_graph_equals_one_process() -> None:
+    # the same on a local Ray: actors, object store and all
+    ray = pytest.importorskip("ray")
+    from actors.graph import ensure_ray, run_graph
+
+    config = BacktestConfig.from_dict({
+        "data": "synthetic:trades", "symbols": ["BTC/USDT", "ETH/USDT"],
+        "start": "2024-01-01", "end": "2024-01-01T04:00",
+        "strategies": [{"strategy": "tests.kit.strategies:TenTimesCash",
+                        "params": {"capital": 10_000, "every": 2000}}],
+        "capital": 10_000, "on_insufficient": "deny"})
+    reference = run_config(config)
+    ensure_ray(num_cpus=2)
+    try:
+        result = run_graph(config, workers=2)
+    finally:
+        ray.shutdown()
+    theirs, ours = result.to_dict(), reference.to_dict()
+    theirs.pop("timing"), ours.pop("timing")
+    assert theirs == ours
+    # deny: every attempt refused, nothing bought, the account untouched
+    assert reference.fills.empty
+    assert reference.risk["denials"] == {"insufficient_buying_power":
+                                         reference.risk["n_denied"]} != {}
+    assert result.timing["risk_audit"]["mismatches"] == 0
