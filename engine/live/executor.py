@@ -1,0 +1,295 @@
+"""The ccxt venue's order path: places and cancels the engine's orders on one exchange through
+ccxt's async client, and turns the exchange's trades into the engine's fills.
+
+Nothing is placed twice:
+
+- Every order goes out under a client order id derived from the session's run id and the
+  engine's own deterministic id (``<strategy>-<n>``), so a resend after a timeout, or after a
+  restart, carries the same id and the exchange refuses a duplicate.
+- The command is written to the journal before it is sent, and every answer before it is
+  passed on.
+- A failure that may have left the order on the exchange (a timeout, a dropped connection, a
+  rate limit) is never answered by sending again blindly: the executor first asks the exchange
+  whether an order with that client id exists, and sends only if it does not.
+- Fills are keyed by the exchange's trade id: a trade reported twice (a duplicate
+  acknowledgement, a reconnect that replays, a poll after a websocket update) is booked once.
+
+Errors map to the engine's events (``engine.live.orders.classify``): the account cannot afford
+it, an ``OrderDenied``; the order is wrong, an ``OrderRejected``; credentials or permissions,
+:class:`ExchangeRefused`, which stops the session (a retry would only be a storm of
+refusals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import ccxt
+
+from engine.live.orders import (Outcome, RequestBudget, classify, prepare_order, reason_of,
+                                retry_after)
+from engine.messages import (BUY, MAKER, SELL, TAKER, CancelOrder, OrderAccepted, OrderCanceled,
+                             OrderDenied, OrderFilled, OrderRejected, SubmitOrder)
+
+
+class Journal(Protocol):
+    """What the executor needs of the journal: records written (and committed) in order."""
+
+    def append(self, record: Any) -> int: ...
+
+
+class ExchangeRefused(RuntimeError):
+    """The exchange refuses this session itself (a wrong key or signature, no permission):
+    no order can succeed, so the session stops, naming the exchange and the call."""
+
+
+def exchange_order_id(run_id: str, client_order_id: str) -> str:
+    """The client order id an engine order carries on the exchange: ``rt`` and 30 hex digits
+    of a hash of (run, engine id), valid on every exchange ccxt knows (at most 32 characters
+    of [0-9a-z]); the same order of the same run always gets the same id."""
+    digest = hashlib.blake2b(f"{run_id}\x00{client_order_id}".encode(), digest_size=15)
+    return "rt" + digest.hexdigest()
+
+
+class _Order:
+    __slots__ = ("cmd", "exchange_id", "filled", "ours", "trades")
+
+    def __init__(self, cmd: SubmitOrder, ours: str) -> None:
+        self.cmd = cmd
+        self.ours = ours                  # the client order id on the exchange
+        self.exchange_id: str | None = None
+        self.filled = 0.0
+        self.trades: set[str] = set()
+
+
+class CcxtExecutor:
+    """Places, cancels and tracks one exchange's orders for the engine."""
+
+    def __init__(self, exchange: Any, run_id: str, journal: Journal,
+                 emit: Callable[[Any], None], *, budget: RequestBudget | None = None,
+                 max_attempts: int = 6, venue: str | None = None,
+                 mark: Callable[[str], float | None] | None = None) -> None:
+        self.exchange = exchange
+        self.run_id = run_id
+        self.journal = journal
+        self.emit = emit
+        self.budget = budget if budget is not None else RequestBudget.of(exchange)
+        self.max_attempts = max_attempts
+        self.venue = venue or exchange.id
+        self.mark = mark or (lambda symbol: None)
+        self.orders: dict[str, _Order] = {}          # engine client order id -> order
+        self._by_exchange_id: dict[str, _Order] = {}
+        self._by_ours: dict[str, _Order] = {}
+        self.resends = 0          # orders sent again after asking the exchange
+        self.retries = 0
+
+    # --- events: journaled, then passed on ------------------------------------------------
+
+    def _event(self, event: Any) -> None:
+        self.journal.append(event)
+        self.emit(event)
+
+    def _now(self) -> int:
+        return int(self.exchange.milliseconds()) * 1_000_000
+
+    # --- placing ----------------------------------------------------------------------------
+
+    async def submit(self, cmd: SubmitOrder) -> None:
+        """Place ``cmd`` (approved by the risk engine): rejected before sending if the market
+        would refuse it; otherwise sent, and resent after a transient failure only when the
+        exchange has no order under its id."""
+        ours = exchange_order_id(self.run_id, cmd.client_order_id)
+        order = _Order(cmd, ours)
+        self.orders[cmd.client_order_id] = order
+        self._by_ours[ours] = order
+        self.journal.append(cmd)   # the command, before anything leaves
+        prepared = prepare_order(self.exchange, cmd, ours, self.mark(cmd.symbol))
+        if isinstance(prepared, str):
+            self._reject(cmd, prepared)
+            return
+        for attempt in range(self.max_attempts):
+            await self.budget.take()
+            try:
+                placed = await self.exchange.create_order(
+                    prepared.symbol, prepared.type, prepared.side, prepared.amount,
+                    prepared.price, dict(prepared.params))
+            except Exception as exc:   # ccxt's errors, sorted below; anything else is fatal
+                outcome = classify(exc)
+                if outcome is Outcome.FATAL:
+                    raise ExchangeRefused(reason_of(exc, self.exchange.id, "create_order")) \
+                        from None
+                if outcome is Outcome.DENIED:
+                    self._event(OrderDenied(cmd.strategy_id, self.venue, cmd.symbol,
+                                            cmd.client_order_id,
+                                            reason_of(exc, self.exchange.id, "create_order"),
+                                            self._now(), self._now()))
+                    return
+                if outcome is Outcome.REJECTED:
+                    self._reject(cmd, reason_of(exc, self.exchange.id, "create_order"))
+                    return
+                self.retries += 1
+                wait = retry_after(exc, attempt)
+                self.budget.back_off(wait)
+                found = await self._find(order)
+                if found is not None:   # it went through: never send it again
+                    self._accepted(order, found)
+                    return
+                self.resends += 1
+                continue
+            self._accepted(order, placed)
+            return
+        self._reject(cmd, f"exchange_unavailable: {self.exchange.id} create_order: no answer "
+                          f"after {self.max_attempts} attempts")
+
+    async def _find(self, order: _Order) -> dict[str, Any] | None:
+        """The exchange's order under our client id, or None when it has none. Asked until
+        the exchange answers (a question never places anything)."""
+        for attempt in range(self.max_attempts):
+            await self.budget.take()
+            try:
+                found: dict[str, Any] = await self.exchange.fetch_order(
+                    None, order.cmd.symbol, {"clientOrderId": order.ours})
+                return found
+            except ccxt.OrderNotFound:
+                return None
+            except Exception as exc:
+                outcome = classify(exc)
+                if outcome is Outcome.FATAL:
+                    raise ExchangeRefused(reason_of(exc, self.exchange.id, "fetch_order")) \
+                        from None
+                if outcome is not Outcome.RETRY:
+                    return None
+                self.budget.back_off(retry_after(exc, attempt))
+        raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} fetch_order: no "
+                              f"answer about {order.ours} after {self.max_attempts} attempts; "
+                              f"not sending it again unasked")
+
+    def _accepted(self, order: _Order, placed: dict[str, Any]) -> None:
+        exchange_id = str(placed.get("id"))
+        order.exchange_id = exchange_id
+        self._by_exchange_id[exchange_id] = order
+        cmd = order.cmd
+        self._event(OrderAccepted(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
+                                  exchange_id, self._now(), self._now()))
+        for trade in placed.get("trades") or ():
+            self.on_trade(trade)
+
+    def _reject(self, cmd: SubmitOrder, reason: str) -> None:
+        self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
+                                  reason, self._now(), self._now()))
+
+    # --- canceling --------------------------------------------------------------------------
+
+    async def cancel(self, cmd: CancelOrder) -> None:
+        """Cancel an order; an order the exchange no longer has open is answered from what
+        the exchange says of it (filled: its fills arrive as trades; canceled: canceled)."""
+        order = self.orders.get(cmd.client_order_id)
+        if order is None:
+            self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
+                                      cmd.client_order_id, "cancel rejected: unknown order",
+                                      self._now(), self._now()))
+            return
+        self.journal.append(cmd)
+        for attempt in range(self.max_attempts):
+            await self.budget.take()
+            try:
+                await self.exchange.cancel_order(order.exchange_id, cmd.symbol,
+                                                 {"clientOrderId": order.ours})
+            except ccxt.OrderNotFound:
+                state = await self._find(order)
+                if state is None or state.get("status") in ("canceled", "expired",
+                                                            "rejected"):
+                    self._canceled(order, "canceled")
+                else:
+                    self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
+                                              cmd.client_order_id,
+                                              "cancel rejected: order already filled",
+                                              self._now(), self._now()))
+                return
+            except Exception as exc:
+                outcome = classify(exc)
+                if outcome is Outcome.FATAL:
+                    raise ExchangeRefused(reason_of(exc, self.exchange.id, "cancel_order")) \
+                        from None
+                if outcome is not Outcome.RETRY:
+                    self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
+                                              cmd.client_order_id,
+                                              reason_of(exc, self.exchange.id, "cancel_order"),
+                                              self._now(), self._now()))
+                    return
+                self.retries += 1
+                self.budget.back_off(retry_after(exc, attempt))
+                continue
+            self._canceled(order, "canceled")
+            return
+        raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} cancel_order: no "
+                              f"answer after {self.max_attempts} attempts")
+
+    def _canceled(self, order: _Order, reason: str) -> None:
+        cmd = order.cmd
+        self._event(OrderCanceled(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
+                                  reason, self._now(), self._now()))
+
+    # --- fills ------------------------------------------------------------------------------
+
+    def on_trade(self, trade: dict[str, Any]) -> OrderFilled | None:
+        """Book one of our trades (ccxt's unified trade, from ``watch_my_trades``,
+        ``fetch_my_trades`` or an order's own trades) as an ``OrderFilled``; a trade already
+        booked, or not of an order of this session, is ignored (None)."""
+        order = self._by_exchange_id.get(str(trade.get("order")))
+        if order is None:
+            ours = (trade.get("info") or {}).get("clientOrderId") or trade.get("clientOrderId")
+            order = self._by_ours.get(str(ours)) if ours else None
+        if order is None:
+            return None
+        trade_id = str(trade.get("id"))
+        if trade_id in order.trades:
+            return None
+        order.trades.add(trade_id)
+        cmd = order.cmd
+        qty = float(trade["amount"])
+        price = float(trade["price"])
+        order.filled = min(cmd.quantity, order.filled + qty)
+        leaves = max(cmd.quantity - order.filled, 0.0)
+        if leaves <= 1e-12:
+            leaves = 0.0
+        fee = trade.get("fee") or {}
+        ts = int(trade.get("timestamp") or self.exchange.milliseconds()) * 1_000_000
+        event = OrderFilled(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
+                            order.exchange_id or "", trade_id, BUY if trade["side"] == "buy"
+                            else SELL, qty, price, order.filled, leaves,
+                            MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
+                            float(fee.get("cost") or 0.0), 0.0, ts, ts)
+        self._event(event)
+        return event
+
+    async def poll_fills(self, since_ms: int | None = None) -> int:
+        """Fetch our recent trades on every symbol with orders (the fallback to the websocket,
+        and what a reconnect or a restart reads); returns how many were new."""
+        symbols = sorted({o.cmd.symbol for o in self.orders.values()})
+        booked = 0
+        for symbol in symbols:
+            await self.budget.take()
+            trades = await self.exchange.fetch_my_trades(symbol, since_ms)
+            for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t["id"]))):
+                if self.on_trade(trade) is not None:
+                    booked += 1
+        return booked
+
+    async def watch_fills(self, stop: asyncio.Event) -> None:
+        """Book our trades as the exchange pushes them (ccxt.pro ``watch_my_trades``) until
+        ``stop`` is set; after a dropped socket, polls what it missed, then watches again."""
+        while not stop.is_set():
+            try:
+                trades = await self.exchange.watch_my_trades()
+            except ccxt.NetworkError:
+                await self.poll_fills()
+                continue
+            for trade in trades:
+                self.on_trade(trade)
+
+
+__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal", "exchange_order_id"]
