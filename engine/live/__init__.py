@@ -1,0 +1,1 @@
+"""Paper and live trading: the pieces between the engine and an exchange."""
