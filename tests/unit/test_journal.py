@@ -340,3 +340,10 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(path: Path) -> None
         assert saved is None or saved["next"] <= len(entries)
         acked = len(entries)   # the next writer resumes from what is there
     assert acked > 20
+
+
+def test_normal_sync_is_available_and_nothing_else(path: Path) -> None:
+    with Journal(path, initial_cash=1.0, synchronous="NORMAL") as j:
+        assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    with pytest.raises(ValueError, match="synchronous"):
+        Journal(path, synchronous="OFF")
