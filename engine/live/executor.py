@@ -3,11 +3,12 @@ ccxt's async client, and turns the exchange's trades into the engine's fills.
 
 Nothing is placed twice:
 
-- Every order goes out under a client order id derived from the session's run id and the
-  engine's own deterministic id (``<strategy>-<n>``), so a resend after a timeout, or after a
-  restart, carries the same id and the exchange refuses a duplicate.
-- The command is written to the journal before it is sent, and every answer before it is
-  passed on.
+- Every order goes out under the journal's next client order id for its (strategy, symbol)
+  (``engine.live.ids``: derived from the run and a sequence committed before use), so a resend
+  after a timeout carries the same id, a restart never reuses one, and the exchange refuses a
+  duplicate.
+- The command is written to the journal (under that id) before it is sent, and every answer
+  before it is passed on; the engine keeps its own ids, the executor maps between them.
 - A failure that may have left the order on the exchange (a timeout, a dropped connection, a
   rate limit) is never answered by sending again blindly: the executor first asks the exchange
   whether an order with that client id exists, and sends only if it does not.
@@ -23,7 +24,6 @@ refusals).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -36,22 +36,18 @@ from engine.messages import (BUY, MAKER, SELL, TAKER, CancelOrder, OrderAccepted
 
 
 class Journal(Protocol):
-    """What the executor needs of the journal: records written (and committed) in order."""
+    """What the executor needs of the journal (``engine.live.journal.Journal``): records
+    written (and committed) in order, and the run's next client order id of a (strategy,
+    symbol), committed before it is handed out so a restart never hands it out again."""
 
     def append(self, record: Any) -> int: ...
+
+    def next_client_order_id(self, strategy_id: str, symbol: str) -> str: ...
 
 
 class ExchangeRefused(RuntimeError):
     """The exchange refuses this session itself (a wrong key or signature, no permission):
     no order can succeed, so the session stops, naming the exchange and the call."""
-
-
-def exchange_order_id(run_id: str, client_order_id: str) -> str:
-    """The client order id an engine order carries on the exchange: ``rt`` and 30 hex digits
-    of a hash of (run, engine id), valid on every exchange ccxt knows (at most 32 characters
-    of [0-9a-z]); the same order of the same run always gets the same id."""
-    digest = hashlib.blake2b(f"{run_id}\x00{client_order_id}".encode(), digest_size=15)
-    return "rt" + digest.hexdigest()
 
 
 class _Order:
@@ -89,7 +85,13 @@ class CcxtExecutor:
     # --- events: journaled, then passed on ------------------------------------------------
 
     def _event(self, event: Any) -> None:
-        self.journal.append(event)
+        """Journal ``event`` under the exchange's client order id, then pass it on under the
+        engine's."""
+        order = self.orders.get(event.client_order_id)
+        if order is not None:
+            self.journal.append(event._replace(client_order_id=order.ours))
+        else:
+            self.journal.append(event)
         self.emit(event)
 
     def _now(self) -> int:
@@ -101,11 +103,12 @@ class CcxtExecutor:
         """Place ``cmd`` (approved by the risk engine): rejected before sending if the market
         would refuse it; otherwise sent, and resent after a transient failure only when the
         exchange has no order under its id."""
-        ours = exchange_order_id(self.run_id, cmd.client_order_id)
+        ours = self.journal.next_client_order_id(cmd.strategy_id, cmd.symbol)
         order = _Order(cmd, ours)
         self.orders[cmd.client_order_id] = order
         self._by_ours[ours] = order
-        self.journal.append(cmd)   # the command, before anything leaves
+        # the command, under the id it carries on the exchange, before anything leaves
+        self.journal.append(cmd._replace(client_order_id=ours))
         prepared = prepare_order(self.exchange, cmd, ours, self.mark(cmd.symbol))
         if isinstance(prepared, str):
             self._reject(cmd, prepared)
@@ -192,7 +195,7 @@ class CcxtExecutor:
                                       cmd.client_order_id, "cancel rejected: unknown order",
                                       self._now(), self._now()))
             return
-        self.journal.append(cmd)
+        self.journal.append(cmd._replace(client_order_id=order.ours))
         for attempt in range(self.max_attempts):
             await self.budget.take()
             try:
@@ -292,4 +295,4 @@ class CcxtExecutor:
                 self.on_trade(trade)
 
 
-__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal", "exchange_order_id"]
+__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal"]
