@@ -125,11 +125,17 @@ def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[
                             risk_limits=config.risk)
     for feed in feeds:
         engine.add_feed(feed)
+    add_strategies(engine, plans, classes)
+    return engine
+
+
+def add_strategies(engine: BacktestEngine, plans: Iterable[PairPlan],
+                   classes: Mapping[str, type[Strategy]] | None = None) -> None:
+    """One strategy per planned (symbol, strategy) pair, with its sizing policy."""
     for plan in plans:
         cls = _strategy_class(plan.strategy_ref, classes)
         ctx = engine.add_strategy(cls(plan.params), plan.symbol, plan.strategy_id)
         ctx.sizing = plan.sizing
-    return engine
 
 
 def complete_params(config: BacktestConfig,
@@ -246,5 +252,5 @@ def _attribution(engine: BacktestEngine,
                                              "last_price", "unrealized_pnl"]))
 
 
-__all__ = ["ConfigError", "assemble_result", "backtest", "backtest_config", "build_engine",
-           "run_config"]
+__all__ = ["ConfigError", "add_strategies", "assemble_result", "backtest", "backtest_config",
+           "build_engine", "run_config"]

@@ -1,0 +1,150 @@
+"""A paper session: the config's strategies on live market data from an exchange through
+ccxt.pro, filled by the simulated venue (the backtest's fill, fee and slippage models) on the
+wall clock, with the backtest's risk engine in front of every order.
+
+The session builds the same engine a backtest builds (``engine.run.build_engine``, without
+data), feeds it each symbol's live trades (or closed bars with ``timeframe``) through
+:class:`~engine.live.loop.LiveLoop`, and, when it stops (``duration`` elapsed, or ``stop()``),
+assembles the same result a backtest gives from what it recorded. A backtest over that
+recording places the session's orders exactly.
+
+Before anything runs, the exchange id, its markets and every symbol are checked: an unknown
+exchange or symbol is refused naming it and what there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+from engine.config import BacktestConfig
+from engine.datasource import LoadedData
+from engine.errors import ConfigError
+from engine.live.feed import BarFeed, TradeFeed
+from engine.live.loop import LiveLoop
+from engine.result import BacktestResult
+from engine.run import (add_strategies, assemble_result, build_engine, complete_params,
+                        plan_pairs)
+from engine.timeframes import timeframe_to_ns
+
+
+@dataclasses.dataclass
+class ExchangeSpec:
+    """Which exchange, and how to build its ccxt client: constructor keys (``options``,
+    ``enableRateLimit``, ...), and ``rest_url`` / ``ws_url`` replacing the scheme and host of
+    every REST and websocket URL (a testnet, a proxy, a local test exchange)."""
+
+    exchange_id: str
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sandbox: bool = False
+
+    def client(self, credentials: dict[str, str] | None = None) -> Any:
+        """A ccxt.pro client (async REST and websockets)."""
+        import ccxt.pro
+
+        if self.exchange_id not in ccxt.pro.exchanges:
+            raise ConfigError(f"unknown exchange {self.exchange_id!r}: ccxt.pro knows "
+                              f"{', '.join(ccxt.pro.exchanges)}")
+        settings = dict(self.settings)
+        rest_url = settings.pop("rest_url", None)
+        ws_url = settings.pop("ws_url", None)
+        exchange = getattr(ccxt.pro, self.exchange_id)({**settings, **(credentials or {})})
+        if self.sandbox:
+            exchange.set_sandbox_mode(True)
+        if rest_url or ws_url:
+            from engine.live.urls import apply_to
+
+            apply_to(exchange, rest_url, ws_url)
+        return exchange
+
+
+async def check_symbols(exchange: Any, symbols: list[str]) -> None:
+    """Load the exchange's markets; a symbol it does not list is refused, naming it."""
+    await exchange.load_markets()
+    unknown = [s for s in symbols if s not in exchange.markets]
+    if unknown:
+        some = ", ".join(sorted(exchange.markets)[:20])
+        raise ConfigError(f"{exchange.id} has no market {', '.join(map(repr, unknown))}; it "
+                          f"lists {len(exchange.markets)} markets, e.g. {some}")
+
+
+class PaperSession:
+    """One paper session of a config on one exchange."""
+
+    def __init__(self, config: BacktestConfig, spec: ExchangeSpec,
+                 duration: float | None = None) -> None:
+        if not config.symbols:
+            raise ConfigError("a paper session needs symbols (--symbols BTC/USDT,...)")
+        self.config = complete_params(config)
+        self.spec = spec
+        self.duration = duration
+        self.symbols = list(config.symbols)
+        self.stop_event = asyncio.Event()
+        self.loop: LiveLoop | None = None
+        self.feeds: list[TradeFeed | BarFeed] = []
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    async def run(self) -> BacktestResult:
+        config = self.config
+        exchange = self.spec.client()
+        try:
+            await check_symbols(exchange, self.symbols)
+            interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
+            kind = "bar" if interval else "trade"
+            engine = build_engine(config, [], [])
+            loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
+            add_strategies(engine, plan_pairs(config, self.symbols))
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self.feeds = [BarFeed(exchange, s, config.timeframe or "1m") if interval
+                          else TradeFeed(exchange, s) for s in self.symbols]
+
+            async def pump(feed: TradeFeed | BarFeed) -> None:
+                async for msg in feed.messages(self.stop_event):
+                    await queue.put(msg)
+
+            tasks = [asyncio.create_task(pump(f)) for f in self.feeds]
+            started = False
+            deadline = (time.monotonic() + self.duration) if self.duration else None
+            try:
+                while not self.stop_event.is_set():
+                    timeout = None if deadline is None else max(deadline - time.monotonic(),
+                                                                 0.0)
+                    try:
+                        msg = await asyncio.wait_for(queue.get(), timeout)
+                    except TimeoutError:
+                        break
+                    if not started:
+                        loop.start(msg.ts_event)
+                        started = True
+                    loop.on_message(msg)
+                    for task in tasks:
+                        if task.done() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+            finally:
+                self.stop_event.set()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if not started:
+                raise ConfigError(f"no market data from {exchange.id} for "
+                                  f"{', '.join(self.symbols)} before the session ended")
+            loop.stop()
+            loaded = LoadedData(engine.feeds, f"paper:{exchange.id}", {})
+            result = assemble_result(config, engine, loaded)
+            result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
+            return result
+        finally:
+            await exchange.close()
+
+
+def run_paper(config: BacktestConfig, spec: ExchangeSpec,
+              duration: float | None = None) -> BacktestResult:
+    """Run a paper session to its end (``duration`` seconds, or until interrupted)."""
+    return asyncio.run(PaperSession(config, spec, duration).run())
+
+
+__all__ = ["ExchangeSpec", "PaperSession", "check_symbols", "run_paper"]
