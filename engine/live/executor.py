@@ -94,6 +94,18 @@ class CcxtExecutor:
             self.journal.append(event)
         self.emit(event)
 
+    def _wait(self, exc: BaseException, attempt: int) -> float:
+        """How long to hold every request after ``exc``: what the exchange asked in its
+        ``Retry-After`` header when it said, else ``retry_after``'s backoff."""
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        asked = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+        try:
+            if asked is not None:
+                return max(float(asked), 0.0)
+        except (TypeError, ValueError):
+            pass
+        return retry_after(exc, attempt)
+
     def _now(self) -> int:
         return int(self.exchange.milliseconds()) * 1_000_000
 
@@ -134,8 +146,7 @@ class CcxtExecutor:
                     self._reject(cmd, reason_of(exc, self.exchange.id, "create_order"))
                     return
                 self.retries += 1
-                wait = retry_after(exc, attempt)
-                self.budget.back_off(wait)
+                self.budget.back_off(self._wait(exc, attempt))
                 found = await self._find(order)
                 if found is not None:   # it went through: never send it again
                     self._accepted(order, found)
@@ -165,7 +176,7 @@ class CcxtExecutor:
                         from None
                 if outcome is not Outcome.RETRY:
                     return None
-                self.budget.back_off(retry_after(exc, attempt))
+                self.budget.back_off(self._wait(exc, attempt))
         raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} fetch_order: no "
                               f"answer about {order.ours} after {self.max_attempts} attempts; "
                               f"not sending it again unasked")
@@ -224,7 +235,7 @@ class CcxtExecutor:
                                               self._now(), self._now()))
                     return
                 self.retries += 1
-                self.budget.back_off(retry_after(exc, attempt))
+                self.budget.back_off(self._wait(exc, attempt))
                 continue
             self._canceled(order, "canceled")
             return
