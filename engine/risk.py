@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 
 from engine.errors import ConfigError
 from engine.market_stats import StatsConfig
-from engine.messages import BUY, OrderCanceled, OrderFilled, OrderRejected, RiskEvent, SubmitOrder
+from engine.messages import (BUY, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
+                             RiskEvent, SubmitOrder)
 from engine.timeframes import timeframe_to_ns
 
 _EPS = 1e-12
@@ -389,7 +390,8 @@ class RiskEngine:
             self.on_fill(event.strategy_id, event.symbol, event.client_order_id, event.side,
                          event.last_qty, event.leaves_qty, event.last_price, event.fee,
                          event.ts_event)
-        elif cls is OrderCanceled or cls is OrderRejected:
+        elif cls is OrderCanceled or cls is OrderRejected or cls is OrderDenied:
+            # (an exchange may deny an order risk approved: it works no more)
             self._release(event.client_order_id)
 
     def _release(self, coid: str) -> None:

@@ -80,6 +80,8 @@ class CcxtExecutor:
         self._by_exchange_id: dict[str, _Order] = {}
         self._by_ours: dict[str, _Order] = {}
         self.resends = 0          # orders sent again after asking the exchange
+        # fees paid in a third coin (BNB on Binance): not in the quote books, reported
+        self.foreign_fees: list[tuple[str, str, float]] = []
         self.retries = 0
 
     # --- events: journaled, then passed on ------------------------------------------------
@@ -271,12 +273,21 @@ class CcxtExecutor:
         if leaves <= 1e-12:
             leaves = 0.0
         fee = trade.get("fee") or {}
+        fee_cost = float(fee.get("cost") or 0.0)
+        currency = fee.get("currency")
+        market = self.exchange.markets.get(cmd.symbol) or {}
+        if currency and currency != market.get("quote", currency):
+            # a fee taken in the base asset (or another coin) is booked at its quote value:
+            # the portfolio keeps its books in the quote currency
+            fee_cost *= price if currency == market.get("base") else 0.0
+            if currency != market.get("base"):
+                self.foreign_fees.append((trade_id, currency, float(fee.get("cost") or 0.0)))
         ts = int(trade.get("timestamp") or self.exchange.milliseconds()) * 1_000_000
         event = OrderFilled(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
                             order.exchange_id or "", trade_id, BUY if trade["side"] == "buy"
                             else SELL, qty, price, order.filled, leaves,
                             MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
-                            float(fee.get("cost") or 0.0), 0.0, ts, ts)
+                            fee_cost, 0.0, ts, ts)
         self._event(event)
         return event
 

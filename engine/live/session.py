@@ -141,10 +141,108 @@ class PaperSession:
             await exchange.close()
 
 
+class LiveSession(PaperSession):
+    """One live session: the same engine and loop as paper, with the exchange as the venue
+    (``engine.live.venue.ExchangeVenue``), every command and answer journaled, fills from the
+    exchange's user stream with REST polling as the fallback. On its end, working orders are
+    canceled (positions are left as they are unless ``flatten``)."""
+
+    def __init__(self, config: BacktestConfig, spec: ExchangeSpec, credentials: Any,
+                 journal_path: str, duration: float | None = None, flatten: bool = False,
+                 poll_seconds: float = 1.0) -> None:
+        super().__init__(config, spec, duration)
+        self.credentials = credentials
+        self.journal_path = journal_path
+        self.flatten = flatten
+        self.poll_seconds = poll_seconds
+        self.venue: Any = None
+
+    async def run(self) -> BacktestResult:
+        from engine.live.executor import CcxtExecutor
+        from engine.live.journal import Journal
+        from engine.live.venue import ExchangeVenue
+
+        config = self.config
+        exchange = self.spec.client(self.credentials.ccxt())
+        journal = Journal(self.journal_path, initial_cash=config.capital,
+                          config=config.to_dict())
+        try:
+            await check_symbols(exchange, self.symbols)
+            interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
+            kind = "bar" if interval else "trade"
+            engine = build_engine(config, [], [])
+            executor = CcxtExecutor(exchange, journal.run_id, journal, lambda event: None,
+                                    mark=lambda s: engine.portfolio.last_price.get(s))
+            venue = self.venue = ExchangeVenue(executor)
+            venue.on_event = engine._on_venue_event
+            venue.on_fill = engine._on_fill
+            engine.venue = venue   # type: ignore[assignment]
+            loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
+            add_strategies(engine, plan_pairs(config, self.symbols))
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self.feeds = [BarFeed(exchange, s, config.timeframe or "1m") if interval
+                          else TradeFeed(exchange, s) for s in self.symbols]
+
+            async def pump(feed: TradeFeed | BarFeed) -> None:
+                async for msg in feed.messages(self.stop_event):
+                    await queue.put(msg)
+
+            async def poll() -> None:   # fills the user stream might miss
+                while not self.stop_event.is_set():
+                    await asyncio.sleep(self.poll_seconds)
+                    await executor.poll_fills()
+
+            tasks = [asyncio.create_task(pump(f)) for f in self.feeds]
+            tasks.append(asyncio.create_task(poll()))
+            started = False
+            deadline = (time.monotonic() + self.duration) if self.duration else None
+            try:
+                while not self.stop_event.is_set():
+                    timeout = None if deadline is None else max(deadline - time.monotonic(),
+                                                                 0.0)
+                    try:
+                        msg = await asyncio.wait_for(queue.get(), timeout)
+                    except TimeoutError:
+                        break
+                    if not started:
+                        loop.start(msg.ts_event)
+                        started = True
+                    loop.on_message(msg)
+                    if venue.errors:
+                        raise venue.errors[0]
+            finally:
+                self.stop_event.set()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            # the end: cancel what is working, wait for the answers, book the last fills
+            for book in venue.working.values():
+                for order in list(book):
+                    venue.cancel(order.strategy_id, order.client_order_id, engine.clock.ts)
+            await venue.drain()
+            await executor.poll_fills()
+            if venue.errors:
+                raise venue.errors[0]
+            if not started:
+                raise ConfigError(f"no market data from {exchange.id} for "
+                                  f"{', '.join(self.symbols)} before the session ended")
+            loop.stop()
+            loaded = LoadedData(engine.feeds, f"live:{exchange.id}", {})
+            result = assemble_result(config, engine, loaded)
+            result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
+            result.timing["executor"] = {"retries": executor.retries,
+                                         "resends": executor.resends,
+                                         "budget_waited": executor.budget.waited}
+            return result
+        finally:
+            journal.close()
+            await exchange.close()
+
+
 def run_paper(config: BacktestConfig, spec: ExchangeSpec,
               duration: float | None = None) -> BacktestResult:
     """Run a paper session to its end (``duration`` seconds, or until interrupted)."""
     return asyncio.run(PaperSession(config, spec, duration).run())
 
 
-__all__ = ["ExchangeSpec", "PaperSession", "check_symbols", "run_paper"]
+__all__ = ["ExchangeSpec", "LiveSession", "PaperSession", "check_symbols", "run_paper"]
