@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command; each command sets ``func`` to its handler."""
     from engine.cli.backtest import add_backtest_command
     from engine.cli.data import add_data_commands
+    from engine.cli.live import add_live_commands
     from engine.cli.strategies import add_strategies_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backtest_command(sub)
     add_strategies_command(sub)
     add_data_commands(sub)
+    add_live_commands(sub)
     return parser
 
 

@@ -1,0 +1,143 @@
+"""``raytrader paper`` and ``raytrader live``: the backtest's strategies, parameters, symbols
+and risk options on live market data from an exchange, filled by the simulated venue (paper)
+or by the exchange itself (live, which refuses to start without ``--live``).
+
+    raytrader paper --exchange binance --symbols BTC/USDT --strategy sma_cross --duration 600
+    raytrader live --live --exchange binance --symbols BTC/USDT --journal live.db
+
+``--exchange-config FILE``: a JSON object whose keys go to the ccxt constructor (``options``,
+``enableRateLimit``, ...), except ``rest_url`` and ``ws_url``, which replace the scheme and host
+of every REST and websocket URL of the exchange (a testnet, a proxy, a local test exchange).
+Live keys come from ``<EXCHANGE>_API_KEY`` / ``<EXCHANGE>_API_SECRET`` in the environment or
+``.env``; they never appear in logs, errors, the journal or the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli import EXIT_FAULT, EXIT_OK
+from engine.cli.backtest import _CONFIG_FLAGS, _parse_param, config_from_args
+from engine.cli.summary import print_summary
+from engine.errors import ConfigError
+
+
+def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``paper`` and ``live``."""
+    for name, text in (("paper", "trade on live data with simulated fills"),
+                       ("live", "trade on an exchange (needs --live)")):
+        p = subparsers.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
+        p.add_argument("--config", help="JSON config file; flags given here override it")
+        p.add_argument("--strategy", action="append",
+                       help="built-in name or module:Class; repeat for several")
+        p.add_argument("--param", action="append", type=_parse_param, default=[],
+                       metavar="[STRATEGY.]NAME=VALUE", help="strategy parameter (repeatable)")
+        p.add_argument("--symbols", action="append", metavar="A,B", required=True,
+                       help="the exchange's symbols, e.g. BTC/USDT,ETH/USDT")
+        p.add_argument("--timeframe", help="trade on closed bars of this timeframe (default: "
+                                           "on every trade)")
+        p.add_argument("--capital", type=float, help="the capital the session may use")
+        p.add_argument("--fee-bps", type=float, help="paper: both fee rates, in bps")
+        p.add_argument("--risk", dest="risk_preset", metavar="PRESET",
+                       help="risk preset: conservative, medium or aggressive")
+        p.add_argument("--risk-set", action="append", type=_parse_param, default=[],
+                       metavar="FIELD=VALUE", help="any risk field (repeatable)")
+        p.add_argument("--sizing", metavar="POLICY", help="sizing policy, as for backtest")
+        p.add_argument("--stop-loss", type=float, help="a protective stop on every entry")
+        p.add_argument("--max-drawdown", type=float, help="breaker: drawdown that halts")
+        p.add_argument("--max-daily-loss", type=float, help="breaker: loss in a UTC day")
+        p.add_argument("--exchange", required=True, help="a ccxt exchange id, e.g. binance")
+        p.add_argument("--exchange-config", metavar="FILE",
+                       help="JSON: ccxt constructor keys, plus rest_url / ws_url")
+        p.add_argument("--sandbox", action="store_true", help="the exchange's own testnet")
+        p.add_argument("--duration", type=float, metavar="SECONDS",
+                       help="stop by itself after this long (default: until Ctrl-C)")
+        p.add_argument("--output", help="write the result files here (as a backtest does)")
+        p.add_argument("--quiet", action="store_true", help="no summary table")
+        if name == "live":
+            p.add_argument("--live", action="store_true",
+                           help="really trade: without it, live refuses to start")
+            p.add_argument("--journal", default="live-journal.db",
+                           help="the SQLite journal; a second run on it resumes "
+                                "(default: live-journal.db)")
+            p.add_argument("--flatten", action="store_true",
+                           help="close positions at the end (working orders are always "
+                                "canceled)")
+        # what config_from_args reads that these commands do not offer
+        p.set_defaults(func=cmd_live if name == "live" else cmd_paper,
+                       **{k: None for k in _CONFIG_FLAGS
+                          if k not in ("timeframe", "capital", "fee_bps", "sizing",
+                                       "stop_loss", "max_drawdown", "max_daily_loss")})
+
+
+def exchange_spec(args: argparse.Namespace) -> Any:
+    """The exchange and its ccxt settings, from ``--exchange`` and ``--exchange-config``."""
+    from engine.live.session import ExchangeSpec
+
+    settings: dict[str, Any] = {}
+    if args.exchange_config:
+        path = Path(args.exchange_config)
+        try:
+            settings = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"--exchange-config {path}: cannot read it: "
+                              f"{exc.strerror or exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}: an exchange config must hold a JSON object")
+        for secret in ("apiKey", "secret", "password"):
+            if secret in settings:
+                raise ConfigError(f"{path}: {secret!r} does not belong in a config file; "
+                                  f"keys come from {args.exchange.upper()}_API_KEY and "
+                                  f"{args.exchange.upper()}_API_SECRET")
+    return ExchangeSpec(args.exchange, settings, sandbox=args.sandbox)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    args.data = None
+    config = config_from_args(args)
+    return config
+
+
+def _finish(result: Any, args: argparse.Namespace) -> int:
+    if not args.quiet:
+        print_summary(result)
+    if args.output:
+        out = result.write(args.output)
+        print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'fills.csv'}")
+    for fault in result.faults:
+        print(f"strategy {fault.strategy_id} faulted in {fault.hook}: {fault.error}",
+              file=sys.stderr)
+    return EXIT_FAULT if result.faults else EXIT_OK
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    from engine.live.session import run_paper
+
+    config = _config(args)
+    return _finish(run_paper(config, exchange_spec(args), args.duration), args)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.live.secrets import load_credentials
+    from engine.live.session import LiveSession
+
+    if not args.live:
+        raise ConfigError("live trading places real orders: add --live to mean it (or use "
+                          "`raytrader paper` to trade on live data with simulated fills)")
+    config = _config(args)
+    spec = exchange_spec(args)
+    credentials = load_credentials(args.exchange)
+    session = LiveSession(config, spec, credentials, args.journal, args.duration,
+                          flatten=args.flatten)
+    return _finish(asyncio.run(session.run()), args)
+
+
+__all__ = ["add_live_commands", "cmd_live", "cmd_paper", "exchange_spec"]

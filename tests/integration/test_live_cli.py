@@ -1,0 +1,106 @@
+"""``raytrader paper`` and ``raytrader live`` against the test exchange on 127.0.0.1, pointed
+at it by ``--exchange-config`` (rest_url / ws_url): a paper session writes a backtest's result
+files; live refuses to start without --live; a live session's keys appear in no line it
+printed and no file it wrote."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from tests.kit.fake_exchange.app import API_KEY, API_SECRET
+from tests.kit.fake_exchange.clients import SPOT_ONLY
+from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def server() -> Iterator[FakeBinanceServer]:
+    with running_fake_binance() as server:
+        stop = threading.Event()
+
+        def market() -> None:
+            k = 0
+            while not stop.is_set():
+                price = 30_000 + 300 * math.sin(k / 15) + (k % 7)
+                server.set_book("BTCUSDT", bid=f"{price - 0.5:.2f}", ask=f"{price + 0.5:.2f}")
+                server.push_trade("BTCUSDT", f"{price:.2f}", "0.5")
+                k += 1
+                time.sleep(0.01)
+
+        pusher = threading.Thread(target=market, daemon=True)
+        threading.Timer(1.0, pusher.start).start()
+        try:
+            yield server
+        finally:
+            stop.set()
+            if pusher.is_alive():
+                pusher.join(5)
+
+
+def exchange_config(tmp_path: Path, server: FakeBinanceServer, **extra: object) -> Path:
+    path = tmp_path / "exchange.json"
+    path.write_text(json.dumps({"options": SPOT_ONLY, "enableRateLimit": False,
+                                "timeout": 3000, "rest_url": server.rest_url,
+                                "ws_url": server.ws_url, **extra}))
+    return path
+
+
+ARGS = ["--exchange", "binance", "--symbols", "BTC/USDT", "--strategy", "sma_cross",
+        "--param", "fast=3", "--param", "slow=8", "--param", "allocation=0.2",
+        "--capital", "5000", "--duration", "4", "--quiet"]
+
+
+def test_paper_writes_the_backtest_result_files(tmp_path: Path, server: FakeBinanceServer,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["paper", *ARGS, "--exchange-config", str(exchange_config(tmp_path, server)),
+                 "--output", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["metrics"]["events"] > 100 and result["n_fills"] > 2
+    assert result["data"]["source"] == "paper:binance"
+
+
+def test_live_refuses_to_start_without_live(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["live", "--exchange", "binance", "--symbols", "BTC/USDT"])
+    assert code == 2
+    assert "add --live to mean it" in capsys.readouterr().err
+
+
+def test_keys_in_an_exchange_config_are_refused(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "exchange.json"
+    path.write_text(json.dumps({"apiKey": API_KEY}))
+    code = main(["paper", *ARGS, "--exchange-config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "'apiKey' does not belong in a config file" in err
+    assert API_KEY not in err
+
+
+def test_a_live_session_leaves_its_keys_nowhere(tmp_path: Path, server: FakeBinanceServer,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BINANCE_API_KEY", API_KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", API_SECRET)
+    monkeypatch.chdir(tmp_path)
+    code = main(["live", "--live", *ARGS, "--exchange-config",
+                 str(exchange_config(tmp_path, server)), "--journal",
+                 str(tmp_path / "live.db"), "--output", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["n_fills"] > 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "live.db" for p in written)
+    for secret in (API_KEY, API_SECRET):
+        assert secret not in out and secret not in err
+        for path in written:
+            assert secret.encode() not in path.read_bytes(), path
