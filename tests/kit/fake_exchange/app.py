@@ -505,7 +505,7 @@ def _stream_key(name: object) -> str | None:
     symbol, _, channel = name.partition("@")
     if channel.startswith("depth"):
         channel = "depth"
-    known = {"trade", "aggTrade", "bookTicker", "depth", "ticker"}
+    known = {"trade", "aggTrade", "bookTicker", "depth", "ticker", "miniTicker"}
     from tests.kit.fake_exchange.state import INTERVALS_MS
     if channel not in known and channel not in {f"kline_{i}" for i in INTERVALS_MS}:
         return None
