@@ -26,7 +26,7 @@ from tests.kit.fake_exchange import errors as E
 from tests.kit.fake_exchange.errors import BinanceError
 from tests.kit.fake_exchange.faults import Faults
 from tests.kit.fake_exchange.markets import DEFAULT_MARKETS, SpotMarket
-from tests.kit.fake_exchange.state import ExchangeState, wall_clock_ms
+from tests.kit.fake_exchange.state import INTERVALS_MS, ExchangeState, wall_clock_ms
 
 __all__ = ["FakeBinance", "StreamConnection", "API_KEY", "API_SECRET"]
 
@@ -505,8 +505,7 @@ def _stream_key(name: object) -> str | None:
     symbol, _, channel = name.partition("@")
     if channel.startswith("depth"):
         channel = "depth"
-    known = {"trade", "aggTrade", "bookTicker", "depth", "ticker"}
-    from tests.kit.fake_exchange.state import INTERVALS_MS
+    known = {"trade", "aggTrade", "bookTicker", "depth", "ticker", "miniTicker"}
     if channel not in known and channel not in {f"kline_{i}" for i in INTERVALS_MS}:
         return None
     return f"{symbol.lower()}@{channel}"

@@ -272,7 +272,7 @@ class ExchangeState:
             "e": "depthUpdate", "E": now, "s": market.symbol, "U": first, "u": book.update_id,
             "b": diff_b, "a": diff_a})
         self.on_public(f"{lower}@bookTicker", self.book_ticker(market.symbol))
-        self.on_public(f"{lower}@ticker", self.ticker_event(market.symbol))
+        self._publish_tickers(market.symbol)
 
     def book_ticker(self, symbol: str) -> dict[str, Any]:
         book = self.books[symbol]
@@ -310,7 +310,7 @@ class ExchangeState:
         for interval in INTERVALS_MS:
             if self.is_watched(f"{lower}@kline_{interval}"):
                 self.on_public(f"{lower}@kline_{interval}", self.kline_event(trade, interval))
-        self.on_public(f"{lower}@ticker", self.ticker_event(market.symbol))
+        self._publish_tickers(market.symbol)
         available = trade.qty if cap_fills else None
         for order in [o for o in self.orders.values() if o.symbol == market.symbol and o.is_open]:
             if available is not None and available <= 0:
@@ -383,6 +383,17 @@ class ExchangeState:
             "volume": fmt(volume), "quoteVolume": fmt(quote), "openTime": now - DAY_MS,
             "closeTime": now, "firstId": trades[0].trade_id if trades else -1,
             "lastId": trades[-1].trade_id if trades else -1, "count": len(trades)}
+
+    def _publish_tickers(self, symbol: str) -> None:
+        lower = symbol.lower()
+        if self.is_watched(f"{lower}@ticker"):
+            self.on_public(f"{lower}@ticker", self.ticker_event(symbol))
+        if self.is_watched(f"{lower}@miniTicker"):
+            r = self.ticker_rest(symbol)
+            self.on_public(f"{lower}@miniTicker", {
+                "e": "24hrMiniTicker", "E": self.clock(), "s": symbol, "c": r["lastPrice"],
+                "o": r["openPrice"], "h": r["highPrice"], "l": r["lowPrice"],
+                "v": r["volume"], "q": r["quoteVolume"]})
 
     def ticker_event(self, symbol: str) -> dict[str, Any]:
         r = self.ticker_rest(symbol)
