@@ -111,6 +111,19 @@ class CcxtExecutor:
     def _now(self) -> int:
         return int(self.exchange.milliseconds()) * 1_000_000
 
+    def adopt(self, cmd: SubmitOrder, exchange_id: str, filled: float,
+              trade_ids: set[str]) -> None:
+        """Track an order a previous run of this session placed (resumed from the journal):
+        under its exchange client id, which is also its id for the engine now."""
+        order = _Order(cmd, cmd.client_order_id)
+        order.exchange_id = exchange_id or None
+        order.filled = filled
+        order.trades = set(trade_ids)
+        self.orders[cmd.client_order_id] = order
+        self._by_ours[cmd.client_order_id] = order
+        if exchange_id:
+            self._by_exchange_id[exchange_id] = order
+
     # --- placing ----------------------------------------------------------------------------
 
     async def submit(self, cmd: SubmitOrder) -> None:

@@ -156,6 +156,24 @@ class LiveSession(PaperSession):
         self.flatten = flatten
         self.poll_seconds = poll_seconds
         self.venue: Any = None
+        self.reconciliation: Any = None   # what a resumed session found
+
+    async def _resume(self, engine: Any, journal: Any, executor: Any, venue: Any,
+                      exchange: Any) -> None:
+        """Rebuild the account from the journal, reconcile it with the exchange, book what
+        happened while the session was down and track the orders still working."""
+        from engine.live.reconcile import reconcile
+        from engine.live.resume import apply_reconciliation, exchange_snapshot, rebuild_engine
+
+        state = journal.rebuild()
+        rebuild_engine(engine, journal, state)
+        snapshot = await exchange_snapshot(exchange, state, self.config.execution.venue,
+                                           self.symbols, None)
+        rec = self.reconciliation = reconcile(state, snapshot)
+        if rec.resend:
+            for cmd in rec.resend:   # never acknowledged and unknown to the exchange
+                await executor.submit(cmd)
+        apply_reconciliation(engine, journal, executor, venue, state, rec)
 
     async def run(self) -> BacktestResult:
         from engine.live.executor import CcxtExecutor
@@ -179,6 +197,9 @@ class LiveSession(PaperSession):
             engine.venue = venue   # type: ignore[assignment]
             loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
             add_strategies(engine, plan_pairs(config, self.symbols))
+            if journal.last_seq() > 0:
+                # a second run on this journal: resume where the last one stopped
+                await self._resume(engine, journal, executor, venue, exchange)
             queue: asyncio.Queue[Any] = asyncio.Queue()
             self.feeds = [BarFeed(exchange, s, config.timeframe or "1m") if interval
                           else TradeFeed(exchange, s) for s in self.symbols]
@@ -230,6 +251,11 @@ class LiveSession(PaperSession):
             loaded = LoadedData(engine.feeds, f"live:{exchange.id}", {})
             result = assemble_result(config, engine, loaded)
             result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
+            if self.reconciliation is not None:
+                rec = self.reconciliation
+                result.timing["resumed"] = {
+                    "events": len(rec.events), "resent": len(rec.resend),
+                    "disagreements": [d._asdict() for d in rec.disagreements]}
             result.timing["executor"] = {"retries": executor.retries,
                                          "resends": executor.resends,
                                          "budget_waited": executor.budget.waited}
