@@ -57,6 +57,9 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--duration", type=float, metavar="SECONDS",
                        help="stop by itself after this long (default: until Ctrl-C)")
         p.add_argument("--output", help="write the result files here (as a backtest does)")
+        p.add_argument("--record", metavar="CATALOG",
+                       help="write the session's market data to this Parquet catalog, for "
+                            "`raytrader backtest --data catalog:CATALOG` to replay it")
         p.add_argument("--quiet", action="store_true", help="no summary table")
         if name == "live":
             p.add_argument("--live", action="store_true",
@@ -117,10 +120,20 @@ def _finish(result: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
-    from engine.live.session import run_paper
+    import asyncio
 
-    config = _config(args)
-    return _finish(run_paper(config, exchange_spec(args), args.duration), args)
+    from engine.live.session import PaperSession
+
+    session = PaperSession(_config(args), exchange_spec(args), args.duration)
+    result = asyncio.run(session.run())
+    _record(session, args)
+    return _finish(result, args)
+
+
+def _record(session: Any, args: argparse.Namespace) -> None:
+    if args.record:
+        for line in session.record(args.record):
+            print(f"recorded {line} in {args.record}")
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -137,7 +150,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     credentials = load_credentials(args.exchange)
     session = LiveSession(config, spec, credentials, args.journal, args.duration,
                           flatten=args.flatten)
-    return _finish(asyncio.run(session.run()), args)
+    result = asyncio.run(session.run())
+    _record(session, args)
+    return _finish(result, args)
 
 
 __all__ = ["add_live_commands", "cmd_live", "cmd_paper", "exchange_spec"]

@@ -88,6 +88,23 @@ class PaperSession:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def record(self, catalog: str) -> list[str]:
+        """Write what the session saw to the Parquet catalog at ``catalog`` (under the
+        config's venue name), so ``raytrader backtest --data catalog:DIR`` replays it; returns
+        the series written."""
+        from engine.data.catalog import ParquetCatalog
+
+        if self.loop is None:
+            return []
+        store = ParquetCatalog(catalog)
+        written = []
+        for feed in self.loop.feeds():
+            timeframe = self.config.timeframe if feed.kind == "bar" else None
+            store.write(feed.frame, venue=self.config.execution.venue, symbol=feed.symbol,
+                        kind=feed.kind, timeframe=timeframe, mode="replace")
+            written.append(f"{feed.kind} {feed.symbol}: {len(feed.frame):,} rows")
+        return written
+
     async def run(self) -> BacktestResult:
         config = self.config
         exchange = self.spec.client()

@@ -104,3 +104,19 @@ def test_a_live_session_leaves_its_keys_nowhere(tmp_path: Path, server: FakeBina
         assert secret not in out and secret not in err
         for path in written:
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_paper_session_s_recording_replays_to_its_orders(
+        tmp_path: Path, server: FakeBinanceServer, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = tmp_path / "catalog"
+    code = main(["paper", *ARGS, "--exchange-config", str(exchange_config(tmp_path, server)),
+                 "--output", str(tmp_path / "paper"), "--record", str(catalog)])
+    assert code == 0, capsys.readouterr().err
+    assert "recorded trade BTC/USDT" in capsys.readouterr().out
+    replay_args = [a for a in ARGS if a not in ("--exchange", "binance", "--duration", "4")]
+    code = main(["backtest", *replay_args, "--data", f"catalog:{catalog}",
+                 "--output", str(tmp_path / "replay")])
+    assert code == 0, capsys.readouterr().err
+    paper = (tmp_path / "paper" / "fills.csv").read_text()
+    replay = (tmp_path / "replay" / "fills.csv").read_text()
+    assert paper == replay and paper.count("\n") > 3
