@@ -326,6 +326,15 @@ class Strategy:
     def on_stop(self) -> None:
         """Called once after the last event."""
 
+    def save_state(self) -> dict[str, Any] | None:
+        """Live sessions: what this strategy must remember across a restart (JSON values),
+        journaled as the session runs; None (the default) keeps nothing."""
+        return None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Live sessions: take back what :meth:`save_state` kept, before the first event of a
+        resumed session (after ``on_start``)."""
+
     def on_batch(self, batch: Any) -> Any:
         """Optional batch path: the orders the hooks would place on a chunk of events.
 

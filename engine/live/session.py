@@ -175,6 +175,24 @@ class LiveSession(PaperSession):
         self.venue: Any = None
         self.reconciliation: Any = None   # what a resumed session found
 
+    @staticmethod
+    def _save_states(engine: Any, journal: Any) -> None:
+        """Journal each strategy's state (``Strategy.save_state``) when it has one."""
+        for ctx in engine.contexts:
+            if ctx.strategy.overrides("save_state") and ctx.strategy_id not in engine._faulted:
+                state = ctx.strategy.save_state()
+                if state is not None:
+                    journal.save_state(ctx.strategy_id, state)
+
+    @staticmethod
+    def _load_states(engine: Any, journal: Any) -> None:
+        """Hand each strategy what a previous run of the session kept for it."""
+        for ctx in engine.contexts:
+            if ctx.strategy.overrides("load_state"):
+                state = journal.load_state(ctx.strategy_id)
+                if state is not None:
+                    ctx.strategy.load_state(state)
+
     async def _resume(self, engine: Any, journal: Any, executor: Any, venue: Any,
                       exchange: Any) -> None:
         """Rebuild the account from the journal, reconcile it with the exchange, book what
@@ -229,6 +247,7 @@ class LiveSession(PaperSession):
                 while not self.stop_event.is_set():
                     await asyncio.sleep(self.poll_seconds)
                     await executor.poll_fills()
+                    self._save_states(engine, journal)
 
             tasks = [asyncio.create_task(pump(f)) for f in self.feeds]
             tasks.append(asyncio.create_task(poll()))
@@ -244,6 +263,7 @@ class LiveSession(PaperSession):
                         break
                     if not started:
                         loop.start(msg.ts_event)
+                        self._load_states(engine, journal)
                         started = True
                     loop.on_message(msg)
                     if venue.errors:
@@ -265,6 +285,7 @@ class LiveSession(PaperSession):
                 raise ConfigError(f"no market data from {exchange.id} for "
                                   f"{', '.join(self.symbols)} before the session ended")
             loop.stop()
+            self._save_states(engine, journal)
             loaded = LoadedData(engine.feeds, f"live:{exchange.id}", {})
             result = assemble_result(config, engine, loaded)
             result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}

@@ -99,3 +99,52 @@ def test_a_killed_session_resumes_from_its_journal(tmp_path: Path) -> None:
         state = j.rebuild()
     assert state.portfolio.cash == pytest.approx(engine.portfolio.cash)
     assert state.open_orders() == []
+
+
+class Counter(Strategy):
+    """Counts the trades it has seen, across restarts."""
+
+    name = "counter"
+
+    def on_start(self) -> None:
+        self.seen = 0
+        self.restored = 0
+
+    def on_price(self, price: float) -> None:
+        self.seen += 1
+
+    def save_state(self) -> dict:
+        return {"seen": self.seen}
+
+    def load_state(self, state: dict) -> None:
+        self.restored = self.seen = int(state["seen"])
+
+
+def test_strategy_state_survives_a_restart(tmp_path: Path) -> None:
+    journal = tmp_path / "live.db"
+    config = BacktestConfig.from_dict({"symbols": ["BTC/USDT"], "capital": 5_000,
+                                       "strategy": "tests.integration.test_live_resume:"
+                                                   "Counter"})
+    with running_fake_binance() as server:
+        stop = threading.Event()
+
+        def market() -> None:
+            while not stop.is_set():
+                server.push_trade("BTCUSDT", "30000.00", "0.5")
+                time.sleep(0.02)
+
+        threading.Timer(0.5, threading.Thread(target=market, daemon=True).start).start()
+        runs = []
+        try:
+            for _ in range(2):
+                run = LiveSession(config, spec_for(server), Credentials("binance", API_KEY,
+                                                                         API_SECRET),
+                                  str(journal), duration=2.0, poll_seconds=0.3)
+                result = asyncio.run(run.run())
+                runs.append((run.loop.engine.contexts[0].strategy,  # type: ignore[union-attr]
+                             result.metrics["events"]))
+        finally:
+            stop.set()
+    (first, events1), (second, events2) = runs
+    assert first.restored == 0 and first.seen == events1 > 10
+    assert second.restored == events1 and second.seen == events1 + events2
