@@ -67,9 +67,6 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--journal", default="live-journal.db",
                            help="the SQLite journal; a second run on it resumes "
                                 "(default: live-journal.db)")
-            p.add_argument("--flatten", action="store_true",
-                           help="close positions at the end (working orders are always "
-                                "canceled)")
         # what config_from_args reads that these commands do not offer
         p.set_defaults(func=cmd_live if name == "live" else cmd_paper,
                        **{k: None for k in _CONFIG_FLAGS
@@ -148,8 +145,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     config = _config(args)
     spec = exchange_spec(args)
     credentials = load_credentials(args.exchange)
-    session = LiveSession(config, spec, credentials, args.journal, args.duration,
-                          flatten=args.flatten)
+    session = LiveSession(config, spec, credentials, args.journal, args.duration)
     result = asyncio.run(session.run())
     _record(session, args)
     return _finish(result, args)

@@ -160,17 +160,16 @@ class PaperSession:
 
 class LiveSession(PaperSession):
     """One live session: the same engine and loop as paper, with the exchange as the venue
-    (``engine.live.venue.ExchangeVenue``), every command and answer journaled, fills from the
-    exchange's user stream with REST polling as the fallback. On its end, working orders are
-    canceled (positions are left as they are unless ``flatten``)."""
+    (``engine.live.venue.ExchangeVenue``), every command and answer journaled, fills polled
+    from the exchange every ``poll_seconds``. On its end, working orders are canceled;
+    positions are left as they are."""
 
     def __init__(self, config: BacktestConfig, spec: ExchangeSpec, credentials: Any,
-                 journal_path: str, duration: float | None = None, flatten: bool = False,
+                 journal_path: str, duration: float | None = None,
                  poll_seconds: float = 1.0) -> None:
         super().__init__(config, spec, duration)
         self.credentials = credentials
         self.journal_path = journal_path
-        self.flatten = flatten
         self.poll_seconds = poll_seconds
         self.venue: Any = None
         self.reconciliation: Any = None   # what a resumed session found
