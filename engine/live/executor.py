@@ -304,18 +304,43 @@ class CcxtExecutor:
         self._event(event)
         return event
 
-    async def poll_fills(self, since_ms: int | None = None) -> int:
+    async def poll_fills(self, since_ms: int | None = None, *, insist: bool = False) -> int:
         """Fetch our recent trades on every symbol with orders (the fallback to the websocket,
-        and what a reconnect or a restart reads); returns how many were new."""
+        and what a reconnect or a restart reads); returns how many were new. A transient
+        failure (rate limit, network) skips the symbol until the next poll, or, with
+        ``insist``, is retried up to ``max_attempts`` times before giving up loudly."""
         symbols = sorted({o.cmd.symbol for o in self.orders.values()})
         booked = 0
         for symbol in symbols:
-            await self.budget.take()
-            trades = await self.exchange.fetch_my_trades(symbol, since_ms)
+            trades = await self._my_trades(symbol, since_ms, insist)
+            if trades is None:
+                continue
             for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t["id"]))):
                 if self.on_trade(trade) is not None:
                     booked += 1
         return booked
+
+    async def _my_trades(self, symbol: str, since_ms: int | None,
+                         insist: bool) -> list[dict[str, Any]] | None:
+        for attempt in range(self.max_attempts if insist else 1):
+            await self.budget.take()
+            try:
+                trades: list[dict[str, Any]] = await self.exchange.fetch_my_trades(symbol,
+                                                                                  since_ms)
+                return trades
+            except Exception as exc:
+                outcome = classify(exc)
+                if outcome is Outcome.FATAL:
+                    raise ExchangeRefused(reason_of(exc, self.exchange.id,
+                                                    "fetch_my_trades")) from None
+                if outcome is not Outcome.RETRY:
+                    raise
+                self.retries += 1
+                self.budget.back_off(self._wait(exc, attempt))
+        if insist:
+            raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} fetch_my_trades: "
+                                  f"no answer for {symbol} after {self.max_attempts} attempts")
+        return None
 
     async def watch_fills(self, stop: asyncio.Event) -> None:
         """Book our trades as the exchange pushes them (ccxt.pro ``watch_my_trades``) until

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from engine.config import BacktestConfig
@@ -105,6 +106,67 @@ class PaperSession:
             written.append(f"{feed.kind} {feed.symbol}: {len(feed.frame):,} rows")
         return written
 
+    async def _market(self, exchange: Any, loop: LiveLoop, interval: int,
+                      on_first: Callable[[], None] | None = None,
+                      after: Callable[[], None] | None = None,
+                      extra: Sequence[Coroutine[Any, Any, None]] = ()) -> bool:
+        """Run the market until the duration is up or ``stop()``: every symbol's feed pumps
+        into one queue, each message goes through ``loop`` (``on_first`` once, before the
+        first; ``after`` after each), ``extra`` coroutines run beside. A feed or an extra
+        that fails ends the session with its error. Messages already received when the
+        session ends are processed too, so every message a feed passed on is an event.
+        Returns whether any message came."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.feeds = [BarFeed(exchange, s, self.config.timeframe or "1m") if interval
+                      else TradeFeed(exchange, s) for s in self.symbols]
+
+        async def pump(feed: TradeFeed | BarFeed) -> None:
+            async for msg in feed.messages(self.stop_event):
+                queue.put_nowait(msg)
+
+        async def guarded(work: Coroutine[Any, Any, None]) -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:   # handed to the market loop, which raises it
+                queue.put_nowait(exc)
+
+        tasks = [asyncio.create_task(guarded(pump(f))) for f in self.feeds]
+        tasks += [asyncio.create_task(guarded(work)) for work in extra]
+        started = False
+
+        def take(msg: Any) -> None:
+            nonlocal started
+            if isinstance(msg, BaseException):
+                raise msg
+            if not started:
+                loop.start(msg.ts_event)
+                if on_first is not None:
+                    on_first()
+                started = True
+            loop.on_message(msg)
+            if after is not None:
+                after()
+
+        deadline = (time.monotonic() + self.duration) if self.duration else None
+        try:
+            while not self.stop_event.is_set():
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                try:
+                    msg = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    break
+                take(msg)
+        finally:
+            self.stop_event.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        while not queue.empty():
+            take(queue.get_nowait())
+        return started
+
     async def run(self) -> BacktestResult:
         config = self.config
         exchange = self.spec.client()
@@ -115,37 +177,7 @@ class PaperSession:
             engine = build_engine(config, [], [])
             loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
             add_strategies(engine, plan_pairs(config, self.symbols))
-            queue: asyncio.Queue[Any] = asyncio.Queue()
-            self.feeds = [BarFeed(exchange, s, config.timeframe or "1m") if interval
-                          else TradeFeed(exchange, s) for s in self.symbols]
-
-            async def pump(feed: TradeFeed | BarFeed) -> None:
-                async for msg in feed.messages(self.stop_event):
-                    await queue.put(msg)
-
-            tasks = [asyncio.create_task(pump(f)) for f in self.feeds]
-            started = False
-            deadline = (time.monotonic() + self.duration) if self.duration else None
-            try:
-                while not self.stop_event.is_set():
-                    timeout = None if deadline is None else max(deadline - time.monotonic(),
-                                                                 0.0)
-                    try:
-                        msg = await asyncio.wait_for(queue.get(), timeout)
-                    except TimeoutError:
-                        break
-                    if not started:
-                        loop.start(msg.ts_event)
-                        started = True
-                    loop.on_message(msg)
-                    for task in tasks:
-                        if task.done() and task.exception() is not None:
-                            raise task.exception()  # type: ignore[misc]
-            finally:
-                self.stop_event.set()
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            started = await self._market(exchange, loop, interval)
             if not started:
                 raise ConfigError(f"no market data from {exchange.id} for "
                                   f"{', '.join(self.symbols)} before the session ended")
@@ -234,50 +266,26 @@ class LiveSession(PaperSession):
             if journal.last_seq() > 0:
                 # a second run on this journal: resume where the last one stopped
                 await self._resume(engine, journal, executor, venue, exchange)
-            queue: asyncio.Queue[Any] = asyncio.Queue()
-            self.feeds = [BarFeed(exchange, s, config.timeframe or "1m") if interval
-                          else TradeFeed(exchange, s) for s in self.symbols]
-
-            async def pump(feed: TradeFeed | BarFeed) -> None:
-                async for msg in feed.messages(self.stop_event):
-                    await queue.put(msg)
-
             async def poll() -> None:   # fills the user stream might miss
                 while not self.stop_event.is_set():
                     await asyncio.sleep(self.poll_seconds)
                     await executor.poll_fills()
-                    self._save_states(engine, journal)
+                    if loop.k >= 0:   # the strategies have started
+                        self._save_states(engine, journal)
 
-            tasks = [asyncio.create_task(pump(f)) for f in self.feeds]
-            tasks.append(asyncio.create_task(poll()))
-            started = False
-            deadline = (time.monotonic() + self.duration) if self.duration else None
-            try:
-                while not self.stop_event.is_set():
-                    timeout = None if deadline is None else max(deadline - time.monotonic(),
-                                                                 0.0)
-                    try:
-                        msg = await asyncio.wait_for(queue.get(), timeout)
-                    except TimeoutError:
-                        break
-                    if not started:
-                        loop.start(msg.ts_event)
-                        self._load_states(engine, journal)
-                        started = True
-                    loop.on_message(msg)
-                    if venue.errors:
-                        raise venue.errors[0]
-            finally:
-                self.stop_event.set()
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            def check() -> None:
+                if venue.errors:
+                    raise venue.errors[0]
+
+            started = await self._market(exchange, loop, interval,
+                                         on_first=lambda: self._load_states(engine, journal),
+                                         after=check, extra=[poll()])
             # the end: cancel what is working, wait for the answers, book the last fills
             for book in venue.working.values():
                 for order in list(book):
                     venue.cancel(order.strategy_id, order.client_order_id, engine.clock.ts)
             await venue.drain()
-            await executor.poll_fills()
+            await executor.poll_fills(insist=True)
             if venue.errors:
                 raise venue.errors[0]
             if not started:
