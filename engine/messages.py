@@ -202,7 +202,8 @@ class OrderDenied(NamedTuple):
 
 
 class OrderFilled(NamedTuple):
-    """An order (partly) filled. ``leaves_qty > 0`` means a partial fill: the rest keeps working."""
+    """An order (partly) filled. ``leaves_qty > 0`` means a partial fill: the rest keeps working.
+    ``last_qty``, ``cum_qty`` and ``leaves_qty`` are the order's traded quantities."""
 
     strategy_id: str
     venue: str
@@ -220,6 +221,11 @@ class OrderFilled(NamedTuple):
     slippage_bps: float
     ts_event: int
     ts_init: int
+    # the part of the traded quantity the venue kept as its fee, in the base asset (Binance
+    # takes a buy's commission in the coin bought): the position moves by ``last_qty -
+    # fee_qty`` on a buy and by ``-(last_qty + fee_qty)`` on a sell; ``fee`` is then the part
+    # paid in the quote currency
+    fee_qty: float = 0.0
 
 
 class OrderCanceled(NamedTuple):

@@ -75,12 +75,18 @@ class Portfolio:
     def apply_fill(self, fill: OrderFilled) -> Position:
         """Book a fill: cash, fees, position, realized PnL and round trips."""
         # one unpack instead of a field lookup per use: this runs for every fill
-        strategy_id, _, symbol, _, _, _, side, qty, price, _, _, _, fee, _, ts, _ = fill
+        strategy_id, _, symbol, _, _, _, side, qty, price, _, _, _, fee, _, ts, _, fee_qty = fill
         pos = self.positions.get((symbol, strategy_id))
         if pos is None:
             pos = self.position(symbol, strategy_id)
         signed = qty if side == "BUY" else -qty
         self.cash -= signed * price + fee
+        if fee_qty:
+            # the venue kept part of the base asset: the position moves by that much less
+            # (a buy) or more (a sell) than traded, and the part's value counts as a fee
+            fee += fee_qty * price
+            qty = qty - fee_qty if side == "BUY" else qty + fee_qty
+            signed = qty if side == "BUY" else -qty
         self.total_fees += fee
         pos.fees += fee
         pos.n_fills += 1

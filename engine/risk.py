@@ -389,7 +389,7 @@ class RiskEngine:
         if cls is OrderFilled:
             self.on_fill(event.strategy_id, event.symbol, event.client_order_id, event.side,
                          event.last_qty, event.leaves_qty, event.last_price, event.fee,
-                         event.ts_event)
+                         event.ts_event, event.fee_qty)
         elif cls is OrderCanceled or cls is OrderRejected or cls is OrderDenied:
             # (an exchange may deny an order risk approved: it works no more)
             self._release(event.client_order_id)
@@ -403,7 +403,7 @@ class RiskEngine:
 
     def on_fill(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
                 last_qty: float, leaves_qty: float, price: float = 0.0, fee: float = 0.0,
-                ts: int = 0) -> None:
+                ts: int = 0, fee_qty: float = 0.0) -> None:
         """Apply one fill (the fields of ``OrderFilled`` the view uses)."""
         key = (symbol, strategy_id)
         pair = self.pairs.get(key)
@@ -412,6 +412,10 @@ class RiskEngine:
         buy = side == BUY
         signed = last_qty if buy else -last_qty
         self.cash -= signed * price + fee
+        if fee_qty:   # a fee kept in the base asset (see Portfolio.apply_fill)
+            fee += fee_qty * price
+            last_qty = last_qty - fee_qty if buy else last_qty + fee_qty
+            signed = last_qty if buy else -last_qty
         entry = self.working.get(client_order_id)
         if entry is not None:
             if leaves_qty > _EPS:

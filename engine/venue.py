@@ -709,7 +709,7 @@ class SimulatedVenue:
         self.on_fill(_new(OrderFilled, (order.strategy_id, self._venue, order.symbol,
                                        order.client_order_id, order.venue_order_id,
                                        f"F-{self._fill_seq}", order.side, qty, price,
-                                       filled, leaves, liquidity, fee, slip_bps, ts, ts)))
+                                       filled, leaves, liquidity, fee, slip_bps, ts, ts, 0.0)))
 
     def liquidate(self, strategy_id: str, symbol: str, position: float, mark: float,
                   ts: int) -> None:

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import ccxt
 
-from engine.live.orders import (Outcome, RequestBudget, classify, prepare_order, reason_of,
-                                retry_after)
+from engine.live.orders import (Outcome, RequestBudget, classify, fee_parts, prepare_order,
+                                reason_of, retry_after)
 from engine.messages import (BUY, MAKER, SELL, TAKER, CancelOrder, OrderAccepted, OrderCanceled,
                              OrderDenied, OrderFilled, OrderRejected, SubmitOrder)
 
@@ -285,22 +285,17 @@ class CcxtExecutor:
         leaves = max(cmd.quantity - order.filled, 0.0)
         if leaves <= 1e-12:
             leaves = 0.0
-        fee = trade.get("fee") or {}
-        fee_cost = float(fee.get("cost") or 0.0)
-        currency = fee.get("currency")
-        market = self.exchange.markets.get(cmd.symbol) or {}
-        if currency and currency != market.get("quote", currency):
-            # a fee taken in the base asset (or another coin) is booked at its quote value:
-            # the portfolio keeps its books in the quote currency
-            fee_cost *= price if currency == market.get("base") else 0.0
-            if currency != market.get("base"):
-                self.foreign_fees.append((trade_id, currency, float(fee.get("cost") or 0.0)))
+        fee_cost, fee_qty, foreign = fee_parts(trade, self.exchange.markets.get(cmd.symbol)
+                                               or {})
+        if foreign is not None:
+            self.foreign_fees.append((trade_id, foreign,
+                                      float((trade.get("fee") or {}).get("cost") or 0.0)))
         ts = int(trade.get("timestamp") or self.exchange.milliseconds()) * 1_000_000
         event = OrderFilled(cmd.strategy_id, self.venue, cmd.symbol, cmd.client_order_id,
                             order.exchange_id or "", trade_id, BUY if trade["side"] == "buy"
                             else SELL, qty, price, order.filled, leaves,
                             MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
-                            fee_cost, 0.0, ts, ts)
+                            fee_cost, 0.0, ts, ts, fee_qty)
         self._event(event)
         return event
 

@@ -211,5 +211,20 @@ def retry_after(exc: BaseException, attempt: int, base: float = 0.5, cap: float 
     return wait
 
 
-__all__ = ["Outcome", "Prepared", "RequestBudget", "classify", "prepare_order", "reason_of",
-           "retry_after"]
+def fee_parts(trade: dict[str, Any], market: dict[str, Any]) -> tuple[float, float, str | None]:
+    """A ccxt trade's fee as the books keep it: (paid in the quote currency, kept out of the
+    base asset, the coin of a fee paid in neither). Binance takes a buy's commission in the
+    coin bought, so the position holds less than was traded; a fee in a third coin (BNB)
+    stays outside the books and is named so it can be reported."""
+    fee = trade.get("fee") or {}
+    cost = float(fee.get("cost") or 0.0)
+    currency = fee.get("currency")
+    if not currency or currency == market.get("quote", currency):
+        return cost, 0.0, None
+    if currency == market.get("base"):
+        return 0.0, cost, None
+    return 0.0, 0.0, str(currency)
+
+
+__all__ = ["Outcome", "Prepared", "RequestBudget", "classify", "fee_parts", "prepare_order",
+           "reason_of", "retry_after"]

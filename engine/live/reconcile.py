@@ -59,6 +59,7 @@ class ExchangeFill(NamedTuple):
     fee: float
     liquidity: str
     ts_event: int
+    fee_qty: float = 0.0    # the part of qty kept as the fee, in the base asset
 
 
 class ExchangeSnapshot(NamedTuple):
@@ -162,7 +163,7 @@ def reconcile(state: JournalState, exchange: ExchangeSnapshot, *,
             keyed.append(((f.ts_event, 1, f.trade_id, coid), OrderFilled(
                 cmd.strategy_id, venue, cmd.symbol, coid, f.venue_order_id, f.trade_id,
                 cmd.side, f.qty, f.price, cum, max(cmd.quantity - cum, 0.0), f.liquidity, f.fee,
-                0.0, f.ts_event, exchange.ts)))
+                0.0, f.ts_event, exchange.ts, f.fee_qty)))
         last_ts = max(([ex.ts_update] if ex else []) + [f.ts_event for f in new_fills])
         if ex is None:
             continue

@@ -18,6 +18,7 @@ from typing import Any
 import ccxt
 
 from engine.live.journal import Journal, JournalState
+from engine.live.orders import fee_parts
 from engine.live.reconcile import ExchangeFill, ExchangeOrder, ExchangeSnapshot, Reconciliation
 from engine.messages import (BUY, MAKER, SELL, TAKER, OrderCanceled, OrderDenied, OrderFilled,
                              OrderRejected, SubmitOrder)
@@ -55,17 +56,12 @@ async def exchange_snapshot(exchange: Any, state: JournalState, venue: str,
             owner = by_venue_id.get(str(trade.get("order")))
             if owner is None:
                 continue
-            fee = trade.get("fee") or {}
-            cost = float(fee.get("cost") or 0.0)
-            market = exchange.markets.get(symbol) or {}
-            if fee.get("currency") and fee.get("currency") != market.get("quote"):
-                cost = cost * float(trade["price"]) if fee.get("currency") == market.get(
-                    "base") else 0.0
+            cost, fee_qty, _ = fee_parts(trade, exchange.markets.get(symbol) or {})
             fills.append(ExchangeFill(owner, str(trade.get("order")), str(trade["id"]), symbol,
                                       BUY if trade["side"] == "buy" else SELL,
                                       float(trade["amount"]), float(trade["price"]), cost,
                                       MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
-                                      int(trade["timestamp"]) * _MS))
+                                      int(trade["timestamp"]) * _MS, fee_qty))
     balance = await exchange.fetch_balance()
     totals = {asset: float(v) for asset, v in (balance.get("total") or {}).items()
               if v is not None}

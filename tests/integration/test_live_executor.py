@@ -67,6 +67,8 @@ def test_orders_are_placed_filled_and_canceled(tmp_path: Path) -> None:
     assert isinstance(fill, OrderFilled)
     assert (fill.client_order_id, fill.last_qty, fill.last_price, fill.leaves_qty) == (
         f"{SID}-1", 0.01, 30_001.0, 0.0)
+    # the buy's commission (0.1 %) was kept in BTC: booked as fee_qty, nothing in USDT
+    assert (fill.fee_qty, fill.fee) == (pytest.approx(0.00001), 0.0)
     # the exchange holds our ids, the journal every record under them
     assert len(ours) == 2 and all(o.startswith("rt") for o in ours)
     with Journal(tmp_path / "j.db") as journal:

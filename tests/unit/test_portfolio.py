@@ -334,3 +334,25 @@ def test_equity_kernel_equals_the_numpy_reference_on_a_traded_run() -> None:
     engine.run()
     assert len({f.symbol for f in engine.fills}) == 2
     assert engine.equity_curve().equals(engine.equity_curve_reference())
+
+
+def test_a_fee_kept_in_the_base_asset_shrinks_the_position() -> None:
+    """Binance takes a buy's commission out of the coin bought: 2 BTC bought at 100 with a
+    0.1 % fee leaves 1.998 BTC, and the quote paid is the full 200."""
+    pf = Portfolio(CAPITAL)
+    bought = fill(BUY, 2, 100.0, ts=1 * SEC)._replace(fee_qty=0.002)
+    pos = pf.apply_fill(bought)
+    assert pf.cash == approx(CAPITAL - 200.0)
+    assert (pos.qty, pos.avg_price) == (approx(1.998), 100.0)
+    assert pf.net_qty == {"BTC": approx(1.998)}
+    # the fee's value (0.002 * 100) is a fee, and equity shows it
+    assert pf.total_fees == approx(0.2) and pf.equity() == approx(CAPITAL - 0.2)
+    # selling what is held (its fee in the quote coin) closes the round trip
+    pf.apply_fill(fill(SELL, 1.998, 110.0, fee=0.21978, ts=2 * SEC))
+    assert pos.qty == 0.0
+    (trade,) = pf.trades
+    # 1.998 * (110 - 100) = 19.98 gross; fees 0.2 + 0.21978
+    assert trade["pnl_gross"] == approx(19.98)
+    assert trade["fees"] == approx(0.41978)
+    assert pf.cash == approx(CAPITAL - 200.0 + 1.998 * 110.0 - 0.21978)
+    assert pf.equity() == approx(CAPITAL + 19.98 - 0.41978)
