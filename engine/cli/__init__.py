@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RaytraderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         # a graph that lost an actor is a failed run, not a usage error
-        return EXIT_FAULT if type(exc).__name__ == "GraphError" else EXIT_USAGE
+        return EXIT_FAULT if type(exc).__name__ in ("GraphError", "ExchangeSessionError") \
+            else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

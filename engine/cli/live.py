@@ -61,7 +61,13 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
                        help="write the session's market data to this Parquet catalog, for "
                             "`raytrader backtest --data catalog:CATALOG` to replay it")
         p.add_argument("--quiet", action="store_true", help="no summary table")
+        p.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
+                       help="print a heartbeat line (events, fills, working orders, equity, "
+                            "data age) to stderr this often; 0 for none (default: 10)")
         if name == "live":
+            p.add_argument("--flatten", action="store_true",
+                           help="on the way out (duration, Ctrl-C), close every position "
+                                "with a market order after canceling working orders")
             p.add_argument("--live", action="store_true",
                            help="really trade: without it, live refuses to start")
             p.add_argument("--journal", default="live-journal.db",
@@ -116,13 +122,37 @@ def _finish(result: Any, args: argparse.Namespace) -> int:
     return EXIT_FAULT if result.faults else EXIT_OK
 
 
-def cmd_paper(args: argparse.Namespace) -> int:
+def _heartbeat(args: argparse.Namespace) -> dict[str, Any]:
+    if args.heartbeat is None or args.heartbeat == 0:
+        return {}
+    if not args.heartbeat > 0:
+        raise ConfigError(f"--heartbeat must be a positive number of seconds (or 0 for none), "
+                          f"got {args.heartbeat}")
+    return {"heartbeat": args.heartbeat,
+            "on_heartbeat": lambda beat: print(beat.line(), file=sys.stderr, flush=True)}
+
+
+def _run(session: Any) -> Any:
+    """Run ``session`` with Ctrl-C (and SIGTERM) ending it gracefully: a live session still
+    cancels its working orders (and flattens, if asked); a second Ctrl-C stops at once."""
     import asyncio
 
+    async def main() -> Any:
+        restore = session.stop_on_signals()
+        try:
+            return await session.run()
+        finally:
+            restore()
+
+    return asyncio.run(main())
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
     from engine.live.session import PaperSession
 
-    session = PaperSession(_config(args), exchange_spec(args), args.duration)
-    result = asyncio.run(session.run())
+    session = PaperSession(_config(args), exchange_spec(args), args.duration,
+                           **_heartbeat(args))
+    result = _run(session)
     _record(session, args)
     return _finish(result, args)
 
@@ -134,8 +164,6 @@ def _record(session: Any, args: argparse.Namespace) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    import asyncio
-
     from engine.live.secrets import load_credentials
     from engine.live.session import LiveSession
 
@@ -145,8 +173,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     config = _config(args)
     spec = exchange_spec(args)
     credentials = load_credentials(args.exchange)
-    session = LiveSession(config, spec, credentials, args.journal, args.duration)
-    result = asyncio.run(session.run())
+    session = LiveSession(config, spec, credentials, args.journal, args.duration,
+                          flatten=args.flatten, **_heartbeat(args))
+    result = _run(session)
     _record(session, args)
     return _finish(result, args)
 

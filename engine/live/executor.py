@@ -24,15 +24,19 @@ refusals).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import ccxt
 
+from engine.errors import RaytraderError
 from engine.live.orders import (Outcome, RequestBudget, classify, fee_parts, prepare_order,
                                 reason_of, retry_after)
 from engine.messages import (BUY, MAKER, SELL, TAKER, CancelOrder, OrderAccepted, OrderCanceled,
                              OrderDenied, OrderFilled, OrderRejected, SubmitOrder)
+
+
+T = TypeVar("T")
 
 
 class Journal(Protocol):
@@ -45,13 +49,54 @@ class Journal(Protocol):
     def next_client_order_id(self, strategy_id: str, symbol: str) -> str: ...
 
 
-class ExchangeRefused(RuntimeError):
+class ExchangeRefused(RaytraderError, RuntimeError):
     """The exchange refuses this session itself (a wrong key or signature, no permission):
     no order can succeed, so the session stops, naming the exchange and the call."""
 
 
+def wait_after(exchange: Any, exc: BaseException, attempt: int) -> float:
+    """How long to hold requests after ``exc`` (the ``attempt``-th failure in a row): what
+    the exchange asked in its ``Retry-After`` header when it said (at least 0.1 s doubling
+    per attempt), else ``retry_after``'s backoff."""
+    headers = getattr(exchange, "last_response_headers", None) or {}
+    asked = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    try:
+        if asked is not None:
+            # at least a short backoff, doubling: a "Retry-After: 0" met again and again
+            # must not become a storm
+            return max(float(asked), min(0.1 * 2 ** attempt, 10.0))
+    except (TypeError, ValueError):
+        pass
+    return retry_after(exc, attempt)
+
+
+async def ask_patiently(exchange: Any, what: str, call: Callable[[], Awaitable[T]],
+                        attempts: int = 8) -> T:
+    """``call()`` (a question to the exchange, which never places anything) asked again
+    after a rate limit or a network error, waiting what the exchange asked; a refusal of
+    the credentials is :class:`ExchangeRefused`; other errors (an unknown order) are the
+    caller's. After ``attempts`` failures, :class:`ExchangeRefused` naming the call."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome is Outcome.FATAL:
+                raise ExchangeRefused(reason_of(exc, exchange.id, what)) from None
+            if outcome is not Outcome.RETRY:
+                raise
+            await asyncio.sleep(wait_after(exchange, exc, attempt))
+    raise ExchangeRefused(f"exchange_unavailable: {exchange.id} {what}: no answer after "
+                          f"{attempts} attempts")
+
+
+def _brief(exc: BaseException | None) -> str:
+    """An error in one line, as an exchange's message may run long."""
+    return "none" if exc is None else f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
 class _Order:
-    __slots__ = ("cmd", "exchange_id", "filled", "ours", "trades")
+    __slots__ = ("closing", "cmd", "exchange_id", "filled", "ours", "placed", "trades")
 
     def __init__(self, cmd: SubmitOrder, ours: str) -> None:
         self.cmd = cmd
@@ -59,6 +104,11 @@ class _Order:
         self.exchange_id: str | None = None
         self.filled = 0.0
         self.trades: set[str] = set()
+        # set once the submit has its answer (accepted, rejected, denied): a cancel waits
+        # for it, or it could reach the exchange before the order and be told "unknown"
+        self.placed = asyncio.Event()
+        # (filled on the exchange, how it ended): an end waiting for its last fills
+        self.closing: tuple[float, str] | None = None
 
 
 class CcxtExecutor:
@@ -66,7 +116,7 @@ class CcxtExecutor:
 
     def __init__(self, exchange: Any, run_id: str, journal: Journal,
                  emit: Callable[[Any], None], *, budget: RequestBudget | None = None,
-                 max_attempts: int = 6, venue: str | None = None,
+                 max_attempts: int = 8, venue: str | None = None,
                  mark: Callable[[str], float | None] | None = None) -> None:
         self.exchange = exchange
         self.run_id = run_id
@@ -97,16 +147,7 @@ class CcxtExecutor:
         self.emit(event)
 
     def _wait(self, exc: BaseException, attempt: int) -> float:
-        """How long to hold every request after ``exc``: what the exchange asked in its
-        ``Retry-After`` header when it said, else ``retry_after``'s backoff."""
-        headers = getattr(self.exchange, "last_response_headers", None) or {}
-        asked = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
-        try:
-            if asked is not None:
-                return max(float(asked), 0.0)
-        except (TypeError, ValueError):
-            pass
-        return retry_after(exc, attempt)
+        return wait_after(self.exchange, exc, attempt)
 
     def _now(self) -> int:
         return int(self.exchange.milliseconds()) * 1_000_000
@@ -116,6 +157,7 @@ class CcxtExecutor:
         """Track an order a previous run of this session placed (resumed from the journal):
         under its exchange client id, which is also its id for the engine now."""
         order = _Order(cmd, cmd.client_order_id)
+        order.placed.set()
         order.exchange_id = exchange_id or None
         order.filled = filled
         order.trades = set(trade_ids)
@@ -134,8 +176,27 @@ class CcxtExecutor:
         order = _Order(cmd, ours)
         self.orders[cmd.client_order_id] = order
         self._by_ours[ours] = order
-        # the command, under the id it carries on the exchange, before anything leaves
-        self.journal.append(cmd._replace(client_order_id=ours))
+        try:
+            await self._place(order)
+        finally:
+            order.placed.set()
+
+    async def resend(self, client_order_id: str) -> None:
+        """Send again, under its own client id, an adopted order a previous run journaled but
+        the exchange never received (it said so when asked): the same id, so should the
+        first attempt surface after all, the exchange refuses the second."""
+        order = self.orders[client_order_id]
+        order.placed.clear()
+        try:
+            await self._place(order, journaled=True)
+        finally:
+            order.placed.set()
+
+    async def _place(self, order: _Order, journaled: bool = False) -> None:
+        cmd, ours = order.cmd, order.ours
+        if not journaled:
+            # the command, under the id it carries on the exchange, before anything leaves
+            self.journal.append(cmd._replace(client_order_id=ours))
         prepared = prepare_order(self.exchange, cmd, ours, self.mark(cmd.symbol))
         if isinstance(prepared, str):
             self._reject(cmd, prepared)
@@ -158,6 +219,12 @@ class CcxtExecutor:
                                             self._now(), self._now()))
                     return
                 if outcome is Outcome.REJECTED:
+                    if "duplicate order" in str(exc).lower():
+                        # an earlier attempt under this id got through after all: track it
+                        found = await self._find(order)
+                        if found is not None:
+                            self._accepted(order, found)
+                            return
                     self._reject(cmd, reason_of(exc, self.exchange.id, "create_order"))
                     return
                 self.retries += 1
@@ -176,6 +243,7 @@ class CcxtExecutor:
     async def _find(self, order: _Order) -> dict[str, Any] | None:
         """The exchange's order under our client id, or None when it has none. Asked until
         the exchange answers (a question never places anything)."""
+        last: BaseException | None = None
         for attempt in range(self.max_attempts):
             await self.budget.take()
             try:
@@ -191,10 +259,11 @@ class CcxtExecutor:
                         from None
                 if outcome is not Outcome.RETRY:
                     return None
+                last = exc
                 self.budget.back_off(self._wait(exc, attempt))
         raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} fetch_order: no "
-                              f"answer about {order.ours} after {self.max_attempts} attempts; "
-                              f"not sending it again unasked")
+                              f"answer about {order.ours} after {self.max_attempts} attempts "
+                              f"(the last: {_brief(last)}); not sending it again unasked")
 
     def _accepted(self, order: _Order, placed: dict[str, Any]) -> None:
         exchange_id = str(placed.get("id"))
@@ -222,21 +291,25 @@ class CcxtExecutor:
                                       self._now(), self._now()))
             return
         self.journal.append(cmd._replace(client_order_id=order.ours))
+        await order.placed.wait()
+        if order.exchange_id is None:   # the exchange never took it: nothing to cancel
+            self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
+                                      cmd.client_order_id, "cancel rejected: order not working",
+                                      self._now(), self._now()))
+            return
         for attempt in range(self.max_attempts):
             await self.budget.take()
             try:
-                await self.exchange.cancel_order(order.exchange_id, cmd.symbol,
-                                                 {"clientOrderId": order.ours})
+                answer = await self.exchange.cancel_order(order.exchange_id, cmd.symbol,
+                                                          {"clientOrderId": order.ours})
             except ccxt.OrderNotFound:
                 state = await self._find(order)
-                if state is None or state.get("status") in ("canceled", "expired",
-                                                            "rejected"):
+                if state is None:
                     self._canceled(order, "canceled")
                 else:
-                    self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
-                                              cmd.client_order_id,
-                                              "cancel rejected: order already filled",
-                                              self._now(), self._now()))
+                    how = "canceled" if state.get("status") in ("canceled", "expired",
+                                                                "rejected") else "filled"
+                    await self._close_when_booked(order, state, how)
                 return
             except Exception as exc:
                 outcome = classify(exc)
@@ -252,10 +325,36 @@ class CcxtExecutor:
                 self.retries += 1
                 self.budget.back_off(self._wait(exc, attempt))
                 continue
-            self._canceled(order, "canceled")
+            await self._close_when_booked(order, answer, "canceled")
             return
         raise ExchangeRefused(f"exchange_unavailable: {self.exchange.id} cancel_order: no "
                               f"answer after {self.max_attempts} attempts")
+
+    async def _close_when_booked(self, order: _Order, state: dict[str, Any] | None,
+                                 how: str) -> None:
+        """End ``order`` (``how``: "canceled", or "filled" when a cancel came too late) once
+        every trade the exchange's ``state`` of it counts is booked, so its fills always go
+        before its end: asked for now when some are missing, and, if they are not listed
+        yet, the end waits in ``order.closing`` for the fill that completes them."""
+        filled = float((state or {}).get("filled") or 0.0)
+        if filled > order.filled + 1e-12:
+            await self.poll_fills(symbols=[order.cmd.symbol])
+        if filled > order.filled + 1e-12:
+            order.closing = (filled, how)
+            return
+        self._end(order, how)
+
+    def _end(self, order: _Order, how: str) -> None:
+        cmd = order.cmd
+        if how == "canceled":
+            self._canceled(order, "canceled")
+        elif order.filled < cmd.quantity - 1e-12:   # filled, but not all booked yet
+            order.closing = (cmd.quantity, how)
+        else:   # filled (and booked): the cancel came too late, as on the simulator
+            self._event(OrderRejected(cmd.strategy_id, self.venue, cmd.symbol,
+                                      cmd.client_order_id,
+                                      "cancel rejected: order already filled",
+                                      self._now(), self._now()))
 
     def _canceled(self, order: _Order, reason: str) -> None:
         cmd = order.cmd
@@ -297,14 +396,20 @@ class CcxtExecutor:
                             MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
                             fee_cost, 0.0, ts, ts, fee_qty)
         self._event(event)
+        if order.closing is not None and order.filled >= order.closing[0] - 1e-12:
+            how = order.closing[1]
+            order.closing = None
+            self._end(order, how)
         return event
 
-    async def poll_fills(self, since_ms: int | None = None, *, insist: bool = False) -> int:
+    async def poll_fills(self, since_ms: int | None = None, *, insist: bool = False,
+                         symbols: list[str] | None = None) -> int:
         """Fetch our recent trades on every symbol with orders (the fallback to the websocket,
         and what a reconnect or a restart reads); returns how many were new. A transient
         failure (rate limit, network) skips the symbol until the next poll, or, with
         ``insist``, is retried up to ``max_attempts`` times before giving up loudly."""
-        symbols = sorted({o.cmd.symbol for o in self.orders.values()})
+        if symbols is None:
+            symbols = sorted({o.cmd.symbol for o in self.orders.values()})
         booked = 0
         for symbol in symbols:
             trades = await self._my_trades(symbol, since_ms, insist)
@@ -350,4 +455,4 @@ class CcxtExecutor:
                 self.on_trade(trade)
 
 
-__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal"]
+__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal", "ask_patiently", "wait_after"]

@@ -10,14 +10,17 @@ messages, from ccxt.pro websockets, with REST as the fallback and the gap filler
   while disconnected are fetched through REST (``fetch_ohlcv``).
 - **Reconnects**: a network error or a stalled socket (nothing for ``stall_seconds``) closes
   the subscription and opens it again after a backoff (0.5 s doubling to 30 s, reset by the
-  next message); the gap logic above fills what was missed.
+  next message); the gap logic above fills what was missed. A backfill that meets a network
+  error or a rate limit (429, 418) is asked again after the same backoff, holding the new
+  messages until the gap is filled, so the order is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import ccxt
@@ -48,12 +51,32 @@ def bar_message(venue: str, symbol: str, candle: list[Any], interval_ns: int) ->
 @dataclasses.dataclass
 class FeedStats:
     """What a live feed went through: messages passed on, trades backfilled through REST,
-    duplicates dropped, reconnects."""
+    duplicates dropped, reconnects, REST backfills asked again."""
 
     messages: int = 0
     backfilled: int = 0
     duplicates: int = 0
     reconnects: int = 0
+    rest_retries: int = 0
+
+
+async def _patiently(exchange: Any, stats: FeedStats, stop: asyncio.Event,
+                     call: Callable[[], Awaitable[Any]]) -> Any:
+    """``call()`` until it answers: a network error or a rate limit (ccxt's NetworkError,
+    which covers 429 and 418) waits what the exchange asked (``Retry-After``) or a backoff
+    from 0.1 s doubling to 10 s, and asks again. None once ``stop`` is set."""
+    from engine.live.executor import wait_after
+
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except ccxt.NetworkError as exc:
+            stats.rest_retries += 1
+            if stop.is_set():
+                return None
+            await asyncio.sleep(min(wait_after(exchange, exc, attempt), 60.0))
+            attempt = min(attempt + 1, 7)
 
 
 class TradeFeed:
@@ -115,7 +138,9 @@ class TradeFeed:
             if fresh and self.last_id is not None:
                 first = _as_int(fresh[0]["id"])
                 if first is not None and first > self.last_id + 1:
-                    gap = self._fresh(await self._backfill(first))
+                    got = await _patiently(self.exchange, self.stats, stop,
+                                           functools.partial(self._backfill, first))
+                    gap = self._fresh(got or [])
                     self.stats.backfilled += len(gap)
                     fresh = gap + fresh
             for trade in fresh:
@@ -167,8 +192,9 @@ class BarFeed:
             if closed and self.last_open_ms is not None and \
                     closed[0][0] > self.last_open_ms + step:
                 # bars closed while the socket was down: fetched through REST
-                rest = await self.exchange.fetch_ohlcv(self.symbol, self.timeframe,
-                                                       self.last_open_ms + step)
+                since = self.last_open_ms + step
+                rest = await _patiently(self.exchange, self.stats, stop, functools.partial(
+                    self.exchange.fetch_ohlcv, self.symbol, self.timeframe, since)) or []
                 gap = [c for c in rest if self.last_open_ms < c[0] < closed[0][0]]
                 self.stats.backfilled += len(gap)
                 closed = gap + closed

@@ -197,6 +197,8 @@ class JournalState:
             if order.status != FILLED:
                 order.status = CANCELED
                 order.reason = record.reason
+        elif cls is OrderRejected and record.reason.startswith("cancel rejected"):
+            pass   # a cancel refused (the order had filled): the order's state stands
         elif cls is OrderRejected or cls is OrderDenied:
             if order.filled_qty > 0:
                 self.anomalies.append(Anomaly(seq, coid, f"{cls.__name__} after fills"))

@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import enum
 import math
+import re
 import time
 from typing import Any
 
@@ -206,9 +207,19 @@ def retry_after(exc: BaseException, attempt: int, base: float = 0.5, cap: float 
             except ValueError:
                 asked = None
     wait = asked if asked is not None else min(cap, base * (2 ** max(attempt, 0)))
-    if "418" in text:
+    if is_ban(exc):
         wait = max(wait, cap)
     return wait
+
+
+_BAN = re.compile(r"(?:^|\s)418(?:\s|$)")
+
+
+def is_ban(exc: BaseException) -> bool:
+    """Whether ``exc`` is an HTTP 418 (Binance's IP ban): ccxt's DDoSProtection whose
+    message carries 418 as the status word ("binance 418 I'm a Teapot ..."), not as digits
+    inside a URL, a timestamp or a signature."""
+    return isinstance(exc, ccxt.DDoSProtection) and _BAN.search(str(exc)) is not None
 
 
 def fee_parts(trade: dict[str, Any], market: dict[str, Any]) -> tuple[float, float, str | None]:
@@ -226,5 +237,5 @@ def fee_parts(trade: dict[str, Any], market: dict[str, Any]) -> tuple[float, flo
     return 0.0, 0.0, str(currency)
 
 
-__all__ = ["Outcome", "Prepared", "RequestBudget", "classify", "fee_parts", "prepare_order",
-           "reason_of", "retry_after"]
+__all__ = ["Outcome", "Prepared", "RequestBudget", "classify", "fee_parts", "is_ban",
+           "prepare_order", "reason_of", "retry_after"]

@@ -13,11 +13,13 @@ the report, never fixed silently.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import ccxt
 
 from engine.live.journal import Journal, JournalState
+from engine.live.executor import ask_patiently
 from engine.live.orders import fee_parts
 from engine.live.reconcile import ExchangeFill, ExchangeOrder, ExchangeSnapshot, Reconciliation
 from engine.messages import (BUY, MAKER, SELL, TAKER, OrderCanceled, OrderDenied, OrderFilled,
@@ -38,8 +40,8 @@ async def exchange_snapshot(exchange: Any, state: JournalState, venue: str,
         if not order.is_open:
             continue
         try:
-            found = await exchange.fetch_order(None, order.command.symbol,
-                                               {"clientOrderId": coid})
+            found = await ask_patiently(exchange, "fetch_order", functools.partial(
+                exchange.fetch_order, None, order.command.symbol, {"clientOrderId": coid}))
         except ccxt.OrderNotFound:
             continue
         by_venue_id[str(found["id"])] = coid
@@ -52,7 +54,8 @@ async def exchange_snapshot(exchange: Any, state: JournalState, venue: str,
                                         or found.get("timestamp") or 0) * _MS))
     fills = []
     for symbol in symbols:
-        for trade in await exchange.fetch_my_trades(symbol, since_ms):
+        for trade in await ask_patiently(exchange, "fetch_my_trades", functools.partial(
+                exchange.fetch_my_trades, symbol, since_ms)):
             owner = by_venue_id.get(str(trade.get("order")))
             if owner is None:
                 continue
@@ -62,7 +65,7 @@ async def exchange_snapshot(exchange: Any, state: JournalState, venue: str,
                                       float(trade["amount"]), float(trade["price"]), cost,
                                       MAKER if trade.get("takerOrMaker") == "maker" else TAKER,
                                       int(trade["timestamp"]) * _MS, fee_qty))
-    balance = await exchange.fetch_balance()
+    balance = await ask_patiently(exchange, "fetch_balance", exchange.fetch_balance)
     totals = {asset: float(v) for asset, v in (balance.get("total") or {}).items()
               if v is not None}
     return ExchangeSnapshot(venue, tuple(orders), tuple(fills), totals,

@@ -22,13 +22,42 @@ from typing import Any
 
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData
-from engine.errors import ConfigError
+from engine.errors import ConfigError, RaytraderError
 from engine.live.feed import BarFeed, TradeFeed
 from engine.live.loop import LiveLoop
 from engine.result import BacktestResult
+from engine.risk import PORTFOLIO, STATES
 from engine.run import (add_strategies, assemble_result, build_engine, complete_params,
                         plan_pairs)
 from engine.timeframes import timeframe_to_ns
+
+
+@dataclasses.dataclass(frozen=True)
+class Heartbeat:
+    """A running session's pulse: events and fills so far, orders working, equity at the
+    last prices, non-zero positions by symbol, how long since the last market message
+    (None before the first) and the risk engine's trading state."""
+
+    beat: int
+    events: int
+    fills: int
+    working: int
+    equity: float
+    positions: dict[str, float]
+    seconds_since_data: float | None
+    state: str
+    reconnects: int = 0       # market-data sockets reopened, all feeds
+    rest_retries: int = 0     # REST backfills asked again
+
+
+    def line(self) -> str:
+        held = ", ".join(f"{s} {q:g}" for s, q in sorted(self.positions.items())) or "flat"
+        quiet = "no data yet" if self.seconds_since_data is None else \
+            f"last data {self.seconds_since_data:.1f}s ago"
+        return (f"heartbeat {self.beat}: {self.events:,} events, {self.fills:,} fills, "
+                f"{self.working} working, equity {self.equity:,.2f}, {held}, {quiet}, "
+                f"{self.reconnects} reconnects, {self.rest_retries} backfill retries, "
+                f"{self.state}")
 
 
 @dataclasses.dataclass
@@ -63,7 +92,9 @@ class ExchangeSpec:
 
 async def check_symbols(exchange: Any, symbols: list[str]) -> None:
     """Load the exchange's markets; a symbol it does not list is refused, naming it."""
-    await exchange.load_markets()
+    from engine.live.executor import ask_patiently
+
+    await ask_patiently(exchange, "load_markets", exchange.load_markets)
     unknown = [s for s in symbols if s not in exchange.markets]
     if unknown:
         some = ", ".join(sorted(exchange.markets)[:20])
@@ -72,12 +103,19 @@ async def check_symbols(exchange: Any, symbols: list[str]) -> None:
 
 
 class PaperSession:
-    """One paper session of a config on one exchange."""
+    """One paper session of a config on one exchange.
+
+    ``heartbeat`` (seconds) hands ``on_heartbeat`` a :class:`Heartbeat` that often while the
+    session runs: proof the session is alive and what it is doing."""
 
     def __init__(self, config: BacktestConfig, spec: ExchangeSpec,
-                 duration: float | None = None) -> None:
+                 duration: float | None = None, *, heartbeat: float | None = None,
+                 on_heartbeat: Callable[[Heartbeat], None] | None = None) -> None:
         if not config.symbols:
             raise ConfigError("a paper session needs symbols (--symbols BTC/USDT,...)")
+        if heartbeat is not None and not heartbeat > 0:
+            raise ConfigError(f"heartbeat must be a positive number of seconds, got "
+                              f"{heartbeat!r}")
         self.config = complete_params(config)
         self.spec = spec
         self.duration = duration
@@ -85,9 +123,57 @@ class PaperSession:
         self.stop_event = asyncio.Event()
         self.loop: LiveLoop | None = None
         self.feeds: list[TradeFeed | BarFeed] = []
+        self.heartbeat = heartbeat
+        self.on_heartbeat = on_heartbeat
+        self.beats = 0
+        self._last_message = 0.0
 
     def stop(self) -> None:
+        """End the session as its duration would: what follows a normal end (for a live
+        session, canceling working orders) still happens."""
         self.stop_event.set()
+
+    def stop_on_signals(self) -> Callable[[], None]:
+        """SIGINT (Ctrl-C) and SIGTERM stop the session gracefully (``stop()``); a second
+        SIGINT interrupts at once. Call from inside the session's event loop; returns the
+        function that puts the default handlers back."""
+        import signal
+
+        running = asyncio.get_running_loop()
+
+        def first(signum: int) -> None:
+            self.stop()
+            running.remove_signal_handler(signal.SIGINT)   # the next Ctrl-C is a hard stop
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(signum, first, signum)
+
+        def restore() -> None:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                running.remove_signal_handler(signum)
+        return restore
+
+    def _beat(self, loop: LiveLoop) -> Heartbeat:
+        engine = loop.engine
+        portfolio = engine.portfolio
+        now = time.monotonic()
+        return Heartbeat(
+            beat=self.beats, events=loop.k + 1, fills=len(engine.fills),
+            working=sum(len(book) for book in engine.venue.working.values()),
+            equity=portfolio.equity() if loop.k >= 0 else portfolio.cash,
+            positions={s: q for s, q in portfolio.net_qty.items() if q},
+            seconds_since_data=(now - self._last_message) if self._last_message else None,
+            state=STATES[engine.risk.state(PORTFOLIO)],
+            reconnects=sum(f.stats.reconnects for f in self.feeds),
+            rest_retries=sum(f.stats.rest_retries for f in self.feeds))
+
+    async def _heartbeats(self, loop: LiveLoop) -> None:
+        assert self.heartbeat is not None
+        while not self.stop_event.is_set():
+            await asyncio.sleep(self.heartbeat)
+            self.beats += 1
+            if self.on_heartbeat is not None:
+                self.on_heartbeat(self._beat(loop))
 
     def record(self, catalog: str) -> list[str]:
         """Write what the session saw to the Parquet catalog at ``catalog`` (under the
@@ -134,6 +220,8 @@ class PaperSession:
 
         tasks = [asyncio.create_task(guarded(pump(f))) for f in self.feeds]
         tasks += [asyncio.create_task(guarded(work)) for work in extra]
+        if self.heartbeat:
+            tasks.append(asyncio.create_task(guarded(self._heartbeats(loop))))
         started = False
 
         def take(msg: Any) -> None:
@@ -145,6 +233,7 @@ class PaperSession:
                 if on_first is not None:
                     on_first()
                 started = True
+            self._last_message = time.monotonic()
             loop.on_message(msg)
             if after is not None:
                 after()
@@ -192,14 +281,22 @@ class PaperSession:
 
 class LiveSession(PaperSession):
     """One live session: the same engine and loop as paper, with the exchange as the venue
-    (``engine.live.venue.ExchangeVenue``), every command and answer journaled, fills polled
-    from the exchange every ``poll_seconds``. On its end, working orders are canceled;
-    positions are left as they are."""
+    (``engine.live.venue.ExchangeVenue``), every command and answer journaled, fills taken
+    from the exchange's user-data websocket as they happen (``stream_fills``) and polled
+    every ``poll_seconds`` besides (a fill both report is booked once). On its end
+    (duration, ``stop()``, Ctrl-C), working orders are canceled; positions are left as they
+    are unless ``flatten``, which closes each strategy's position with a market order."""
 
     def __init__(self, config: BacktestConfig, spec: ExchangeSpec, credentials: Any,
                  journal_path: str, duration: float | None = None,
-                 poll_seconds: float = 1.0) -> None:
-        super().__init__(config, spec, duration)
+                 poll_seconds: float = 1.0, *, flatten: bool = False,
+                 stream_fills: bool = True,
+                 heartbeat: float | None = None,
+                 on_heartbeat: Callable[[Heartbeat], None] | None = None) -> None:
+        super().__init__(config, spec, duration, heartbeat=heartbeat,
+                         on_heartbeat=on_heartbeat)
+        self.flatten = flatten
+        self.stream_fills = stream_fills
         self.credentials = credentials
         self.journal_path = journal_path
         self.poll_seconds = poll_seconds
@@ -224,6 +321,25 @@ class LiveSession(PaperSession):
                 if state is not None:
                     ctx.strategy.load_state(state)
 
+    async def _flatten(self, engine: Any, venue: Any, executor: Any) -> None:
+        """Close every strategy's position with a market order (through the risk engine,
+        which lets exits pass) and book the fills; a position still open after three rounds
+        is left and named in an error."""
+        for _ in range(3):
+            open_ = [ctx for ctx in engine.contexts if abs(ctx.position) > 1e-12
+                     and ctx.strategy_id not in engine._faulted]
+            if not open_:
+                return
+            for ctx in open_:
+                ctx.exit_position()
+            await venue.drain()
+            await executor.poll_fills(insist=True)
+        left = [f"{ctx.strategy_id} {ctx.position:g}" for ctx in engine.contexts
+                if abs(ctx.position) > 1e-12]
+        if left:
+            raise ExchangeSessionError(f"flatten: positions still open after three market "
+                                       f"orders each: {', '.join(left)}")
+
     async def _resume(self, engine: Any, journal: Any, executor: Any, venue: Any,
                       exchange: Any) -> None:
         """Rebuild the account from the journal, reconcile it with the exchange, book what
@@ -236,10 +352,9 @@ class LiveSession(PaperSession):
         snapshot = await exchange_snapshot(exchange, state, self.config.execution.venue,
                                            self.symbols, None)
         rec = self.reconciliation = reconcile(state, snapshot)
-        if rec.resend:
-            for cmd in rec.resend:   # never acknowledged and unknown to the exchange
-                await executor.submit(cmd)
         apply_reconciliation(engine, journal, executor, venue, state, rec)
+        for cmd in rec.resend:   # never acknowledged and unknown to the exchange
+            await executor.resend(cmd.client_order_id)
 
     async def run(self) -> BacktestResult:
         from engine.live.executor import CcxtExecutor
@@ -277,15 +392,20 @@ class LiveSession(PaperSession):
                 if venue.errors:
                     raise venue.errors[0]
 
+            extra = [poll()]
+            if self.stream_fills:   # the user-data websocket: fills as they happen
+                extra.append(executor.watch_fills(self.stop_event))
             started = await self._market(exchange, loop, interval,
                                          on_first=lambda: self._load_states(engine, journal),
-                                         after=check, extra=[poll()])
+                                         after=check, extra=extra)
             # the end: cancel what is working, wait for the answers, book the last fills
             for book in venue.working.values():
                 for order in list(book):
                     venue.cancel(order.strategy_id, order.client_order_id, engine.clock.ts)
             await venue.drain()
             await executor.poll_fills(insist=True)
+            if self.flatten and started:
+                await self._flatten(engine, venue, executor)
             if venue.errors:
                 raise venue.errors[0]
             if not started:
@@ -310,10 +430,15 @@ class LiveSession(PaperSession):
             await exchange.close()
 
 
+class ExchangeSessionError(RaytraderError, RuntimeError):
+    """A live session could not finish what its end asked (flatten)."""
+
+
 def run_paper(config: BacktestConfig, spec: ExchangeSpec,
               duration: float | None = None) -> BacktestResult:
     """Run a paper session to its end (``duration`` seconds, or until interrupted)."""
     return asyncio.run(PaperSession(config, spec, duration).run())
 
 
-__all__ = ["ExchangeSpec", "LiveSession", "PaperSession", "check_symbols", "run_paper"]
+__all__ = ["ExchangeSessionError", "ExchangeSpec", "Heartbeat", "LiveSession", "PaperSession",
+           "check_symbols", "run_paper"]

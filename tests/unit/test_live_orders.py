@@ -10,8 +10,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from engine.live.orders import (Outcome, Prepared, RequestBudget, classify, prepare_order,
-                                reason_of, retry_after)
+from engine.live.orders import (Outcome, Prepared, RequestBudget, classify, is_ban,
+                                prepare_order, reason_of, retry_after)
 from engine.messages import BUY, SELL, SubmitOrder
 
 BTC = {"id": "BTCUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "baseId": "BTC",
@@ -134,3 +134,15 @@ def test_retry_after_reads_what_the_exchange_asked_else_backs_off() -> None:
     assert retry_after(ccxt.DDoSProtection("418 banned"), attempt=0) == 60.0
     with pytest.raises(ValueError, match="request interval"):
         RequestBudget(-1.0)
+
+
+def test_only_a_418_status_is_a_ban_not_418_in_a_url_or_a_timestamp() -> None:
+    """A timeout's message carries the request's URL, whose timestamp or signature can hold
+    the digits 418: that is no ban, and waits the ordinary backoff."""
+    timeout = ccxt.RequestTimeout("binance DELETE http://127.0.0.1:4000/api/v3/order?"
+                                  "timestamp=1796637418123&signature=ab418cd")
+    assert retry_after(timeout, attempt=0) == 0.5
+    assert not is_ban(timeout)
+    banned = ccxt.DDoSProtection('binance 418 I\'m a Teapot {"code": -1003}')
+    assert is_ban(banned) and retry_after(banned, attempt=0) == 60.0
+    assert not is_ban(ccxt.DDoSProtection("binance 429 Too Many Requests ts=1418"))

@@ -138,6 +138,21 @@ class FakeBinanceServer:
 
     # -- faults ------------------------------------------------------------------------------
 
+    def pending(self) -> dict[str, int]:
+        """Faults armed and not yet spent: HTTP statuses by status ("429", "418"), held
+        answers by method ("hold POST", "hold DELETE") and duplicate user events."""
+        def count() -> dict[str, int]:
+            faults = self.exchange.faults
+            out: dict[str, int] = {}
+            for http in faults.http:
+                out[str(http.status)] = out.get(str(http.status), 0) + http.count
+            for held in faults.held:
+                key = f"hold {held.method}"
+                out[key] = out.get(key, 0) + held.count
+            out["duplicate"] = faults.duplicate_user_events
+            return out
+        return self.call(count)
+
     def fail_next(self, count: int = 1, status: int = 429, path: str | None = None,
                   retry_after: int = 1) -> None:
         """Answer the next ``count`` requests (to ``path`` only, if given) with 429 or 418."""
