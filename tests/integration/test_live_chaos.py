@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,13 +23,12 @@ import pytest
 
 from engine.api import Strategy
 from engine.live.journal import Journal
-from tests.kit.fake_exchange.app import API_KEY, API_SECRET, DEFAULT_BALANCES
-from tests.kit.fake_exchange.clients import SPOT_ONLY
+from tests.kit.fake_exchange.app import DEFAULT_BALANCES
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance, wait_until
+from tests.kit.live_process import start_session
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 SIDS = ("churner:BTC/USDT", "churner_b:BTC/USDT")
 LOT = 0.005
 
@@ -182,21 +179,12 @@ class Chaos(threading.Thread):
 
 
 def start(server: FakeBinanceServer, tmp: Path, run: int, duration: float) -> subprocess.Popen:
-    config = tmp / "exchange.json"
-    config.write_text(json.dumps({"options": SPOT_ONLY, "enableRateLimit": False,
-                                  "timeout": 600, "rest_url": server.rest_url,
-                                  "ws_url": server.ws_url}))
-    env = {**os.environ, "BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET,
-           "PYTHONPATH": str(ROOT)}
-    log = open(tmp / f"run{run}.log", "w")   # noqa: SIM115 - the process writes it
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "live", "--live", "--exchange", "binance",
-         "--exchange-config", str(config), "--symbols", "BTC/USDT",
-         "--strategy", "tests.integration.test_live_chaos:Churner",
-         "--strategy", "tests.integration.test_live_chaos:ChurnerB", "--capital", "3000",
-         "--journal", str(tmp / "live.db"), "--duration", str(duration), "--heartbeat", "1",
-         "--output", str(tmp / f"out{run}"), "--quiet"],
-        cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return start_session(server, tmp, [
+        "--live", "--symbols", "BTC/USDT",
+        "--strategy", "tests.integration.test_live_chaos:Churner",
+        "--strategy", "tests.integration.test_live_chaos:ChurnerB", "--capital", "3000",
+        "--journal", str(tmp / "live.db"), "--duration", str(duration), "--heartbeat", "1",
+        "--output", str(tmp / f"out{run}"), "--quiet"], log=f"run{run}.log", timeout_ms=600)
 
 
 def trading(server: FakeBinanceServer, before: int) -> None:
