@@ -23,7 +23,7 @@ import pytest
 
 from engine.api import Strategy
 from engine.live.journal import Journal
-from tests.kit.fake_exchange.app import DEFAULT_BALANCES
+from tests.kit.fake_exchange.app import API_KEY, API_SECRET, DEFAULT_BALANCES
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance, wait_until
 from tests.kit.live_process import start_session
 
@@ -277,6 +277,11 @@ def test_hundreds_of_faults_and_three_kills_lose_nothing(tmp_path: Path) -> None
         assert held.get(sid, 0.0) == pytest.approx(positions[sid], abs=1e-9), sid
     assert result["metrics"]["final_equity"] == pytest.approx(
         state.portfolio.cash + float(btc) * float(fills[-1].price), rel=1e-3)
+    # the keys are in no file the sessions wrote (logs, journal, results)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert API_KEY.encode() not in data and API_SECRET.encode() not in data, path
     # and it was chaos: hundreds of faults of every kind, on a busy order path
     assert injected >= 200 and all(chaos.injected[k] > 0 for k in Chaos.KINDS)
     assert down_fills > 0 and len(orders) > 50 and len(fills) > 50
