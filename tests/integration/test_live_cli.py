@@ -6,9 +6,6 @@ printed and no file it wrote."""
 from __future__ import annotations
 
 import json
-import math
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,32 +15,16 @@ from engine.cli import main
 from tests.kit.fake_exchange.app import API_KEY, API_SECRET
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
+from tests.kit.live_process import pushing_market, wave
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
 def server() -> Iterator[FakeBinanceServer]:
-    with running_fake_binance() as server:
-        stop = threading.Event()
-
-        def market() -> None:
-            k = 0
-            while not stop.is_set():
-                price = 30_000 + 300 * math.sin(k / 15) + (k % 7)
-                server.set_book("BTCUSDT", bid=f"{price - 0.5:.2f}", ask=f"{price + 0.5:.2f}")
-                server.push_trade("BTCUSDT", f"{price:.2f}", "0.5")
-                k += 1
-                time.sleep(0.01)
-
-        pusher = threading.Thread(target=market, daemon=True)
-        threading.Timer(1.0, pusher.start).start()
-        try:
-            yield server
-        finally:
-            stop.set()
-            if pusher.is_alive():
-                pusher.join(5)
+    with (running_fake_binance() as server,
+          pushing_market(server, price=wave, every=0.01, delay=1.0, spread=0.5)):
+        yield server
 
 
 def exchange_config(tmp_path: Path, server: FakeBinanceServer, **extra: object) -> Path:

@@ -5,7 +5,6 @@ journaled and booked once, nothing is placed twice, and journal, portfolio and e
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from engine.live.session import ExchangeSpec, LiveSession
 from tests.kit.fake_exchange.app import API_KEY, API_SECRET
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
+from tests.kit.live_process import pushing_market
 
 pytestmark = pytest.mark.slow
 
@@ -51,15 +51,7 @@ def session(server: FakeBinanceServer, path: Path, duration: float) -> LiveSessi
 def test_a_killed_session_resumes_from_its_journal(tmp_path: Path) -> None:
     journal = tmp_path / "live.db"
     with running_fake_binance() as server:
-        stop = threading.Event()
         price = [30_000.0]
-
-        def market() -> None:
-            while not stop.is_set():
-                server.push_trade("BTCUSDT", f"{price[0]:.2f}", "0.5")
-                time.sleep(0.02)
-
-        threading.Timer(0.5, threading.Thread(target=market, daemon=True).start).start()
 
         async def first_run() -> None:   # killed after its order is working
             task = asyncio.create_task(session(server, journal, 30.0).run())
@@ -71,7 +63,8 @@ def test_a_killed_session_resumes_from_its_journal(tmp_path: Path) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-        try:
+        with pushing_market(server, price=lambda k: price[0], every=0.02, delay=0.5,
+                            book=False):
             asyncio.run(first_run())
             [order] = server.orders()
             assert order.is_open
@@ -85,8 +78,6 @@ def test_a_killed_session_resumes_from_its_journal(tmp_path: Path) -> None:
             result = asyncio.run(second.run())
             orders = server.orders()
             fills = server.my_fills("BTCUSDT")
-        finally:
-            stop.set()
     # nothing placed twice: the resumed strategy holds the position and bids no more
     assert len(orders) == 1 and len(fills) >= 1
     resumed = result.timing["resumed"]
@@ -129,16 +120,9 @@ def test_strategy_state_survives_a_restart(tmp_path: Path) -> None:
                                        "strategy": "tests.integration.test_live_resume:"
                                                    "Counter"})
     with running_fake_binance() as server:
-        stop = threading.Event()
-
-        def market() -> None:
-            while not stop.is_set():
-                server.push_trade("BTCUSDT", "30000.00", "0.5")
-                time.sleep(0.02)
-
-        threading.Timer(0.5, threading.Thread(target=market, daemon=True).start).start()
         runs = []
-        try:
+        with pushing_market(server, price=lambda k: 30_000.0, every=0.02, delay=0.5,
+                            book=False):
             for _ in range(2):
                 run = LiveSession(config, spec_for(server), Credentials("binance", API_KEY,
                                                                          API_SECRET),
@@ -146,8 +130,6 @@ def test_strategy_state_survives_a_restart(tmp_path: Path) -> None:
                 result = asyncio.run(run.run())
                 runs.append((run.loop.engine.contexts[0].strategy,  # type: ignore[union-attr]
                              result.metrics["events"]))
-        finally:
-            stop.set()
     (first, events1), (second, events2) = runs
     assert first.restored == 0 and first.seen == events1 > 10
     assert second.restored == events1 and second.seen == events1 + events2

@@ -5,9 +5,6 @@ at its end working orders are canceled; the journal, the portfolio and the excha
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from engine.live.session import ExchangeSpec, LiveSession
 from tests.kit.fake_exchange.app import API_KEY, API_SECRET
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
+from tests.kit.live_process import pushing_market, wave
 
 pytestmark = pytest.mark.slow
 
@@ -36,28 +34,11 @@ def test_a_live_session_places_fills_and_cancels_real_orders(tmp_path: Path) -> 
                                                             "allocation": 0.2}}]})
     journal_path = str(tmp_path / "live.db")
     with running_fake_binance() as server:
-        stop = threading.Event()
-
-        def market() -> None:
-            k = 0
-            while not stop.is_set():
-                price = 30_000 + 300 * math.sin(k / 15) + (k % 7)
-                server.set_book("BTCUSDT", bid=f"{price - 0.5:.2f}", ask=f"{price + 0.5:.2f}")
-                server.push_trade("BTCUSDT", f"{price:.2f}", "0.5")
-                k += 1
-                time.sleep(0.01)
-
-        pusher = threading.Thread(target=market, daemon=True)
         session = LiveSession(config, spec_for(server), Credentials("binance", API_KEY,
                                                                      API_SECRET),
                               journal_path, duration=4.0, poll_seconds=0.5)
-        threading.Timer(0.5, pusher.start).start()
-        try:
+        with pushing_market(server, price=wave, every=0.01, delay=0.5, spread=0.5):
             result = asyncio.run(session.run())
-        finally:
-            stop.set()
-            if pusher.is_alive():
-                pusher.join(5)
         ours = [o for o in server.orders() if o.client_order_id.startswith("rt")]
         exchange_fills = [f for f in server.my_fills("BTCUSDT")]
     assert len(ours) >= 3, "the strategy should have traded on the wave"

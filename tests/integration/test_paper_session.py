@@ -5,9 +5,6 @@ places exactly the session's orders."""
 from __future__ import annotations
 
 import asyncio
-import math
-import threading
-import time
 
 import pytest
 
@@ -18,6 +15,7 @@ from engine.live.session import ExchangeSpec, PaperSession, run_paper
 from engine.run import add_strategies, plan_pairs
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
+from tests.kit.live_process import pushing_market, wave
 
 pytestmark = pytest.mark.slow
 
@@ -38,26 +36,10 @@ def config() -> BacktestConfig:
 
 def test_a_paper_session_equals_a_backtest_over_its_recording() -> None:
     with running_fake_binance() as server:
-        stop = threading.Event()
-
-        def market() -> None:   # a wave, one trade every 10 ms
-            k = 0
-            while not stop.is_set():
-                price = 30_000 + 300 * math.sin(k / 15) + (k % 7)
-                server.push_trade("BTCUSDT", f"{price:.2f}", "0.5")
-                k += 1
-                time.sleep(0.01)
-
-        pusher = threading.Thread(target=market, daemon=True)
         session = PaperSession(config(), spec_for(server), duration=4.0)
-        # the market starts once the session subscribed
-        threading.Timer(0.5, pusher.start).start()
-        try:
+        # a wave, one trade every 10 ms, once the session subscribed
+        with pushing_market(server, price=wave, every=0.01, delay=0.5, book=False):
             result = asyncio.run(session.run())
-        finally:
-            stop.set()
-            if pusher.is_alive():
-                pusher.join(5)
     assert result.metrics["events"] > 100 and len(result.fills) > 4
     loop = session.loop
     assert loop is not None

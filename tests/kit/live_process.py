@@ -31,10 +31,10 @@ def wave(k: int) -> float:
 @contextmanager
 def pushing_market(server: FakeBinanceServer, price: Callable[[int], float] = wave,
                    every: float = 0.01, delay: float = 0.0, book: bool = True,
-                   qty: str = "0.5") -> Iterator[threading.Event]:
+                   qty: str = "0.5", spread: float = 0.01) -> Iterator[threading.Event]:
     """A public trade of ``BTCUSDT`` every ``every`` seconds at ``price(k)`` (after ``delay``
-    seconds), with a one-cent book around it when ``book``, for the block; yields the event
-    that stops it early."""
+    seconds), with a book ``spread`` either side of it (a cent by default) when ``book``, for
+    the block; yields the event that stops it early."""
     stop = threading.Event()
 
     def run() -> None:
@@ -44,7 +44,7 @@ def pushing_market(server: FakeBinanceServer, price: Callable[[int], float] = wa
         while not stop.is_set():
             p = price(k)
             if book:
-                server.set_book("BTCUSDT", bid=f"{p - 0.01:.2f}", ask=f"{p + 0.01:.2f}")
+                server.set_book("BTCUSDT", bid=f"{p - spread:.2f}", ask=f"{p + spread:.2f}")
             server.push_trade("BTCUSDT", f"{p:.2f}", qty)
             k += 1
             time.sleep(every)
