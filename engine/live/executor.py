@@ -54,11 +54,33 @@ class ExchangeRefused(RaytraderError, RuntimeError):
     no order can succeed, so the session stops, naming the exchange and the call."""
 
 
+def keep_error_headers(exchange: Any) -> Any:
+    """Make every error ``exchange`` (a ccxt client) raises for an HTTP answer carry that
+    answer's headers (``exc.response_headers``). ccxt keeps only the last response's headers
+    on the client, and with requests in flight together another answer can replace them
+    before the error is raised: a 418's ``Retry-After`` would be lost and the ban guessed."""
+    original = exchange.handle_errors
+
+    def handle_errors(code: int, reason: str, url: str, method: str, headers: Any,
+                      *rest: Any) -> Any:
+        try:
+            return original(code, reason, url, method, headers, *rest)
+        except Exception as exc:
+            exc.response_headers = dict(headers or {})   # type: ignore[attr-defined]
+            raise
+
+    exchange.handle_errors = handle_errors
+    return exchange
+
+
 def wait_after(exchange: Any, exc: BaseException, attempt: int) -> float:
     """How long to hold requests after ``exc`` (the ``attempt``-th failure in a row): what
     the exchange asked in its ``Retry-After`` header when it said (at least 0.1 s doubling
-    per attempt), else ``retry_after``'s backoff."""
-    headers = getattr(exchange, "last_response_headers", None) or {}
+    per attempt), else ``retry_after``'s backoff. The header is the failed answer's own
+    (:func:`keep_error_headers`), or else the client's last."""
+    headers = getattr(exc, "response_headers", None)
+    if headers is None:
+        headers = getattr(exchange, "last_response_headers", None) or {}
     asked = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
     try:
         if asked is not None:
@@ -455,4 +477,5 @@ class CcxtExecutor:
                 self.on_trade(trade)
 
 
-__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal", "ask_patiently", "wait_after"]
+__all__ = ["CcxtExecutor", "ExchangeRefused", "Journal", "ask_patiently", "keep_error_headers",
+           "wait_after"]

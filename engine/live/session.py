@@ -74,6 +74,8 @@ class ExchangeSpec:
         """A ccxt.pro client (async REST and websockets)."""
         import ccxt.pro
 
+        from engine.live.executor import keep_error_headers
+
         if self.exchange_id not in ccxt.pro.exchanges:
             raise ConfigError(f"unknown exchange {self.exchange_id!r}: ccxt.pro knows "
                               f"{', '.join(ccxt.pro.exchanges)}")
@@ -81,6 +83,7 @@ class ExchangeSpec:
         rest_url = settings.pop("rest_url", None)
         ws_url = settings.pop("ws_url", None)
         exchange = getattr(ccxt.pro, self.exchange_id)({**settings, **(credentials or {})})
+        keep_error_headers(exchange)
         if self.sandbox:
             exchange.set_sandbox_mode(True)
         if rest_url or ws_url:

@@ -12,7 +12,7 @@ from typing import Any
 import ccxt.async_support
 import pytest
 
-from engine.live.executor import CcxtExecutor, ExchangeRefused
+from engine.live.executor import CcxtExecutor, ExchangeRefused, keep_error_headers, wait_after
 from engine.live.journal import Journal
 from engine.messages import (BUY, CancelOrder, OrderDenied, OrderFilled, OrderRejected,
                              SubmitOrder)
@@ -154,3 +154,27 @@ def test_a_wrong_secret_stops_the_session_without_a_storm(tmp_path: Path) -> Non
         assert "binance create_order: AuthenticationError" in str(err.value)
         assert "not-the-secret" not in str(err.value)
         assert server.auth_failures() == 1
+
+
+def test_a_418_waits_what_its_own_answer_asked_though_another_answer_came_since() -> None:
+    """ccxt keeps only the last answer's headers on the client: a success between the 418
+    and the moment its wait is read would hide the ban's Retry-After (and the ban would be
+    guessed at 60 s). keep_error_headers pins each error to its own answer's headers."""
+    with running_fake_binance() as server:
+
+        async def scenario(pinned: bool) -> float:
+            client = binance_client(ccxt.async_support.binance, server)
+            if pinned:
+                keep_error_headers(client)
+            try:
+                await client.load_markets()
+                server.fail_next(1, 418, "/api/v3/myTrades", retry_after=3)
+                with pytest.raises(ccxt.DDoSProtection) as caught:
+                    await client.fetch_my_trades("BTC/USDT")
+                await client.fetch_time()   # another answer, without a Retry-After
+                return wait_after(client, caught.value, 0)
+            finally:
+                await client.close()
+
+        assert asyncio.run(scenario(pinned=True)) == 3.0
+        assert asyncio.run(scenario(pinned=False)) == 60.0   # what the pin prevents
