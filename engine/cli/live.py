@@ -61,6 +61,9 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
                        help="write the session's market data to this Parquet catalog, for "
                             "`raytrader backtest --data catalog:CATALOG` to replay it")
         p.add_argument("--quiet", action="store_true", help="no summary table")
+        p.add_argument("--feed", choices=("trades", "quotes"), default="trades",
+                       help="the market the strategies see: every trade (closed bars with "
+                            "--timeframe), or the best bid and ask (default: trades)")
         p.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
                        help="print a heartbeat line (events, fills, working orders, equity, "
                             "data age) to stderr this often; 0 for none (default: 10)")
@@ -151,7 +154,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
     from engine.live.session import PaperSession
 
     session = PaperSession(_config(args), exchange_spec(args), args.duration,
-                           **_heartbeat(args))
+                           feed=args.feed, **_heartbeat(args))
     result = _run(session)
     _record(session, args)
     return _finish(result, args)
@@ -174,7 +177,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     spec = exchange_spec(args)
     credentials = load_credentials(args.exchange)
     session = LiveSession(config, spec, credentials, args.journal, args.duration,
-                          flatten=args.flatten, **_heartbeat(args))
+                          flatten=args.flatten, feed=args.feed, **_heartbeat(args))
     result = _run(session)
     _record(session, args)
     return _finish(result, args)

@@ -8,6 +8,8 @@ messages, from ccxt.pro websockets, with REST as the fallback and the gap filler
 - **Bars** (``watch_ohlcv``): the exchange updates the current candle as it forms; a bar is
   passed on only once it has closed (a newer candle has started), and closed candles missed
   while disconnected are fetched through REST (``fetch_ohlcv``).
+- **Quotes** (``watch_bids_asks``): the best bid and ask, each change once; after a
+  reconnect the current top of the book is fetched through REST.
 - **Reconnects**: a network error or a stalled socket (nothing for ``stall_seconds``) closes
   the subscription and opens it again after a backoff (0.5 s doubling to 30 s, reset by the
   next message); the gap logic above fills what was missed. A backfill that meets a network
@@ -25,7 +27,7 @@ from typing import Any
 
 import ccxt
 
-from engine.messages import Bar, Trade
+from engine.messages import Bar, Quote, Trade
 from engine.timeframes import timeframe_to_ns
 
 _MS = 1_000_000
@@ -204,6 +206,63 @@ class BarFeed:
                 yield bar_message(self.venue, self.symbol, candle, self.interval_ns)
 
 
+class QuoteFeed:
+    """One symbol's best bid and ask from a ccxt.pro exchange (``watch_bids_asks``: Binance's
+    bookTicker stream), each change once. The top of the book is a state, not a history:
+    after a reconnect the current one is fetched through REST (``fetch_bids_asks``) and
+    passed on if it changed, which is all a gap can be filled with. An exchange that stamps
+    no time on it (Binance does not) gets the exchange client's clock."""
+
+    def __init__(self, exchange: Any, symbol: str, venue: str | None = None,
+                 stall_seconds: float = 30.0) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.venue = venue or exchange.id
+        self.stall_seconds = stall_seconds
+        self.last: tuple[float, float, float, float] | None = None
+        self.stats = FeedStats()
+
+    def _quote(self, tickers: dict[str, Any]) -> Quote | None:
+        ticker = tickers.get(self.symbol)
+        if not ticker or ticker.get("bid") is None or ticker.get("ask") is None:
+            return None
+        top = (float(ticker["bid"]), float(ticker["ask"]),
+               float(ticker.get("bidVolume") or 0.0), float(ticker.get("askVolume") or 0.0))
+        if top == self.last:
+            self.stats.duplicates += 1
+            return None
+        self.last = top
+        ts = int(ticker.get("timestamp") or self.exchange.milliseconds()) * _MS
+        self.stats.messages += 1
+        return Quote(self.venue, self.symbol, *top, ts, ts)
+
+    async def messages(self, stop: asyncio.Event) -> AsyncIterator[Quote]:
+        backoff = 0.5
+        reconnected = False
+        while not stop.is_set():
+            if reconnected:   # what the top is now, through REST
+                tickers = await _patiently(self.exchange, self.stats, stop, functools.partial(
+                    self.exchange.fetch_bids_asks, [self.symbol])) or {}
+                quote = self._quote(tickers)
+                if quote is not None:
+                    self.stats.backfilled += 1
+                    yield quote
+                reconnected = False
+            try:
+                tickers = await asyncio.wait_for(
+                    self.exchange.watch_bids_asks([self.symbol]), self.stall_seconds)
+            except (ccxt.NetworkError, TimeoutError):
+                self.stats.reconnects += 1
+                reconnected = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 0.5
+            quote = self._quote(tickers)
+            if quote is not None:
+                yield quote
+
+
 def _as_int(value: Any) -> int | None:
     try:
         return int(value)
@@ -211,4 +270,4 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-__all__ = ["BarFeed", "FeedStats", "TradeFeed", "bar_message", "trade_message"]
+__all__ = ["BarFeed", "FeedStats", "QuoteFeed", "TradeFeed", "bar_message", "trade_message"]

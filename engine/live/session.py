@@ -23,13 +23,16 @@ from typing import Any
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData
 from engine.errors import ConfigError, RaytraderError
-from engine.live.feed import BarFeed, TradeFeed
+from engine.live.feed import BarFeed, QuoteFeed, TradeFeed
 from engine.live.loop import LiveLoop
 from engine.result import BacktestResult
 from engine.risk import PORTFOLIO, STATES
 from engine.run import (add_strategies, assemble_result, build_engine, complete_params,
                         plan_pairs)
 from engine.timeframes import timeframe_to_ns
+
+
+FEEDS = ("trades", "quotes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,23 +112,32 @@ class PaperSession:
     """One paper session of a config on one exchange.
 
     ``heartbeat`` (seconds) hands ``on_heartbeat`` a :class:`Heartbeat` that often while the
-    session runs: proof the session is alive and what it is doing."""
+    session runs: proof the session is alive and what it is doing. ``feed``: the market the
+    strategies see, "trades" (closed bars instead with the config's timeframe) or "quotes"
+    (the best bid and ask, Binance's bookTicker)."""
 
     def __init__(self, config: BacktestConfig, spec: ExchangeSpec,
                  duration: float | None = None, *, heartbeat: float | None = None,
-                 on_heartbeat: Callable[[Heartbeat], None] | None = None) -> None:
+                 on_heartbeat: Callable[[Heartbeat], None] | None = None,
+                 feed: str = "trades") -> None:
         if not config.symbols:
             raise ConfigError("a paper session needs symbols (--symbols BTC/USDT,...)")
         if heartbeat is not None and not heartbeat > 0:
             raise ConfigError(f"heartbeat must be a positive number of seconds, got "
                               f"{heartbeat!r}")
+        if feed not in FEEDS:
+            raise ConfigError(f"feed must be one of {', '.join(FEEDS)}, got {feed!r}")
+        if feed == "quotes" and config.timeframe:
+            raise ConfigError("--feed quotes trades on the best bid and ask; bars come with "
+                              "--timeframe and the trades feed, not both")
+        self.feed = feed
         self.config = complete_params(config)
         self.spec = spec
         self.duration = duration
         self.symbols = list(config.symbols)
         self.stop_event = asyncio.Event()
         self.loop: LiveLoop | None = None
-        self.feeds: list[TradeFeed | BarFeed] = []
+        self.feeds: list[TradeFeed | BarFeed | QuoteFeed] = []
         self.heartbeat = heartbeat
         self.on_heartbeat = on_heartbeat
         self.beats = 0
@@ -195,6 +207,15 @@ class PaperSession:
             written.append(f"{feed.kind} {feed.symbol}: {len(feed.frame):,} rows")
         return written
 
+    def _kind(self, interval: int) -> str:
+        return "bar" if interval else "quote" if self.feed == "quotes" else "trade"
+
+    def _feed(self, exchange: Any, symbol: str, interval: int) -> TradeFeed | BarFeed | QuoteFeed:
+        if interval:
+            return BarFeed(exchange, symbol, self.config.timeframe or "1m")
+        return QuoteFeed(exchange, symbol) if self.feed == "quotes" else \
+            TradeFeed(exchange, symbol)
+
     async def _market(self, exchange: Any, loop: LiveLoop, interval: int,
                       on_first: Callable[[], None] | None = None,
                       after: Callable[[], None] | None = None,
@@ -206,10 +227,9 @@ class PaperSession:
         session ends are processed too, so every message a feed passed on is an event.
         Returns whether any message came."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.feeds = [BarFeed(exchange, s, self.config.timeframe or "1m") if interval
-                      else TradeFeed(exchange, s) for s in self.symbols]
+        self.feeds = [self._feed(exchange, s, interval) for s in self.symbols]
 
-        async def pump(feed: TradeFeed | BarFeed) -> None:
+        async def pump(feed: TradeFeed | BarFeed | QuoteFeed) -> None:
             async for msg in feed.messages(self.stop_event):
                 queue.put_nowait(msg)
 
@@ -265,7 +285,7 @@ class PaperSession:
         try:
             await check_symbols(exchange, self.symbols)
             interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
-            kind = "bar" if interval else "trade"
+            kind = self._kind(interval)
             engine = build_engine(config, [], [])
             loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
             add_strategies(engine, plan_pairs(config, self.symbols))
@@ -295,9 +315,10 @@ class LiveSession(PaperSession):
                  poll_seconds: float = 1.0, *, flatten: bool = False,
                  stream_fills: bool = True,
                  heartbeat: float | None = None,
-                 on_heartbeat: Callable[[Heartbeat], None] | None = None) -> None:
+                 on_heartbeat: Callable[[Heartbeat], None] | None = None,
+                 feed: str = "trades") -> None:
         super().__init__(config, spec, duration, heartbeat=heartbeat,
-                         on_heartbeat=on_heartbeat)
+                         on_heartbeat=on_heartbeat, feed=feed)
         self.flatten = flatten
         self.stream_fills = stream_fills
         self.credentials = credentials
@@ -371,7 +392,7 @@ class LiveSession(PaperSession):
         try:
             await check_symbols(exchange, self.symbols)
             interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
-            kind = "bar" if interval else "trade"
+            kind = self._kind(interval)
             engine = build_engine(config, [], [])
             executor = CcxtExecutor(exchange, journal.run_id, journal, lambda event: None,
                                     mark=lambda s: engine.portfolio.last_price.get(s))

@@ -56,6 +56,35 @@ def test_a_paper_session_equals_a_backtest_over_its_recording() -> None:
     assert stats["messages"] == result.metrics["events"]
 
 
+def test_a_paper_session_on_quotes_equals_a_backtest_over_its_recording() -> None:
+    """--feed quotes: the strategies see the best bid and ask (bookTicker), the simulated
+    venue fills on them, and the recording replays to the same orders."""
+    with running_fake_binance() as server:
+        session = PaperSession(config(), spec_for(server), duration=4.0, feed="quotes")
+        with pushing_market(server, price=wave, every=0.01, delay=0.5, spread=0.5):
+            result = asyncio.run(session.run())
+    loop = session.loop
+    assert loop is not None
+    [recorded] = loop.feeds()
+    assert recorded.kind == "quote" and len(recorded.frame) == result.metrics["events"] > 100
+    assert (recorded.frame["ask"] - recorded.frame["bid"]).round(6).eq(1.0).all()
+    assert len(result.fills) > 4
+    replay = BacktestEngine(capital=10_000.0, venue_config=session.config.execution,
+                            risk_limits=session.config.risk)
+    replay.add_feed(recorded)
+    add_strategies(replay, plan_pairs(session.config, ["BTC/USDT"]))
+    replay.run()
+    assert replay.fills == loop.engine.fills
+    assert replay.order_events == loop.engine.order_events
+
+
+def test_quotes_and_bars_are_not_asked_together() -> None:
+    with pytest.raises(ConfigError, match="--feed quotes trades on the best bid and ask"):
+        PaperSession(config().replace(timeframe="1m"), ExchangeSpec("binance"), feed="quotes")
+    with pytest.raises(ConfigError, match="feed must be one of trades, quotes"):
+        PaperSession(config(), ExchangeSpec("binance"), feed="book")
+
+
 def test_an_unknown_symbol_or_exchange_is_refused_before_anything_runs() -> None:
     with running_fake_binance() as server:
         bad = config().replace(symbols=["DOGE/USDT"])
