@@ -103,10 +103,21 @@ def time_backtrader(root: Path, symbol: str, events: int) -> dict[str, Any]:
 
 def report(root: Path, symbols: list[str], backtrader_events: int) -> list[str]:
     """Lines for the peers that are installed (and a line saying which are not)."""
+    return measure(root, symbols, backtrader_events)[0]
+
+
+def measure(root: Path, symbols: list[str],
+            backtrader_events: int) -> tuple[list[str], dict[str, float]]:
+    """:func:`report`'s lines, and the figures behind them: ``vectorbt_events_per_second``
+    (end to end, the catalog read included) and ``vectorbt_compute_events_per_second``, for
+    the peers that are installed."""
     lines = []
+    figures: dict[str, float] = {}
     try:
         import vectorbt
         v = time_vectorbt(root, symbols)
+        figures["vectorbt_events_per_second"] = v["events"] / v["seconds"]
+        figures["vectorbt_compute_events_per_second"] = v["events"] / v["compute_seconds"]
         lines.append(f"vectorbt {vectorbt.__version__}, sma_cross + momentum signals, "
                      f"{len(symbols)} x {v['events'] // len(symbols):,} trades: "
                      f"{v['seconds']:.2f}s with the catalog read "
@@ -123,7 +134,7 @@ def report(root: Path, symbols: list[str], backtrader_events: int) -> list[str]:
                      f"({b['events'] / b['seconds']:,.0f} events/s)")
     except ImportError:
         lines.append("backtrader: not installed (pip install -e '.[peers]')")
-    return lines
+    return lines, figures
 
 
 def main() -> None:

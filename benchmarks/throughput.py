@@ -18,7 +18,9 @@ swings by up to 2x within minutes; compare figures taken at similar host speeds)
 "cold" when its graph's actor processes started for it, "warm" when it reused the previous
 run's graph of the same shape (the coordinator keeps it). Ends with
 ``cold_start_unique_events_per_second`` (the best cold run) and
-``unique_events_per_second: N`` (the best run).
+``unique_events_per_second: N`` (the best warm run), after ``pass_events_per_second`` (the
+execution pass's own rate), ``two_vs_one_worker`` and ``cold_vs_warm_time``; with
+``--peers``, last, ``ratio_vs_vectorbt: R`` (ours, best warm, over vectorbt end to end).
 
     .venv/bin/python benchmarks/throughput.py [--symbols 8] [--events 2000000] [--workers 1 2]
         [--repeat 1] [--single] [--peers]
@@ -237,14 +239,33 @@ def main() -> None:
             print(f"{workers} worker(s), the execution pass (where the rules decide), best each: "
                   f"rules off {p_off:.2f} s, every rule on {p_on:.2f} s "
                   f"(+{100 * (p_on / p_off - 1):.1f} %)")
+    figures: dict[str, float] = {}
     if args.peers:
-        from peers import report
+        from peers import measure
         print("\npeers on the same trades (signals only: whole fills, no volume cap, no portfolio "
               "risk limits; see benchmarks/peers.py):")
-        for line in report(root, symbols, 200_000):
+        lines, figures = measure(root, symbols, 200_000)
+        for line in lines:
             print("  " + line)
+    unique = len(symbols) * args.events
+    warm = {w: by_rules.get((f"{w}w", "rules off"), 0.0) for w in args.workers}
+    best_warm = max(warm.values(), default=0.0)
+    if best_warm == 0.0:   # a single configuration ran: no warm run to report
+        best_warm = best
+    pass_seconds = [s for (w, rules), ss in passes.items() if rules == "rules off" for s in ss]
+    if pass_seconds:
+        print(f"pass_events_per_second: {unique / min(pass_seconds):.0f}   (the execution "
+              f"pass alone, best warm run, rules off)")
+    if warm.get(1) and warm.get(2):
+        print(f"two_vs_one_worker: {warm[2] / warm[1]:.2f}   (best warm, rules off)")
+    if best_cold and best_warm:
+        print(f"cold_vs_warm_time: {best_warm / best_cold:.2f}   (a cold run's time over a "
+              f"warm one's, best each)")
     print(f"cold_start_unique_events_per_second: {best_cold:.0f}")
-    print(f"unique_events_per_second: {best:.0f}")
+    print(f"unique_events_per_second: {best_warm:.0f}")
+    vbt = figures.get("vectorbt_events_per_second")
+    if vbt:
+        print(f"ratio_vs_vectorbt: {best_warm / vbt:.2f}")
     ray.shutdown()
 
 
