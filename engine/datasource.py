@@ -78,6 +78,35 @@ def load_data(config: BacktestConfig,
     return _file(config, Path(data), start, end)
 
 
+def data_identity(config: BacktestConfig) -> tuple[Any, ...]:
+    """What :func:`load_data` reads for ``config`` (without in-memory frames), as a key: two
+    configs with equal keys load equal data. It holds every config field the loader reads,
+    and the path, size and modification time of every file it may read (the catalog's whole
+    folder, a data file or folder), so a file written since changes the key. A process that
+    keeps loaded data between runs (the graph's coordinator) reuses it only on an equal key.
+    """
+    fields = (config.data, config.catalog, config.start, config.end, config.seed,
+              config.skip_bad, tuple(config.symbols or ()), config.timeframe, config.venue)
+    data = config.data
+    if data == SYNTHETIC or data.startswith(SYNTHETIC + ":"):
+        return fields, ()
+    if data == "catalog" or data.startswith("catalog:"):
+        where = Path(_catalog_root(config))
+    else:
+        where = Path(data)
+    paths = sorted(where.rglob("*")) if where.is_dir() else [where]
+    files = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:   # gone, or not there yet: the loader will say so
+            files.append((str(path), -1, -1))
+            continue
+        if not path.is_dir():
+            files.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return fields, (str(where.resolve()),), tuple(files)
+
+
 def _symbols(config: BacktestConfig, default: str) -> tuple[str, ...]:
     return config.symbols if config.symbols else (default,)
 

@@ -32,7 +32,7 @@ from actors.risk.actor import RiskActor
 from actors.risk.core import RiskSetup
 from actors.worker.actor import WorkerActor
 from engine.config import BacktestConfig
-from engine.datasource import known_symbols
+from engine.datasource import data_identity, known_symbols
 from engine.result import BacktestResult
 
 
@@ -53,6 +53,9 @@ class Actor(Protocol):
 class CoordinatorActor:
     def __init__(self) -> None:
         self._warm: WarmGraph[Actor] = WarmGraph()
+        # the last run's data, by what it read: a run over the same data skips the load
+        self._data: tuple[Any, GraphData] | None = None
+        self._reused = False
         self._cancel = threading.Event()
         self._begin()
 
@@ -63,6 +66,7 @@ class CoordinatorActor:
         self.started: dict[str, dict[str, Any]] = {}   # name -> pid and node of each actor
         self._actors: dict[str, Actor] = {}   # this run's actors by name, killed if it fails
         self._cancel.clear()
+        self._reused = False   # whether this run's data is the last run's
         self._execution: Actor | None = None
         self._total = 0
 
@@ -78,7 +82,7 @@ class CoordinatorActor:
             early = known_symbols(config) if frames is None else None
             plan = plan_graph(config, workers, early, batch_rows) if early is not None else None
             graph = self._graph(plan, spread) if plan is not None else None
-            data = load_streams(config, frames)
+            data = self._load(config, frames)
             self._total = data.total_events
             self.phases.mark("prepare")
             if plan is None or graph is None:
@@ -93,7 +97,23 @@ class CoordinatorActor:
             self._kill_all()
         self.phases.mark("total")
         result.timing["graph_phases"] = dict(self.phases)
+        result.timing["data_reused"] = self._reused
         return result
+
+    def _load(self, config: BacktestConfig,
+              frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None) -> GraphData:
+        """The run's data: the previous run's when it read the very same (same data fields,
+        same files unchanged: ``engine.datasource.data_identity``), else loaded and kept for
+        the next run. One dataset is kept; in-memory frames are never kept."""
+        key = data_identity(config) if frames is None else None
+        if key is not None and self._data is not None and self._data[0] == key:
+            self._reused = True
+            return self._data[1]
+        self._data = None   # the old dataset can go before the new one loads
+        data = load_streams(config, frames)
+        if key is not None:
+            self._data = (key, data)
+        return data
 
     def _graph(self, plan: GraphPlan, spread: bool) -> Graph[Actor]:
         """Reset the warm graph when the core says it fits this plan, else start every actor

@@ -150,6 +150,30 @@ def test_symbol_without_data_is_refused_before_anything_starts(tmp_path: Any) ->
     run.cancel()
 
 
+def test_a_run_over_the_same_data_reuses_the_loaded_data_until_a_file_changes(
+        tmp_path: Any) -> None:
+    from engine.data.catalog import ParquetCatalog
+    from engine.synthetic import synthetic_trades
+    catalog = ParquetCatalog(tmp_path)
+    for i, symbol in enumerate(SYMBOLS[:2]):
+        catalog.write(synthetic_trades(symbol, seed=i, n_trades=20_000), venue="SIM",
+                      symbol=symbol, kind="trade")
+    config = spec(data=f"catalog:{tmp_path}", venue="SIM", symbols=SYMBOLS[:2],
+                  start=None, end=None)
+    first = run_graph(config, workers=1)
+    # the same data under other rules: loaded once
+    second = run_graph(config.replace(max_open_positions=1), workers=1)
+    assert (first.timing["data_reused"], second.timing["data_reused"]) == (False, True)
+    assert comparable(second) == comparable(run_config(config.replace(max_open_positions=1)))
+    # a symbol's data rewritten: loaded again, and the run sees the new trades
+    catalog.write(synthetic_trades(SYMBOLS[0], seed=99, n_trades=20_000), venue="SIM",
+                  symbol=SYMBOLS[0], kind="trade", mode="replace")
+    third = run_graph(config, workers=1)
+    assert third.timing["data_reused"] is False
+    assert comparable(third) == comparable(run_config(config))
+    assert not third.fills.equals(first.fills)
+
+
 def slow_run(**changes: Any) -> GraphRun:
     config = spec(end="2024-01-08", strategies=[
         {"strategy": "tests.kit.strategies:SlowBatch", "params": {"delay_s": 0.3}}],
