@@ -11,10 +11,12 @@ section changes from one rerun to the next.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +107,16 @@ class BacktestResult:
         files = self.table_files(output_format, parquet_threshold=parquet_threshold)
         writers: dict[str, Callable[[Path], object]] = {
             name: self._table_writer(name, row_group_rows) for name in files}
-        writers["result.json"] = lambda path: path.write_text(self.to_json(files) + "\n")
+        writers["result.json"] = lambda path: self._write_json(path, files)
         return write_files(output_dir, writers,
                            remove=[name for name in TABLE_FILES if name not in files])
+
+    def _write_json(self, path: Path, files: Sequence[str]) -> None:
+        """``to_json(files)`` and a newline into ``path``, streamed: a result with a million
+        trades never holds the whole text (it would take several times the file's size)."""
+        with _gc_paused(), path.open("w", encoding="utf-8") as out:
+            json.dump(self.to_dict(files), out, sort_keys=True, indent=1, allow_nan=False)
+            out.write("\n")
 
     def _table_writer(self, name: str, row_group_rows: int) -> Callable[[Path], object]:
         table, _, suffix = name.partition(".")
@@ -134,7 +143,23 @@ def read_fills(folder: str | Path) -> pd.DataFrame:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
+    # column by column: the same Python values as itertuples, several times faster
+    names = list(frame.columns)
+    return [dict(zip(names, row)) for row in zip(*(frame[name].tolist() for name in names))]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: the records of a million trades are millions of
+    new, acyclic objects, and the collector's passes over them would cost more than making
+    them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _clean(value: Any) -> Any:

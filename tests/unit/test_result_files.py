@@ -48,6 +48,8 @@ def test_a_normal_run_writes_csv_and_says_so(tmp_path: Path, result) -> None:
     written = json.loads((out / "result.json").read_text())
     assert written.pop("files") == CSV
     assert written == json.loads(result.to_json()) | {"timing": written["timing"]}
+    # streamed into the file, it is exactly the text to_json gives
+    assert (out / "result.json").read_text() == result.to_json(CSV) + "\n"
 
 
 def test_parquet_holds_the_same_rows_and_values_as_csv(tmp_path: Path, result) -> None:
