@@ -8,9 +8,10 @@ The fills are synthesized as the engine books them: ``OrderFilled`` records of 4
 strategies over a year, a long round trip every two fills (taker entries, some maker exits),
 prices on a random walk, each order its own id. The engine's own ``_fills_frame`` turns them
 into the result's fills table (timed too: it is part of assembling the result, not of writing
-it); the trades table has one closed trade per two fills; config, metrics and equity curve come
-from a short real backtest. Synthesizing is the quick way to millions of fills: a backtest that
-books them needs at least as many events, which is the budget printed at the end.
+it); the trades table has one closed trade per two fills, the equity curve a year of minutes;
+config and metrics come from a short real backtest. Synthesizing is the quick way to millions
+of fills: a backtest that books them needs at least as many events, which is the budget
+printed at the end.
 
 Each measurement runs in a forked process, so its peak memory (the growth of the resident set
 over what the process held when it started: ``VmHWM`` after ``clear_refs``, else ``ru_maxrss``)
@@ -95,6 +96,17 @@ def trades_from(fills: pd.DataFrame) -> pd.DataFrame:
     return trades[_TRADE_COLUMNS]
 
 
+def year_of_equity(capital: float, seed: int = 7) -> pd.DataFrame:
+    """The equity curve of a year at the default one-minute resolution (result.json holds it)."""
+    n = 365 * 24 * 60
+    equity = capital * np.exp(np.cumsum(np.random.default_rng(seed).normal(0.0, 1e-4, n)))
+    exposure = equity * 0.5
+    return pd.DataFrame({"ts": START_NS + np.arange(n, dtype=np.int64) * 60 * 10**9,
+                         "equity": equity, "cash": equity - exposure,
+                         "gross_exposure": exposure, "leverage": exposure / equity,
+                         "margin_used": 0.0})
+
+
 def build_result(n: int) -> tuple[BacktestResult, float]:
     """A result holding ``n`` synthetic fills, and the seconds ``_fills_frame`` took."""
     records = synthetic_fills(n)
@@ -105,7 +117,8 @@ def build_result(n: int) -> tuple[BacktestResult, float]:
     gc.collect()
     small = engine.backtest("sma_cross", {"fast": 3, "slow": 8}, data="synthetic",
                             start="2024-01-01", end="2024-01-15")
-    result = dataclasses.replace(small, fills=fills, trades=trades_from(fills))
+    result = dataclasses.replace(small, fills=fills, trades=trades_from(fills),
+                                 equity=year_of_equity(small.config.capital))
     result.metrics["n_fills"] = len(fills)
     return result, frame_seconds
 
@@ -195,7 +208,7 @@ def main() -> None:
 
 def _write_json(result: BacktestResult, out: Path) -> Path:
     path = out / "result.json"
-    path.write_text(result.to_json(result.table_files()) + "\n")
+    result._write_json(path, result.table_files())     # what write() does
     return path
 
 
