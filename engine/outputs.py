@@ -4,7 +4,9 @@
 there (a file in the way, no permission); it creates nothing. ``write_files`` writes every file
 under a temporary name in the folder first, then renames each into place with ``os.replace``
 in the order given (put the file that marks a complete run last): a run killed or failing while
-writing leaves the earlier files of the folder as they were and no partial file behind.
+writing leaves the earlier files of the folder as they were and no partial file behind. Files of
+an earlier run that this one replaces by others (a CSV table now written as Parquet) are removed
+only once every new file is complete, just before the new files are renamed into place.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from engine.errors import ConfigError
@@ -37,10 +39,12 @@ def check_output_dir(path: str | Path, *, what: str = "output") -> Path:
     return out
 
 
-def write_files(folder: str | Path, writers: Mapping[str, Callable[[Path], object]]) -> Path:
+def write_files(folder: str | Path, writers: Mapping[str, Callable[[Path], object]],
+                remove: Iterable[str] = ()) -> Path:
     """Create ``folder`` if needed and write each ``name`` with ``writers[name](path)``: all to
-    temporary names first, then renamed into place in order. On any failure the temporary files
-    are removed and the error re-raised, and no file of the folder has changed."""
+    temporary names first; once all are written, delete the files ``remove`` names (if there)
+    and rename the new files into place in order. On any failure while writing, the temporary
+    files are removed and the error re-raised, and no file of the folder has changed."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
@@ -52,6 +56,10 @@ def write_files(folder: str | Path, writers: Mapping[str, Callable[[Path], objec
         for tmp in pending.values():
             tmp.unlink(missing_ok=True)
         raise
+    # A reader picks a table's file by which one is there: removing the replaced files first
+    # means a run killed between these steps leaves a table missing, never a stale one.
+    for name in remove:
+        (out / name).unlink(missing_ok=True)
     for name, tmp in pending.items():
         os.replace(tmp, out / name)
     return out

@@ -5,6 +5,7 @@
                        [--capital X] [--fee-bps X] [--slippage-bps X] [--seed N]
                        [--max-open-positions N] [--max-gross-exposure X]
                        [--workers N] [--address HOST:PORT] [--batch] [--output DIR]
+                       [--output-format auto|csv|parquet|both]
     raytrader strategies [list | show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]

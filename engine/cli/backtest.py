@@ -18,8 +18,9 @@ from typing import Any
 
 from engine.cli import EXIT_FAULT, EXIT_OK
 from engine.cli.runners import find_runner
-from engine.cli.summary import print_import_reports, print_summary, progress_bar
+from engine.cli.summary import print_import_reports, print_summary, print_written, progress_bar
 from engine.errors import ConfigError
+from engine.result_files import OUTPUT_FORMATS
 from engine.risk import RiskLimits
 
 _RISK_FIELDS = tuple(f.name for f in dataclasses.fields(RiskLimits))
@@ -151,12 +152,24 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
                                       "of starting a local Ray; needs --workers")
     bt.add_argument("--batch", action="store_true",
                     help="with --workers 0: use the strategies' batch paths (same result)")
-    bt.add_argument("--output", help="write trades.csv, fills.csv and result.json here (checked "
-                                     "before the run, each file written whole or not at all)")
+    bt.add_argument("--output", help="write result.json and the trades and fills tables here "
+                                     "(checked before the run, each file written whole or not "
+                                     "at all)")
+    add_output_format(bt)
     bt.add_argument("--quiet", action="store_true",
                     help="no progress bar, import report or summary table")
     bt.set_defaults(func=cmd_backtest)
     return bt
+
+
+def add_output_format(parser: argparse.ArgumentParser) -> None:
+    """``--output-format``, the format of the trades and fills tables ``--output`` writes."""
+    from engine.result_files import PARQUET_FILLS_THRESHOLD
+
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="auto",
+                        help="trades and fills as CSV, Parquet or both; 'auto' (the default) "
+                             "writes CSV, or Parquet instead past "
+                             f"{PARQUET_FILLS_THRESHOLD:,} fills")
 
 
 def _parse_param(text: str) -> tuple[str, str]:
@@ -290,11 +303,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print_summary(result)
     if output is not None:
         try:
-            out = result.write(output)
+            out = result.write(output, args.output_format)
         except OSError as exc:
             print(f"error: --output {output}: cannot write the results: {exc}", file=sys.stderr)
             return EXIT_FAULT
-        print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'fills.csv'}")
+        print_written(out, result.table_files(args.output_format))
     for fault in result.faults:
         print(f"strategy {fault.strategy_id} faulted in {fault.hook}: {fault.error}",
               file=sys.stderr)

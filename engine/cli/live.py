@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import EXIT_FAULT, EXIT_OK
-from engine.cli.backtest import _CONFIG_FLAGS, _parse_param, config_from_args
-from engine.cli.summary import print_summary
+from engine.cli.backtest import _CONFIG_FLAGS, _parse_param, add_output_format, config_from_args
+from engine.cli.summary import print_summary, print_written
 from engine.errors import ConfigError
 
 
@@ -57,6 +57,7 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--duration", type=float, metavar="SECONDS",
                        help="stop by itself after this long (default: until Ctrl-C)")
         p.add_argument("--output", help="write the result files here (as a backtest does)")
+        add_output_format(p)
         p.add_argument("--record", metavar="CATALOG",
                        help="write the session's market data to this Parquet catalog, for "
                             "`raytrader backtest --data catalog:CATALOG` to replay it")
@@ -117,8 +118,8 @@ def _finish(result: Any, args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(result)
     if args.output:
-        out = result.write(args.output)
-        print(f"wrote {out / 'result.json'}, {out / 'trades.csv'} and {out / 'fills.csv'}")
+        out = result.write(args.output, args.output_format)
+        print_written(out, result.table_files(args.output_format))
     for fault in result.faults:
         print(f"strategy {fault.strategy_id} faulted in {fault.hook}: {fault.error}",
               file=sys.stderr)

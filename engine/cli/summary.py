@@ -4,7 +4,8 @@ report (on stderr, like ``raytrader data import``) and a summary table (on stdou
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -90,3 +91,9 @@ def risk_table(risk: dict[str, Any]) -> Table:
     table.add_row("Margin calls / liquidations",
                   f"{risk['margin_calls']} / {risk['liquidations']}")
     return table
+
+
+def print_written(folder: Path, files: Sequence[str]) -> None:
+    """The files ``--output`` wrote: ``result.json`` (which lists the others), then the tables."""
+    paths = [str(folder / name) for name in ("result.json", *files)]
+    print(f"wrote {', '.join(paths[:-1])} and {paths[-1]}")
