@@ -13,11 +13,9 @@ carries all of them.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -25,6 +23,7 @@ import numpy as np
 
 from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
+from engine.gcpause import gc_paused
 from engine.messages import (Bar, CancelOrder, FillBatch, IntentBatch, MarketBatch, OrderAccepted,
                              OrderBookSnapshot, OrderCanceled, OrderDenied, OrderFilled,
                              OrderRejected, Quote, RiskEvent, SubmitOrder, Trade,
@@ -212,7 +211,7 @@ def decode(frame: bytes | bytearray | memoryview) -> Any:
 def encode_many(messages: list[Any]) -> bytes:
     """Encode a sequence of records (not batches) as one frame: cheaper than one frame each
     when many small messages travel together."""
-    with _no_gc():
+    with gc_paused():
         payload = []
         for message in messages:
             tag = TAGS.get(type(message))
@@ -223,24 +222,10 @@ def encode_many(messages: list[Any]) -> bytes:
         return msgpack.packb(payload, **_packer_options)
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many small containers are made (as the
-    msgpack docs advise for large payloads): they hold no cycles, and collections triggered
-    by their sheer number would dominate the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def decode_many(frame: bytes) -> list[Any]:
     """Decode a frame made by :func:`encode_many`; a bad record raises a ``CodecError`` naming
     its position."""
-    with _no_gc():
+    with gc_paused():
         try:
             payload = msgpack.unpackb(frame, raw=False, use_list=True, strict_map_key=True)
         except Exception as exc:

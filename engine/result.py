@@ -11,12 +11,10 @@ section changes from one rerun to the next.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pandas as pd
 
 from engine.backtesting import StrategyFault
 from engine.config import BacktestConfig
+from engine.gcpause import gc_paused
 from engine.metrics import format_metrics_table
 from engine.outputs import write_files
 from engine.result_files import (PARQUET_FILLS_THRESHOLD, PARQUET_ROW_GROUP_ROWS, TABLE_FILES,
@@ -114,7 +113,7 @@ class BacktestResult:
     def _write_json(self, path: Path, files: Sequence[str]) -> None:
         """``to_json(files)`` and a newline into ``path``, streamed: a result with a million
         trades never holds the whole text (it would take several times the file's size)."""
-        with _gc_paused(), path.open("w", encoding="utf-8") as out:
+        with gc_paused(), path.open("w", encoding="utf-8") as out:
             json.dump(self.to_dict(files), out, sort_keys=True, indent=1, allow_nan=False)
             out.write("\n")
 
@@ -146,20 +145,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     # column by column: the same Python values as itertuples, several times faster
     names = list(frame.columns)
     return [dict(zip(names, row)) for row in zip(*(frame[name].tolist() for name in names))]
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: the records of a million trades are millions of
-    new, acyclic objects, and the collector's passes over them would cost more than making
-    them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _clean(value: Any) -> Any:

@@ -81,19 +81,29 @@ async def _patiently(exchange: Any, stats: FeedStats, stop: asyncio.Event,
             attempt = min(attempt + 1, 7)
 
 
-class TradeFeed:
-    """One symbol's trades from a ccxt.pro exchange, every trade once and in order."""
+class _Feed:
+    """What every live feed holds: its exchange client, its symbol, the venue name its
+    messages carry (the exchange id unless given), how long a silent socket is trusted
+    before it is reopened, and its statistics."""
 
-    def __init__(self, exchange: Any, symbol: str, venue: str | None = None,
-                 stall_seconds: float = 30.0) -> None:
+    def __init__(self, exchange: Any, symbol: str, venue: str | None,
+                 stall_seconds: float) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.venue = venue or exchange.id
         self.stall_seconds = stall_seconds
+        self.stats = FeedStats()
+
+
+class TradeFeed(_Feed):
+    """One symbol's trades from a ccxt.pro exchange, every trade once and in order."""
+
+    def __init__(self, exchange: Any, symbol: str, venue: str | None = None,
+                 stall_seconds: float = 30.0) -> None:
+        super().__init__(exchange, symbol, venue, stall_seconds)
         self.last_id: int | None = None
         self.last_ms: int | None = None
         self._seen: set[str] = set()
-        self.stats = FeedStats()
 
     def _fresh(self, trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -154,19 +164,15 @@ class TradeFeed:
                 yield trade_message(self.venue, self.symbol, trade)
 
 
-class BarFeed:
+class BarFeed(_Feed):
     """One symbol's closed bars from a ccxt.pro exchange, every bar once and in order."""
 
     def __init__(self, exchange: Any, symbol: str, timeframe: str, venue: str | None = None,
                  stall_seconds: float = 120.0) -> None:
-        self.exchange = exchange
-        self.symbol = symbol
+        super().__init__(exchange, symbol, venue, stall_seconds)
         self.timeframe = timeframe
         self.interval_ns = timeframe_to_ns(timeframe)
-        self.venue = venue or exchange.id
-        self.stall_seconds = stall_seconds
         self.last_open_ms: int | None = None     # the last bar passed on
-        self.stats = FeedStats()
 
     def _closed(self, candles: list[list[Any]]) -> list[list[Any]]:
         """The candles that have closed (a newer one started) and were not passed on yet."""
@@ -206,7 +212,7 @@ class BarFeed:
                 yield bar_message(self.venue, self.symbol, candle, self.interval_ns)
 
 
-class QuoteFeed:
+class QuoteFeed(_Feed):
     """One symbol's best bid and ask from a ccxt.pro exchange (``watch_bids_asks``: Binance's
     bookTicker stream), each change once. The top of the book is a state, not a history:
     after a reconnect the current one is fetched through REST (``fetch_bids_asks``) and
@@ -215,12 +221,8 @@ class QuoteFeed:
 
     def __init__(self, exchange: Any, symbol: str, venue: str | None = None,
                  stall_seconds: float = 30.0) -> None:
-        self.exchange = exchange
-        self.symbol = symbol
-        self.venue = venue or exchange.id
-        self.stall_seconds = stall_seconds
+        super().__init__(exchange, symbol, venue, stall_seconds)
         self.last: tuple[float, float, float, float] | None = None
-        self.stats = FeedStats()
 
     def _quote(self, tickers: dict[str, Any]) -> Quote | None:
         ticker = tickers.get(self.symbol)
