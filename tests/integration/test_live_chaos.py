@@ -212,7 +212,7 @@ def test_hundreds_of_faults_and_three_kills_lose_nothing(tmp_path: Path) -> None
                 chaos.armed.clear()
                 # killed with an order working, so the market can fill it while it is down
                 wait_until(lambda: any(o.is_open and o.type == "LIMIT"
-                                       for o in server.orders()), 10, "a working limit order")
+                                       for o in server.orders()), 30, "a working limit order")
                 proc.send_signal(signal.SIGKILL)
                 assert proc.wait(10) == -signal.SIGKILL
                 # while it is down, the market trades through what it left working
