@@ -63,8 +63,16 @@ class BacktestResult:
 
     def to_dict(self, files: Sequence[str] | None = None) -> dict[str, Any]:
         """JSON-ready content of ``result.json``; ``files``, when given, are the table files
-        written beside it."""
+        written beside it. The closed trades are listed in it, unless they are written only
+        as ``trades.parquet`` (a large result): then ``trades_file`` names that table and
+        ``n_trades`` counts them (listing a million trades as JSON takes longer than the
+        backtest; ``read_trades`` reads the table)."""
         eq = self.equity
+        if files is not None and "trades.parquet" in files and "trades.csv" not in files:
+            trades: dict[str, Any] = {"trades_file": "trades.parquet",
+                                      "n_trades": len(self.trades)}
+        else:
+            trades = {"trades": _records(with_iso_times(self.trades, TIME_COLUMNS["trades"]))}
         return _clean({
             **({"files": list(files)} if files is not None else {}),
             "version": RESULT_VERSION,
@@ -76,7 +84,7 @@ class BacktestResult:
             "open_positions": _records(self.open_positions),
             "faults": [dataclasses.asdict(f) | {"ts_event": format_ns(f.ts_event)}
                        for f in self.faults],
-            "trades": _records(with_iso_times(self.trades, TIME_COLUMNS["trades"])),
+            **trades,
             "n_fills": len(self.fills),
             "equity_curve": {
                 "ts": [format_ns(t) for t in eq["ts"].tolist()],

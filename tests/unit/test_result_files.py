@@ -57,6 +57,13 @@ def test_parquet_holds_the_same_rows_and_values_as_csv(tmp_path: Path, result) -
     parquet = result.write(tmp_path / "parquet", "parquet", row_group_rows=4)
     assert files_in(parquet) == sorted(["result.json", *PARQUET])
     assert listed(parquet) == PARQUET
+    # the trades are in their table, not listed again in result.json
+    summary = json.loads((parquet / "result.json").read_text())
+    assert "trades" not in summary
+    assert (summary["trades_file"], summary["n_trades"]) == ("trades.parquet",
+                                                             len(result.trades))
+    assert json.loads((csv / "result.json").read_text())["trades"] == \
+        json.loads(result.to_json())["trades"]
     for read, frame in ((read_fills, result.fills), (read_trades, result.trades)):
         from_csv, from_parquet = read(csv), read(parquet)
         pd.testing.assert_frame_equal(from_parquet, from_csv, check_exact=True)
