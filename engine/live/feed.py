@@ -66,7 +66,9 @@ async def _patiently(exchange: Any, stats: FeedStats, stop: asyncio.Event,
                      call: Callable[[], Awaitable[Any]]) -> Any:
     """``call()`` until it answers: a network error or a rate limit (ccxt's NetworkError,
     which covers 429 and 418) waits what the exchange asked (``Retry-After``) or a backoff
-    from 0.1 s doubling to 10 s, and asks again. None once ``stop`` is set."""
+    from 0.1 s doubling, at most 5 s (market data held back for a gap is worth more than a
+    minute's politeness; one request every 5 s is no storm), and asks again. None once
+    ``stop`` is set."""
     from engine.live.executor import wait_after
 
     attempt = 0
@@ -77,7 +79,7 @@ async def _patiently(exchange: Any, stats: FeedStats, stop: asyncio.Event,
             stats.rest_retries += 1
             if stop.is_set():
                 return None
-            await asyncio.sleep(min(wait_after(exchange, exc, attempt), 60.0))
+            await asyncio.sleep(min(wait_after(exchange, exc, attempt), 5.0))
             attempt = min(attempt + 1, 7)
 
 
