@@ -28,6 +28,23 @@ def _default_venue() -> VenueConfig:
     return VenueConfig(venue="binance")
 
 
+def read_json_object(path: Path, what: str, holds: str) -> dict[str, Any]:
+    """The JSON object in the file at ``path``; a ``ConfigError`` naming ``what`` (e.g.
+    "config file") and the path when it is missing or unreadable, naming the line when the JSON
+    is bad, and saying it must be ``holds`` (e.g. "a config file") when it is not an object."""
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read it: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: {holds} must hold a JSON object")
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class BacktestConfig:
     """Everything that determines a backtest's result.
@@ -122,17 +139,7 @@ class BacktestConfig:
         path = Path(path)
         if path.is_dir():
             raise ConfigError(f"config file {path} is a folder; give a JSON config file")
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: cannot read it: "
-                              f"{exc.strerror or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a config file must hold a JSON object")
+        values = read_json_object(path, "config file", "a config file")
         return cls.from_dict(values, source=str(path))
 
     def replace(self, **changes: Any) -> BacktestConfig:

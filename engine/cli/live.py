@@ -15,7 +15,6 @@ Live keys come from ``<EXCHANGE>_API_KEY`` / ``<EXCHANGE>_API_SECRET`` in the en
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from engine.cli import EXIT_FAULT, EXIT_OK
 from engine.cli.backtest import _CONFIG_FLAGS, _parse_param, add_output_format, config_from_args
 from engine.cli.summary import print_summary, print_written
+from engine.config import read_json_object
 from engine.errors import ConfigError
 
 
@@ -91,15 +91,7 @@ def exchange_spec(args: argparse.Namespace) -> Any:
     settings: dict[str, Any] = {}
     if args.exchange_config:
         path = Path(args.exchange_config)
-        try:
-            settings = json.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"--exchange-config {path}: cannot read it: "
-                              f"{exc.strerror or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-        if not isinstance(settings, dict):
-            raise ConfigError(f"{path}: an exchange config must hold a JSON object")
+        settings = read_json_object(path, "--exchange-config", "an exchange config")
         for secret in ("apiKey", "secret", "password"):
             if secret in settings:
                 raise ConfigError(f"{path}: {secret!r} does not belong in a config file; "
