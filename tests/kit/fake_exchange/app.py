@@ -485,6 +485,9 @@ class FakeBinance:
         goes, no close frame) or with a close frame (1001, going away)."""
         dropped = [c for c in self.connections if kind is None or c.kind == kind]
         for conn in dropped:
+            # Forget the socket now, not when its handler notices: a test that waits for a
+            # fresh subscriber must not be answered by the dead one.
+            self.connections.remove(conn)
             if abrupt and conn.request.transport is not None:
                 conn.request.transport.abort()
             else:
