@@ -73,8 +73,12 @@ def _check_bytes(value: Any) -> bytes:
     return value
 
 
+# The list checks below look at the set of element types (built in C, ~30 ns an element)
+# instead of calling a check per element: a risk audit frame carries columns of a hundred
+# thousand fills, and a call per value made decoding cost more than the audit itself.
+
 def _check_strs(value: Any) -> tuple[str, ...]:
-    if type(value) not in (list, tuple) or any(type(v) is not str for v in value):
+    if type(value) not in (list, tuple) or not set(map(type, value)) <= _STR:
         raise TypeError("a list of strings")
     return tuple(value)
 
@@ -82,13 +86,22 @@ def _check_strs(value: Any) -> tuple[str, ...]:
 def _check_floats(value: Any) -> tuple[float, ...]:
     if type(value) not in (list, tuple):
         raise TypeError("a list of numbers")
-    return tuple(_check_float(v) for v in value)
+    kinds = set(map(type, value))
+    if kinds <= _FLOAT:
+        return tuple(value)
+    if kinds <= _NUMBER:   # (a bool is neither)
+        return tuple(map(float, value))
+    raise TypeError("a list of numbers")
 
 
 def _check_ints(value: Any) -> tuple[int, ...]:
-    if type(value) not in (list, tuple) or any(type(v) is not int for v in value):
+    if type(value) not in (list, tuple) or not set(map(type, value)) <= _INT:
         raise TypeError("a list of integers")
     return tuple(value)
+
+
+_STR, _INT, _FLOAT, _NUMBER = frozenset({str}), frozenset({int}), frozenset({float}), \
+    frozenset({int, float})
 
 
 def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:

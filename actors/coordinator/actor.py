@@ -55,6 +55,8 @@ class CoordinatorActor:
         self._warm: WarmGraph[Actor] = WarmGraph()
         # the last run's data, by what it read: a run over the same data skips the load
         self._data: tuple[Any, GraphData] | None = None
+        # that data's streams in the object store: a run over it skips the copy in
+        self._refs: tuple[GraphData, dict[str, ray.ObjectRef[Any]]] | None = None
         self._reused = False
         self._cancel = threading.Event()
         self._begin()
@@ -109,7 +111,7 @@ class CoordinatorActor:
         if key is not None and self._data is not None and self._data[0] == key:
             self._reused = True
             return self._data[1]
-        self._data = None   # the old dataset can go before the new one loads
+        self._data = self._refs = None   # the old dataset can go before the new one loads
         data = load_streams(config, frames)
         if key is not None:
             self._data = (key, data)
@@ -175,7 +177,7 @@ class CoordinatorActor:
         return True
 
     def _run(self, plan: GraphPlan, data: GraphData, graph: Graph[Actor]) -> BacktestResult:
-        refs = {symbol: ray.put(stream) for symbol, stream in data.streams.items()}
+        refs = self._object_refs(data)
         self.phases.mark("object_store")
         risk, execution, feed = graph.risk, graph.execution, graph.feed
         self._execution = execution
@@ -204,6 +206,16 @@ class CoordinatorActor:
             [h.where.remote() for h in self._actors.values()])))
         self.phases.mark("actors_started")
         return self._watch(started)
+
+    def _object_refs(self, data: GraphData) -> dict[str, ray.ObjectRef[Any]]:
+        """Each symbol's stream in the object store: put once per kept dataset (the actors
+        map it zero-copy run after run), every time for data that is not kept."""
+        if self._refs is not None and self._refs[0] is data:
+            return self._refs[1]
+        refs = {symbol: ray.put(stream) for symbol, stream in data.streams.items()}
+        if self._data is not None and self._data[1] is data:
+            self._refs = (data, refs)
+        return refs
 
     def _watch(self, started: dict[str, ray.ObjectRef[Any]]) -> BacktestResult:
         """Wait for every actor's run; the first failure or loss ends the run."""
