@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine.errors import InvalidMessageError
+
 # Order sides, types, time in force and liquidity, as plain strings: readable on the wire and
 # in reports, cheap to compare on the hot path.
 BUY = "BUY"
@@ -293,6 +295,40 @@ class FillBatch(NamedTuple):
     last_prices: tuple[float, ...]
     fees: tuple[float, ...]
     ts_events: tuple[int, ...]
+
+
+class FillRun(NamedTuple):
+    """A run of one order's fills in booking order: the risk audit's form of the fills a
+    backtest books compiled (``engine.booking``). The order's ids and side appear once; the
+    numbers travel as raw little-endian bytes, ``last_qtys``, ``leaves_qtys``,
+    ``last_prices`` and ``fees`` float64 and ``ts_events`` int64, one value per fill."""
+
+    strategy_id: str
+    symbol: str
+    client_order_id: str
+    side: str
+    last_qtys: bytes
+    leaves_qtys: bytes
+    last_prices: bytes
+    fees: bytes
+    ts_events: bytes
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The numbers as arrays (qty, leaves, price, fee, ts); columns that are not whole
+        values or differ in length raise ``InvalidMessageError``."""
+        counts = set()
+        for name in ("last_qtys", "leaves_qtys", "last_prices", "fees", "ts_events"):
+            data = getattr(self, name)
+            if len(data) % 8:
+                raise InvalidMessageError(f"FillRun.{name} of {self.client_order_id!r} holds "
+                                          f"{len(data)} bytes, not a multiple of 8")
+            counts.add(len(data) // 8)
+        if len(counts) != 1:
+            raise InvalidMessageError(f"FillRun columns of {self.client_order_id!r} differ in "
+                                      f"length")
+        return (np.frombuffer(self.last_qtys, "<f8"), np.frombuffer(self.leaves_qtys, "<f8"),
+                np.frombuffer(self.last_prices, "<f8"), np.frombuffer(self.fees, "<f8"),
+                np.frombuffer(self.ts_events, "<i8"))
 
 
 class RiskEvent(NamedTuple):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from engine.messages import OrderFilled
 
 _EPS = 1e-12
@@ -135,6 +137,40 @@ class Portfolio:
         mine = self._by_symbol[symbol]
         self.net_qty[symbol] = pos.qty if len(mine) == 1 else sum([p.qty for p in mine])
         return pos
+
+    # --- runs of fills booked compiled (engine.booking) ------------------------------------
+
+    def run_state(self, symbol: str, strategy_id: str) -> np.ndarray | None:
+        """The state ``engine.booking.book_run`` books a position's fills into (``P_*``),
+        None while the position is flat (its next fill opens a round trip)."""
+        pos = self.positions.get((symbol, strategy_id))
+        if pos is None or pos.trade is None or not pos.qty:
+            return None
+        t = pos.trade
+        return np.array([self.cash, self.total_fees, pos.qty, pos.avg_price, pos.realized_pnl,
+                         pos.fees, pos.n_fills, t["entry_qty"], t["entry_notional"],
+                         t["n_entries"], t["fees"], t["pnl_gross"], t["exit_qty"],
+                         t["exit_notional"]])
+
+    def set_run_state(self, symbol: str, strategy_id: str, state: np.ndarray) -> Position:
+        """Take back what ``book_run`` booked into :meth:`run_state`'s state."""
+        pos = self.positions[(symbol, strategy_id)]
+        t = pos.trade
+        assert t is not None   # run_state gives no state for a flat position
+        (self.cash, self.total_fees, pos.qty, pos.avg_price, pos.realized_pnl, pos.fees,
+         n_fills, t["entry_qty"], t["entry_notional"], n_entries, t["fees"], t["pnl_gross"],
+         t["exit_qty"], t["exit_notional"]) = state.tolist()
+        pos.n_fills = int(n_fills)
+        t["n_entries"] = int(n_entries)
+        return pos
+
+    def others_of(self, symbol: str, strategy_id: str) -> tuple[np.ndarray, int]:
+        """The quantities of ``symbol``'s other positions in order, and this one's index
+        among them all (the symbol's net quantity is their sum in that order)."""
+        mine = self._by_symbol[symbol]
+        others = [p.qty for p in mine if p.strategy_id != strategy_id]
+        index = next(i for i, p in enumerate(mine) if p.strategy_id == strategy_id)
+        return np.array(others, dtype=np.float64), index
 
     def open_trades(self) -> list[dict[str, Any]]:
         """Round trips still open, with unrealized PnL at the last price."""

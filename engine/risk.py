@@ -25,6 +25,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
+
+from engine.booking import risk_run
 from engine.errors import ConfigError
 from engine.market_stats import StatsConfig
 from engine.messages import (BUY, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
@@ -445,6 +448,53 @@ class RiskEngine:
                 pair.trade_pnl = -(fee - part)
                 pair.avg = price if new else 0.0
         pair.qty = new
+
+    # --- runs of fills booked compiled (engine.booking) -----------------------------------
+
+    def run_state(self, symbol: str, strategy_id: str, client_order_id: str) -> np.ndarray | None:
+        """The state ``engine.booking`` books a pair's fills of one order into (``R_*``),
+        None while the pair is flat (its next fill opens a round trip)."""
+        pair = self.pairs.get((symbol, strategy_id))
+        if pair is None or not pair.qty:
+            return None
+        entry = self.working.get(client_order_id)
+        return np.array([self.cash, pair.qty, pair.avg, pair.trade_pnl,
+                         self.sym_qty.get(symbol, 0.0), entry is not None,
+                         entry[1] if entry is not None else 0.0,
+                         entry[2] if entry is not None else 0.0, self.reserved])
+
+    def set_run_state(self, symbol: str, strategy_id: str, client_order_id: str,
+                      state: np.ndarray) -> None:
+        """Take back what ``engine.booking`` booked into :meth:`run_state`'s state."""
+        pair = self.pairs[(symbol, strategy_id)]
+        (self.cash, pair.qty, pair.avg, pair.trade_pnl, self.sym_qty[symbol], has_entry,
+         leaves, _, self.reserved) = state.tolist()
+        if has_entry:
+            key, _, reserve = self.working[client_order_id]
+            self.working[client_order_id] = (key, leaves, reserve)
+        else:
+            self.working.pop(client_order_id, None)
+
+    def on_fill_run(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
+                    qty: np.ndarray, leaves: np.ndarray, price: np.ndarray,
+                    fee: np.ndarray) -> int:
+        """Apply the leading fills of a run of one order's fills compiled
+        (``engine.booking.risk_run``), as :meth:`on_fill` would one by one; returns how many
+        (it stops before a fill that opens or closes the pair's round trip)."""
+        state = self.run_state(symbol, strategy_id, client_order_id)
+        if state is None:
+            return 0
+        booked = int(risk_run(1 if side == BUY else -1, qty, price, fee, leaves, state))
+        if booked:
+            self.set_run_state(symbol, strategy_id, client_order_id, state)
+        return booked
+
+    def run_booked(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
+                   qty: np.ndarray, leaves: np.ndarray, price: np.ndarray, fee: np.ndarray,
+                   ts: list[int]) -> None:
+        """A run of one order's fills was booked into this engine's state
+        (:meth:`set_run_state`): a subclass that keeps the flow of events (the audit) takes
+        them here."""
 
     def _trade_closed(self, strategy_id: str, symbol: str, pnl: float, ts: int) -> None:
         """A round trip closed: the consecutive-loss breaker and the cooldowns learn of it."""

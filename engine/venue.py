@@ -711,6 +711,34 @@ class SimulatedVenue:
                                        f"F-{self._fill_seq}", order.side, qty, price,
                                        filled, leaves, liquidity, fee, slip_bps, ts, ts, 0.0)))
 
+    @property
+    def taker_rate(self) -> float:
+        """The taker fee as a fraction of notional."""
+        return self._taker_rate
+
+    def forecast_fills_booked(self, order: Order, values: list[list[float]],
+                              ts: list[int]) -> list[OrderFilled]:
+        """The fill events of forecast fills booked as a run (``engine.booking``; ``values``
+        per fill as ``market_fills`` gives them), with the order's state after the last: what
+        :meth:`book_forecast_fill` does fill by fill when no cut applies."""
+        seq = self._fill_seq
+        sid, venue, symbol, coid, voi, side = (order.strategy_id, self._venue, order.symbol,
+                                               order.client_order_id, order.venue_order_id,
+                                               order.side)
+        events = [_new(OrderFilled, (sid, venue, symbol, coid, voi, f"F-{seq + i}", side, qty,
+                                     price, filled, leaves, TAKER, fee, slip_bps, t, t, 0.0))
+                  for i, ((qty, price, fee, slip_bps, filled, _, leaves), t)
+                  in enumerate(zip(values, ts), start=1)]
+        self._fill_seq = seq + len(events)
+        last = values[-1]
+        order.filled_qty = last[4]
+        order.notional = last[5]
+        order.last_fill_ns = ts[-1]
+        if last[6] == 0.0:
+            order.closed = True
+            self.working[order.symbol].remove(order)
+        return events
+
     def liquidate(self, strategy_id: str, symbol: str, position: float, mark: float,
                   ts: int) -> None:
         """Close ``position`` of a strategy at once at ``mark`` (a liquidation): a taker fill

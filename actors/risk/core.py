@@ -27,19 +27,21 @@ from __future__ import annotations
 import dataclasses
 import operator
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import zmq
 
 from engine import bus
 from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
-from engine.messages import (FillBatch, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
-                             RiskEvent, SubmitOrder, Valuation)
+from engine.messages import (FillBatch, FillRun, OrderCanceled, OrderDenied, OrderFilled,
+                             OrderRejected, RiskEvent, SubmitOrder, Valuation)
 from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
 
 _VENUE_EVENTS = (OrderFilled, OrderCanceled, OrderRejected)
+_MIN_RUN = 3   # shorter runs of one order's fills are replayed one by one
 # the OrderFilled fields behind FillBatch's columns, in its order
 _pick_fill_batch = operator.itemgetter(*(OrderFilled._fields.index(name) for name in (
     "strategy_id", "symbol", "client_order_id", "side", "last_qty", "leaves_qty", "last_price",
@@ -161,9 +163,13 @@ class RiskCore:
                         "audit stream: FillBatch columns differ in length ("
                         + ", ".join(f"{name} {len(column)}"
                                     for name, column in zip(FillBatch._fields, record)) + ")")
-                on_fill = engine.on_fill
-                for sid, symbol, coid, side, qty, leaves, price, fee, ts in zip(*record):
-                    on_fill(sid, symbol, coid, side, qty, leaves, price, fee, ts)
+                self._replay_fills(record)
+                engine.events.clear()
+            elif cls is FillRun:
+                n = len(record.last_qtys) // 8
+                self._replay(n * (record.strategy_id,), n * (record.symbol,),
+                             n * (record.client_order_id,), n * (record.side,),
+                             *record.columns())
                 engine.events.clear()
             elif cls is RiskEvent:
                 engine.apply(record)
@@ -172,6 +178,35 @@ class RiskCore:
                 engine.on_event(record)
             else:
                 raise InvalidMessageError(f"audit stream: unexpected {cls.__name__}")
+
+    def _replay_fills(self, batch: FillBatch) -> None:
+        qty, leaves, price, fee = (np.array(column, dtype=np.float64) for column in batch[4:8])
+        self._replay(batch.strategy_ids, batch.symbols, batch.client_order_ids, batch.sides,
+                     qty, leaves, price, fee, batch.ts_events)
+
+    def _replay(self, sids: Sequence[str], symbols: Sequence[str], coids: Sequence[str],
+                sides: Sequence[str], qty: np.ndarray, leaves: np.ndarray, price: np.ndarray,
+                fee: np.ndarray, ts: Sequence[int]) -> None:
+        """Apply fills in booking order: runs of one order's fills compiled
+        (``RiskEngine.on_fill_run``), the fills that open or close a round trip one by one."""
+        engine = self.engine
+        on_fill = engine.on_fill
+        n = len(sids)
+        k = 0
+        while k < n:
+            coid = coids[k]
+            end = k + 1
+            while end < n and coids[end] == coid:
+                end += 1
+            while k < end:
+                booked = engine.on_fill_run(sids[k], symbols[k], coid, sides[k],
+                                            qty[k:end], leaves[k:end], price[k:end],
+                                            fee[k:end]) if end - k >= _MIN_RUN else 0
+                k += booked
+                if k < end:   # the fill the run stopped at
+                    on_fill(sids[k], symbols[k], coid, sides[k], float(qty[k]),
+                            float(leaves[k]), float(price[k]), float(fee[k]), int(ts[k]))
+                    k += 1
 
     def close(self) -> None:
         self.sock.close(0)
@@ -204,6 +239,17 @@ class AuditedRisk(RiskEngine):
             super().on_event(event)
             self._close_fills()
             self._records.append(event)
+
+    def run_booked(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
+                   qty: np.ndarray, leaves: np.ndarray, price: np.ndarray, fee: np.ndarray,
+                   ts: list[int]) -> None:
+        self._close_fills()
+        self._records.append(FillRun(strategy_id, symbol, client_order_id, side,
+                                     qty.astype("<f8").tobytes(), leaves.astype("<f8").tobytes(),
+                                     price.astype("<f8").tobytes(), fee.astype("<f8").tobytes(),
+                                     np.array(ts, dtype="<i8").tobytes()))
+        if len(self._records) >= self.batch:
+            self.flush()
 
     def kill(self, ts: int, reason: str = "kill switch") -> None:
         super().kill(ts, reason)

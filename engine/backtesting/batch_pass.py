@@ -11,6 +11,7 @@ forecast (``engine.fills``) instead of a visit per trade.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import heapq
 from typing import TYPE_CHECKING, Any
@@ -72,15 +73,37 @@ class LocalIntentSource(IntentSource):
 class _Schedule:
     """The forecast fills of one symbol's book (``engine.fills.market_fills``) as lists, with
     how many are booked: per fill its row, time, order (index into ``orders``) and values
-    (qty, price, fee, slippage_bps, filled_after, notional_after, leaves_after)."""
+    (qty, price, fee, slippage_bps, filled_after, notional_after, leaves_after; also as the
+    array ``table``, which runs of fills are booked from)."""
 
-    __slots__ = ("n", "order", "orders", "pos", "rows", "ts", "values")
+    __slots__ = ("n", "order", "orders", "pos", "rows", "table", "tried", "ts", "values")
 
     def __init__(self, orders: list[Order], rows: list[int], ts: list[int], order: list[int],
-                 values: list[list[float]]) -> None:
-        self.orders, self.rows, self.ts, self.order, self.values = orders, rows, ts, order, values
+                 table: np.ndarray) -> None:
+        self.orders, self.rows, self.ts, self.order = orders, rows, ts, order
+        self.table = table
+        self.values: list[list[float]] = table.tolist()
         self.n = len(rows)
         self.pos = 0
+        self.tried = -1   # the position where a run last stopped at its first fill
+
+    def run_end(self, fi: int, limit: tuple[int, int, int]) -> int:
+        """Where the run of the order at :attr:`pos` ends: the first fill of another order or
+        with an event key after ``limit``."""
+        pos, ts, rows = self.pos, self.ts, self.rows
+        lts = limit[0]
+        k = bisect.bisect_left(ts, lts, pos)
+        n = self.n
+        while k < n and ts[k] == lts and (fi, rows[k]) <= limit[1:]:
+            k += 1   # the fills at the limit's time, up to its key
+        if len(self.orders) > 1:
+            order = self.order
+            first = order[pos]
+            end = pos + 1
+            while end < k and order[end] == first:
+                end += 1
+            k = end
+        return k
 
     def next_key(self, fi: int) -> tuple[int, int, int]:
         if self.pos < self.n:
@@ -89,6 +112,7 @@ class _Schedule:
 
 
 _INF_KEY = (np.iinfo(np.int64).max, 1 << 30, 1 << 62)
+_MIN_RUN = 3   # shorter runs of fills are booked one by one (a run has a fixed cost)
 _FAULT = -1
 
 
@@ -310,7 +334,7 @@ class BatchPass:
         else:   # (an empty schedule too: those orders get no fill before the data ends)
             orders, (rows, which, values) = forecast
             self.sched[fi] = _Schedule(orders, rows.tolist(), self.times[fi][rows].tolist(),
-                                       which.tolist(), values.tolist())
+                                       which.tolist(), values)
         self.next_fill = min([s.next_key(j) for j, s in enumerate(self.sched) if s is not None],
                              default=_INF_KEY)
 
@@ -327,6 +351,26 @@ class BatchPass:
             best, fi = heap[0]
             s = scheds[fi]
             assert s is not None   # the heap holds scheduled feeds only
+            if s.n - s.pos >= _MIN_RUN and s.tried != s.pos:
+                # a run of one order's fills, up to the next fill of another feed, compiled
+                limit = upto if len(heap) == 1 else min(upto, heap[1][0] if len(heap) == 2
+                                                        else min(heap[1][0], heap[2][0]))
+                pos = s.pos
+                end = s.run_end(fi, limit)
+                if end - pos >= _MIN_RUN:
+                    ts_run = s.ts[pos:end]
+                    booked = engine.book_run(s.orders[s.order[pos]], s.table[pos:end], ts_run,
+                                             list(zip(ts_run, [fi] * (end - pos),
+                                                      s.rows[pos:end])))
+                    if booked < end - pos:
+                        s.tried = pos + booked   # the fill it stopped at goes the Python way
+                    if booked:
+                        s.pos = pos + booked
+                        if s.pos < s.n:
+                            heapq.heapreplace(heap, (s.next_key(fi), fi))
+                        else:
+                            heapq.heappop(heap)
+                        continue
             row = best[2]
             engine._event_key = best
             ts = best[0]

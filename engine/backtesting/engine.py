@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtesting.batch_pass import run_batch_pass
+from engine.booking import book_run
 from engine.backtesting.context import BacktestContext, StrategyFault
 from engine.backtesting.feed import Feed, merged_events
 from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
@@ -28,7 +29,7 @@ from engine.orders import Bracket, ContingentOrders
 from engine.portfolio import Portfolio
 from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
 from engine.strategy import Strategy
-from engine.venue import SimulatedVenue, VenueConfig
+from engine.venue import Order, SimulatedVenue, VenueConfig
 
 _new = tuple.__new__
 
@@ -137,6 +138,7 @@ class BacktestEngine:
         self._event_key: tuple[int, int, int] | None = None   # batch mode: (ts, feed, row)
         self._fill_keys: list[tuple[int, int, int]] = []      # batch mode: each fill's event
         self.events_processed = 0
+        self.run_fills = 0    # fills booked compiled, in runs (book_run)
         self.elapsed_seconds = 0.0
 
     # --- set-up ---------------------------------------------------------------------------
@@ -333,6 +335,61 @@ class BacktestEngine:
         if self.contingent.entries:   # a bracket entry's children go out before on_fill
             self.contingent.on_fill(event)
         self._call(ctx, "on_fill", event)
+
+    def book_run(self, order: Order, values: np.ndarray, ts: list[int],
+                 keys: list[tuple[int, int, int]]) -> int:
+        """Book the leading fills of one order's forecast run (``values`` per fill as
+        ``engine.fills.market_fills`` gives them, at times ``ts`` and event keys ``keys``)
+        compiled (``engine.booking.book_run``), equal to the bit to booking them one by one
+        through the venue; returns how many. It books none when a fill needs the Python path:
+        the first one a spot account's cash or position would cut, or that opens or closes a
+        round trip, and every fill whose booking runs code of its own (a strategy's
+        ``on_fill`` hook, a bracket waiting on the fill, a risk engine of another kind)."""
+        sid, symbol = order.strategy_id, order.symbol
+        if order.closed or self.contingent.entries or not self._runs_ok:
+            return 0
+        ctx = self._by_id[sid]
+        if not (sid in self._batch_ids or sid in self._faulted) and \
+                ctx.strategy.overrides("on_fill"):
+            return 0
+        p = self.portfolio.run_state(symbol, sid)
+        if p is None:
+            return 0
+        r = self.risk.run_state(symbol, sid, order.client_order_id)
+        if r is None:
+            return 0
+        others, mine = self.portfolio.others_of(symbol, sid)
+        n = len(ts)
+        cash_after = np.empty(n)
+        net_after = np.empty(n)
+        m = book_run(order.sign, values[:, 0], values[:, 1], values[:, 2], values[:, 6], p, r,
+                     others, mine, self.venue.cash_available is not None,
+                     self.venue.taker_rate, cash_after, net_after)
+        if not m:
+            return 0
+        pos = self.portfolio.set_run_state(symbol, sid, p)
+        self.risk.set_run_state(symbol, sid, order.client_order_id, r)
+        self.portfolio.net_qty[symbol] = float(net_after[m - 1])
+        ctx.position = pos.qty
+        ctx.avg_price = pos.avg_price
+        events = self.venue.forecast_fills_booked(order, values[:m].tolist(), ts[:m])
+        self.fills.extend(events)
+        self.run_fills += m
+        self._fill_keys.extend(keys[:m])
+        self._fill_cash.extend(cash_after[:m].tolist())
+        self._fill_net_qty.extend(net_after[:m].tolist())
+        self.risk.run_booked(sid, symbol, order.client_order_id, order.side, values[:m, 0],
+                             values[:m, 6], values[:m, 1], values[:m, 2], ts[:m])
+        return m
+
+    @property
+    def _runs_ok(self) -> bool:
+        """Whether fills may be booked as runs at all: the stock risk engine, and the venue
+        asking this engine's portfolio for cash and positions (or nothing)."""
+        venue = self.venue
+        return isinstance(self.risk, RiskEngine) and \
+            venue.cash_available in (None, self._cash_available) and \
+            venue.position == self._position_of
 
     def _on_venue_event(self, event: Any) -> None:
         cls = type(event)

@@ -18,7 +18,7 @@ from engine.codec import TAGS, decode, decode_many, encode, encode_many
 from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
 from engine.messages import (ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch,
-                             IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
+                             FillRun, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
                              OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
                              RiskEvent, SubmitOrder, Trade, Valuation)
 
@@ -94,6 +94,7 @@ MESSAGES: dict[type, st.SearchStrategy] = {
     IntentBatch: record(IntentBatch),
     Valuation: record(Valuation),
     FillBatch: record(FillBatch),
+    FillRun: record(FillRun),
     RiskEvent: record(RiskEvent),
 }
 
@@ -134,6 +135,9 @@ SAMPLES: dict[type, Any] = {
                          (0.0125, 0.0126), (5, 6)),
     RiskEvent: RiskEvent("state", "portfolio", "", "", "HALTED", "daily_loss: -2.1%", 0.0, 1,
                          1),
+    FillRun: FillRun("s1", "BTC/USDT", "s1-1", "BUY", np.array([0.25, 0.25]).tobytes(),
+                     np.array([0.25, 0.0]).tobytes(), np.array([100.0, 100.5]).tobytes(),
+                     np.array([0.0125, 0.0126]).tobytes(), np.array([5, 6], "<i8").tobytes()),
 }
 
 

@@ -127,7 +127,52 @@ CASES = [
     (5, VenueConfig(max_volume_share=0.1), RiskLimits(max_open_positions=3,
                                                       max_gross_exposure=1.2), True, False),
     (6, VenueConfig(latency_ms=1_500.0, max_volume_share=0.08), None, True, True),
+    # a margin account (no cash or position cuts), and one with every pre-trade rule on
+    (7, VenueConfig(max_volume_share=0.05), RiskLimits(account="margin"), False, False),
+    (8, VenueConfig(max_volume_share=0.05, taker_fee_bps=10.0),
+     RiskLimits(max_open_positions=5, max_gross_exposure=1.5, max_position_share=0.6,
+                max_order_notional=40_000.0, max_consecutive_losses=3, loss_pause="1h",
+                cooldown="10s", max_drawdown=0.5), True, False),
 ]
+
+
+def test_runs_of_fills_stop_where_the_cash_cuts_a_buy(monkeypatch: Any) -> None:
+    """One symbol whose price climbs while near-all-in buys fill slowly under a 30% volume
+    cap: the fills run long (booked compiled, ``engine.booking``) until the cash no longer
+    covers the next one, which the venue cuts and cancels the rest; the same as matching
+    trade by trade."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    ts = T0 + np.cumsum(rng.integers(1, 2_000_000_000, n)).astype(np.int64)
+    price = 100.0 * np.exp(np.cumsum(rng.normal(0.0004, 0.0005, n)))   # a steady climb
+    frame = pd.DataFrame({"ts": ts, "price": price, "size": rng.exponential(2.0, n),
+                          "side": np.ones(n, dtype=np.int8),
+                          "trade_id": np.arange(n, dtype=np.int64)})
+    sid = f"scripted#0:{SYMBOLS[0]}"
+    rows = range(10, n - 1500, 1500)
+    Scripted.script = {sid: {row: [(TARGET_PERCENT, 0.99 if k % 2 == 0 else 0.0)]
+                             for k, row in enumerate(rows)}}
+    Scripted.fault_rows = {}
+
+    def engine() -> BacktestEngine:
+        out = BacktestEngine(capital=50_000.0, venue_config=VenueConfig(max_volume_share=0.3))
+        out.add_feed(Feed(SYMBOLS[0], "trade", frame))
+        out.add_strategy(Scripted(), SYMBOLS[0], sid)
+        return out
+
+    hooks, batch = engine(), engine()
+    hooks.run()
+    batch.run_batch(chunk_rows=512)
+    cut = [e for e in hooks.order_events
+           if type(e).__name__ == "OrderCanceled" and "insufficient_buying_power" in e.reason]
+    assert len(cut) >= 2                          # the cash cut the buys
+    assert batch.run_fills > len(hooks.fills) / 2  # most fills were booked in runs
+    assert batch.fills == hooks.fills
+    assert batch.order_events == hooks.order_events
+    assert batch.portfolio.trades == hooks.portfolio.trades
+    assert (batch.portfolio.cash, batch.risk.cash, batch.risk.reserved) == \
+        (hooks.portfolio.cash, hooks.risk.cash, hooks.risk.reserved)
+    assert batch.equity_curve().equals(hooks.equity_curve())
 
 
 @pytest.mark.parametrize("seed,venue,limits,bad,fault", CASES)
@@ -156,16 +201,31 @@ def test_compiled_fills_equal_trade_by_trade_matching(seed: int, venue: VenueCon
 
     assert len(hooks.fills) > 300            # many partial fills under the volume cap
     assert sum(forecast) > len(hooks.fills) / 2
+    # most forecast fills are booked compiled, in runs (engine.booking)
+    assert batch.run_fills > 0
+    assert hooks.run_fills == 0
     assert batch.fills == hooks.fills
     assert batch.order_events == hooks.order_events
     assert batch.portfolio.trades == hooks.portfolio.trades
     assert batch.portfolio.cash == hooks.portfolio.cash
+    assert batch.portfolio.total_fees == hooks.portfolio.total_fees
+    assert {k: (p.qty, p.avg_price, p.realized_pnl, p.fees, p.n_fills, p.trade)
+            for k, p in batch.portfolio.positions.items()} == \
+        {k: (p.qty, p.avg_price, p.realized_pnl, p.fees, p.n_fills, p.trade)
+         for k, p in hooks.portfolio.positions.items()}
+    assert batch.portfolio.net_qty == hooks.portfolio.net_qty
+    risk, ref = batch.risk, hooks.risk
+    assert (risk.cash, risk.reserved, risk.sym_qty, risk.working) == \
+        (ref.cash, ref.reserved, ref.sym_qty, ref.working)
+    assert {k: (p.qty, p.avg, p.trade_pnl) for k, p in risk.pairs.items()} == \
+        {k: (p.qty, p.avg, p.trade_pnl) for k, p in ref.pairs.items()}
+    assert (risk.losses, risk.states) == (ref.losses, ref.states)
     assert [f.strategy_id for f in batch.faults] == [f.strategy_id for f in hooks.faults]
     assert batch.equity_curve().equals(hooks.equity_curve())
     # the cases reach what they are for
     canceled = sum(type(e).__name__ == "OrderCanceled" for e in hooks.order_events)
     assert canceled > 0                      # a flip canceled an order still filling
-    if limits is not None:
+    if limits is not None and limits.account == "spot":
         assert any(type(e).__name__ == "OrderDenied" for e in hooks.order_events)
     if fault:
         assert [f.strategy_id for f in hooks.faults] == [f"scripted#1:{SYMBOLS[1]}"]

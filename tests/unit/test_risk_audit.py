@@ -5,6 +5,7 @@ detection of a wrong decision, and a malformed fill run refused with a clear err
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import zmq
 
@@ -12,7 +13,8 @@ from actors.risk.core import AuditedRisk, AuditReport, RiskCore, RiskSetup
 from engine import bus
 from engine.codec import encode_many
 from engine.errors import InvalidMessageError
-from engine.messages import BUY, SELL, FillBatch, OrderCanceled, OrderFilled, SubmitOrder
+from engine.messages import (BUY, SELL, FillBatch, FillRun, OrderCanceled, OrderFilled,
+                             SubmitOrder)
 from engine.risk import MarketView, RiskLimits
 
 LIMITS = RiskLimits(max_open_positions=2, max_gross_exposure=1.5)
@@ -42,10 +44,12 @@ def fill(cmd: SubmitOrder, qty: float, leaves: float, k: int, price: float = 100
                        cmd.ts_event + 1, cmd.ts_event + 1)
 
 
-def flow(audited: AuditedRisk) -> tuple[int, int]:
+def flow(audited: AuditedRisk, runs: bool = False) -> tuple[int, int]:
     """A mixed order flow: orders on three symbols, each filled in many small pieces (runs of
     fills), some canceled part-way, enough of them to hit both limits. Returns (checks,
-    denied)."""
+    denied). With ``runs``, every other order's pieces are booked as a backtest books a run
+    of forecast fills: compiled (``on_fill_run``, streamed as a ``FillRun``) as far as the
+    kernel goes, the rest one by one."""
     checks = denied = k = 0
     for n in range(240):
         symbol = SYMBOLS[n % 3]
@@ -64,25 +68,43 @@ def flow(audited: AuditedRisk) -> tuple[int, int]:
         cmd = cmd._replace(quantity=qty)
         audited.on_approved(cmd)
         left = cmd.quantity
+        pieces = []
         for piece in range(7):
             if n % 6 == 5 and piece == 3:
-                audited.on_event(OrderCanceled(sid, "SIM", symbol, cmd.client_order_id,
-                                               "canceled", cmd.ts_event + 5, cmd.ts_event + 5))
                 break
             qty = min(cmd.quantity / 7 * 1.0001, left)
             left -= qty
             k += 1
-            audited.on_event(fill(cmd, qty, max(left, 0.0) if piece < 6 else 0.0, k, price))
+            pieces.append(fill(cmd, qty, max(left, 0.0) if piece < 6 else 0.0, k, price))
+        if runs and n % 2 == 0:
+            audited.on_event(pieces[0])
+            rest = pieces[1:]
+            qty_, leaves_, price_, fee_ = (np.array([getattr(f, name) for f in rest])
+                                           for name in ("last_qty", "leaves_qty", "last_price",
+                                                        "fee"))
+            booked = audited.on_fill_run(sid, symbol, cmd.client_order_id, side, qty_,
+                                         leaves_, price_, fee_)
+            if booked:
+                audited.run_booked(sid, symbol, cmd.client_order_id, side, qty_[:booked],
+                                   leaves_[:booked], price_[:booked], fee_[:booked],
+                                   [f.ts_event for f in rest[:booked]])
+            pieces = rest[booked:]
+        for event in pieces:
+            audited.on_event(event)
+        if n % 6 == 5:
+            audited.on_event(OrderCanceled(sid, "SIM", symbol, cmd.client_order_id,
+                                           "canceled", cmd.ts_event + 5, cmd.ts_event + 5))
     return checks, denied
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
-@pytest.mark.parametrize("batch", [1, 5, 4096])
-def test_the_auditor_agrees_with_every_decision(batch: int, setup: str) -> None:
+@pytest.mark.parametrize("batch,runs", [(1, False), (5, False), (4096, False), (5, True),
+                                        (4096, True)])
+def test_the_auditor_agrees_with_every_decision(batch: int, runs: bool, setup: str) -> None:
     core = RiskCore(SETUPS[setup])
     try:
         audited = AuditedRisk(SETUPS[setup], core.endpoint, batch=batch)
-        checks, denied = flow(audited)
+        checks, denied = flow(audited, runs)
         audited.finish()
         report = core.serve()
     finally:
@@ -91,6 +113,62 @@ def test_the_auditor_agrees_with_every_decision(batch: int, setup: str) -> None:
     assert len(audited.denials) >= 2               # several rules decide in the flow
     assert report == AuditReport(checks=checks, denied=denied, mismatches=0,
                                  first_mismatch=None)
+    # the auditor's account, replayed from the stream, is the execution side's to the bit
+    mine = core.engine
+    assert (mine.cash, mine.reserved, mine.sym_qty, mine.working, mine.losses) == \
+        (audited.cash, audited.reserved, audited.sym_qty, audited.working, audited.losses)
+    assert {k: (p.qty, p.avg, p.trade_pnl) for k, p in mine.pairs.items()} == \
+        {k: (p.qty, p.avg, p.trade_pnl) for k, p in audited.pairs.items()}
+
+
+def test_runs_of_fills_book_what_fills_one_by_one_book() -> None:
+    """The compiled run (``on_fill_run``) leaves the risk engine's account exactly where
+    ``on_fill`` fill by fill does, and stops before the fill that closes the round trip."""
+    one, run = SETUPS["spot"].engine(), SETUPS["spot"].engine()
+    buy = order("s1", "A/USDT", 1, BUY, 3.0, ts=10)
+    sell = order("s1", "A/USDT", 2, SELL, 3.0, ts=20)
+    fills = []
+    for cmd in (buy, sell):
+        for engine in (one, run):
+            engine.check(cmd, {"A/USDT": 100.0})
+            engine.on_approved(cmd)
+        left = cmd.quantity
+        for piece in range(6):
+            qty = left if piece == 5 else 0.5 + 0.01 * piece
+            left -= qty
+            fills.append(fill(cmd, qty, left, piece, 100.0 + 0.7 * piece))
+    for f in fills:
+        one.on_event(f)
+    run.on_event(fills[0])                   # the fill that opens the round trip
+    rest = fills[1:6]
+    columns = [np.array([getattr(f, n) for f in rest])
+               for n in ("last_qty", "leaves_qty", "last_price", "fee")]
+    assert run.on_fill_run("s1", "A/USDT", buy.client_order_id, BUY, *columns) == 5
+    sells = fills[6:]
+    columns = [np.array([getattr(f, n) for f in sells])
+               for n in ("last_qty", "leaves_qty", "last_price", "fee")]
+    assert run.on_fill_run("s1", "A/USDT", sell.client_order_id, SELL, *columns) == 5
+    run.on_event(sells[5])                   # the fill that closes it
+    assert (run.cash, run.reserved, run.sym_qty, run.working, run.losses) == \
+        (one.cash, one.reserved, one.sym_qty, one.working, one.losses)
+    assert {k: (p.qty, p.avg, p.trade_pnl) for k, p in run.pairs.items()} == \
+        {k: (p.qty, p.avg, p.trade_pnl) for k, p in one.pairs.items()}
+
+
+def test_a_fill_run_with_a_torn_column_is_refused() -> None:
+    core = RiskCore(SETUPS["limits"])
+    push = bus.connect(zmq.PUSH, core.endpoint)
+    try:
+        two = np.array([1.0, 1.0]).tobytes()
+        bad = FillRun("s1", "A/USDT", "s1-1", BUY, two, two, two[:12], two,
+                      np.array([1, 2], "<i8").tobytes())
+        push.send(encode_many([bad]))
+        with pytest.raises(InvalidMessageError, match=r"FillRun.last_prices of 's1-1' holds "
+                                                      r"12 bytes, not a multiple of 8"):
+            core.serve()
+    finally:
+        push.close(0)
+        core.close()
 
 
 def test_a_wrong_decision_is_reported() -> None:
