@@ -25,13 +25,13 @@ from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
 from engine.gcpause import gc_paused
 from engine.messages import (Bar, CancelOrder, FillBatch, FillRun, IntentBatch, MarketBatch,
-                             OrderAccepted, OrderBookSnapshot, OrderCanceled, OrderDenied,
-                             OrderFilled, OrderRejected, Quote, RiskEvent, SubmitOrder, Trade,
-                             Valuation)
+                             MarketSlice, OrderAccepted, OrderBookSnapshot, OrderCanceled,
+                             OrderDenied, OrderFilled, OrderRejected, Quote, RiskEvent,
+                             SubmitOrder, Trade, Valuation)
 
 # Wire tags are part of the protocol: never renumber, only append.
 TAGS: dict[type, int] = {
-    Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5,
+    Bar: 1, Trade: 2, Quote: 3, OrderBookSnapshot: 4, MarketBatch: 5, MarketSlice: 6,
     SubmitOrder: 10, CancelOrder: 11,
     OrderAccepted: 20, OrderRejected: 21, OrderDenied: 22, OrderFilled: 23, OrderCanceled: 24,
     IntentBatch: 30, Valuation: 31, FillBatch: 32, RiskEvent: 33, FillRun: 34,

@@ -365,6 +365,24 @@ for _cls in RECORD_TYPES:
 # --- columnar batches (fast path) --------------------------------------------------------------
 
 
+class MarketSlice(NamedTuple):
+    """Rows ``start`` to ``stop`` (exclusive) of a symbol's market-data stream, which the
+    receiver already holds: the actor graph places every stream in Ray's object store once,
+    and its feed paces and numbers the batches while the workers map the rows zero-copy.
+    ``start == stop`` ends the stream."""
+
+    kind: str
+    venue: str
+    symbol: str
+    start: int
+    stop: int
+    interval_ns: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
 class MarketBatch:
     """A batch of market events of one kind for one instrument, as numpy columns.
 

@@ -185,6 +185,10 @@ class CoordinatorActor:
         if feed is not None:
             fed = list(plan.fed_symbols)
             waits.append(feed.load.remote(fed, [refs[s] for s in fed]))
+        for worker, group in zip(graph.workers.values(), plan.groups):
+            # the worker maps its symbols' streams; the feed sends it rows of them
+            mine = list(dict.fromkeys(pair.symbol for pair in group))
+            waits.append(worker.load.remote(mine, [refs[s] for s in mine]))
         risk_endpoint = ray.get(risk.endpoint.remote()) if risk is not None else None
         exec_endpoint = ray.get(execution.endpoint.remote())
         started: dict[str, ray.ObjectRef[Any]] = {}

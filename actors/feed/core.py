@@ -1,8 +1,11 @@
-"""The feed core: replays historical columns as market-data batches on a ZeroMQ publisher.
+"""The feed core: replays historical streams as market-data batches on a ZeroMQ publisher.
 
 Every symbol's stream is cut into batches of ``batch_rows`` events (the same cut whatever the
 worker count) and published on its topic (``engine.topics.market_data``), in event-time order
 of each batch's first event, so every symbol advances together. An empty batch ends a stream.
+A batch travels as a ``MarketSlice``, its rows of the stream: the subscribers hold the streams
+already (zero-copy views of Ray's object store), so the data is never copied through the
+sockets, only paced and numbered.
 
 Delivery is lossless: the publisher is an XPUB socket, and publishing starts only once every
 expected subscription has arrived (no slow-joiner loss); subscribers acknowledge each batch on
@@ -21,7 +24,7 @@ from actors.stream import Stream
 from engine import bus, topics
 from engine.codec import encode
 from engine.errors import ConfigError
-from engine.messages import MarketBatch
+from engine.messages import MarketSlice
 
 
 class FeedCore:
@@ -67,12 +70,10 @@ class FeedCore:
             while number - oldest >= self.window:
                 oldest = self._take_acks(acked, expected, oldest, block=True)
             stream = self.streams[symbol]
-            columns = {k: v[lo:hi] for k, v in stream.columns.items()}
-            batch = MarketBatch(stream.kind, self.venue, symbol, columns,
-                                interval_ns=stream.interval_ns)
+            batch = MarketSlice(stream.kind, self.venue, symbol, lo, hi, stream.interval_ns)
             # [topic, batch number, batch]: subscribers acknowledge by number
             self.pub.send_multipart([topic.encode(), number.to_bytes(8, "little"),
-                                     encode(batch)], copy=False)
+                                     encode(batch)])
             expected.append(n_subs.get(topic, 0))
             self.events_published += hi - lo
             oldest = self._take_acks(acked, expected, oldest, block=False)

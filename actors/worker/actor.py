@@ -5,6 +5,7 @@ from __future__ import annotations
 import ray
 
 from actors.shell import CoreShell
+from actors.stream import Stream
 from actors.worker.core import WorkerCore
 from engine.plan import PairPlan
 
@@ -19,6 +20,10 @@ class WorkerActor(CoreShell):
         """A fresh core for the next run (a warm graph reuses its actors' processes)."""
         self.core = WorkerCore(pairs, venue)
 
+    def load(self, symbols: list[str], stream_refs: list[ray.ObjectRef[Stream]]) -> None:
+        # zero-copy views of the arrays in the object store
+        self.core.load(dict(zip(symbols, ray.get(stream_refs))))
+
     def connect(self, feed: dict[str, str], execution_endpoint: str,
                 kinds: dict[str, str]) -> list[str]:
         """Subscribe to the feed and connect to execution; returns the topics subscribed."""
@@ -30,3 +35,4 @@ class WorkerActor(CoreShell):
             return self.core.run()
         finally:
             self.core.close()
+            self.core.streams = {}   # let the object store free the data

@@ -14,10 +14,11 @@ import threading
 
 import zmq
 
+from actors.stream import Stream
 from engine import bus, topics
 from engine.errors import ConfigError, InvalidMessageError
 from engine.intents import Intents, IntentUpdate, batch_intents, to_message
-from engine.messages import MarketBatch
+from engine.messages import MarketBatch, MarketSlice
 from engine.plan import PairPlan
 from engine.strategy import Strategy, load_strategy
 
@@ -37,8 +38,14 @@ class WorkerCore:
             self.strategies[plan.strategy_id] = cls(plan.params)
         self.by_topic: dict[str, list[PairPlan]] = {}
         self.rows: dict[str, int] = {}
+        self.streams: dict[str, Stream] = {}
         self.events = 0
         self._stop = threading.Event()
+
+    def load(self, streams: dict[str, Stream]) -> None:
+        """The streams of this worker's symbols, by symbol: the feed's ``MarketSlice``
+        batches are rows of them."""
+        self.streams = streams
 
     def connect(self, feed: dict[str, str], execution_endpoint: str,
                 kinds: dict[str, str]) -> None:
@@ -76,10 +83,7 @@ class WorkerCore:
             plans = self.by_topic.get(topic)
             if plans is None:
                 continue      # a longer topic sharing the prefix: not ours
-            batch = bus.decode_from(frame.buffer, f"the feed ({topic})")
-            if type(batch) is not MarketBatch:
-                raise InvalidMessageError(f"worker expected MarketBatch frames on {topic!r}, "
-                                          f"got {type(batch).__name__}")
+            batch = self._batch(bus.decode_from(frame.buffer, f"the feed ({topic})"), topic)
             start = self.rows[topic]
             n = len(batch)
             end_of_stream = n == 0
@@ -102,6 +106,28 @@ class WorkerCore:
             if end_of_stream:
                 open_topics.discard(topic)
         return self.events
+
+    def _batch(self, msg: object, topic: str) -> MarketBatch:
+        """The batch a feed frame carries: its rows, or (a ``MarketSlice``) rows of a stream
+        this worker holds."""
+        if type(msg) is MarketBatch:
+            return msg
+        if type(msg) is not MarketSlice:
+            raise InvalidMessageError(f"worker expected MarketSlice or MarketBatch frames on "
+                                      f"{topic!r}, got {type(msg).__name__}")
+        stream = self.streams.get(msg.symbol)
+        if stream is None:
+            raise InvalidMessageError(f"the feed sent rows of {msg.symbol!r} on {topic!r}, "
+                                      f"whose stream this worker does not hold (it holds "
+                                      f"{sorted(self.streams) or 'none'})")
+        if not 0 <= msg.start <= msg.stop <= len(stream) or msg.start != self.rows[topic]:
+            raise InvalidMessageError(f"the feed sent rows {msg.start}-{msg.stop} of "
+                                      f"{msg.symbol!r} on {topic!r}; the stream has "
+                                      f"{len(stream)} rows and the next batch starts at row "
+                                      f"{self.rows[topic]}")
+        return MarketBatch(msg.kind, msg.venue, msg.symbol,
+                           {k: v[msg.start:msg.stop] for k, v in stream.columns.items()},
+                           interval_ns=msg.interval_ns)
 
     def close(self) -> None:
         for name in ("sub", "acks", "out"):

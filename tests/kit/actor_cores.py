@@ -22,7 +22,7 @@ from actors.stream import Stream
 from actors.worker.core import WorkerCore
 from engine import bus
 from engine.codec import decode
-from engine.messages import MarketBatch
+from engine.messages import MarketBatch, MarketSlice
 from engine.result import BacktestResult
 
 DEADLINE_S = 60.0
@@ -53,6 +53,7 @@ class Subscriber:
     batches, acknowledges them."""
 
     def __init__(self, feed: FeedCore, topics: list[str]) -> None:
+        self.feed = feed   # its streams are what a worker holds: the slices are rows of them
         self.sub = bus.connect(zmq.SUB, feed.pub_endpoint)
         for topic in topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
@@ -63,7 +64,12 @@ class Subscriber:
         if not self.sub.poll(int(timeout_s * 1000), zmq.POLLIN):
             return None
         topic, number, frame = self.sub.recv_multipart()
-        return topic.decode(), int.from_bytes(number, "little"), decode(frame)
+        msg = decode(frame)
+        assert type(msg) is MarketSlice, f"the feed sent a {type(msg).__name__}"
+        stream = self.feed.streams[msg.symbol]
+        columns = {k: v[msg.start:msg.stop] for k, v in stream.columns.items()}
+        return topic.decode(), int.from_bytes(number, "little"), MarketBatch(
+            msg.kind, msg.venue, msg.symbol, columns, interval_ns=msg.interval_ns)
 
     def ack(self, number: int) -> None:
         self.acks.send(number.to_bytes(8, "little"))
@@ -137,7 +143,8 @@ def run_graph_in_threads(plan: GraphPlan, data: GraphData) -> GraphOutcome:
         execution.connect_risk(risk.endpoint if risk is not None else None)
         if feed is not None:
             feed.load({s: data.streams[s] for s in plan.fed_symbols})
-            for worker in workers:
+            for worker, group in zip(workers, plan.groups):
+                worker.load({pair.symbol: data.streams[pair.symbol] for pair in group})
                 worker.connect(feed.endpoints(), execution.endpoint, data.kinds())
         with threads() as start:
             try:

@@ -18,7 +18,8 @@ from engine.codec import TAGS, decode, decode_many, encode, encode_many
 from engine.errors import (CodecError, CorruptFrameError, InvalidMessageError,
                            UnknownMessageTypeError)
 from engine.messages import (ORDER_TYPES, SIDES, TIME_IN_FORCE, Bar, CancelOrder, FillBatch,
-                             FillRun, IntentBatch, MarketBatch, OrderAccepted, OrderBookSnapshot,
+                             FillRun, IntentBatch, MarketBatch, MarketSlice, OrderAccepted,
+                             OrderBookSnapshot,
                              OrderCanceled, OrderDenied, OrderFilled, OrderRejected, Quote,
                              RiskEvent, SubmitOrder, Trade, Valuation)
 
@@ -83,6 +84,7 @@ MESSAGES: dict[type, st.SearchStrategy] = {
     Quote: record(Quote),
     OrderBookSnapshot: record(OrderBookSnapshot),
     MarketBatch: market_batches(),
+    MarketSlice: record(MarketSlice),
     SubmitOrder: record(SubmitOrder, **orders),
     CancelOrder: record(CancelOrder),
     OrderAccepted: record(OrderAccepted),
@@ -135,6 +137,7 @@ SAMPLES: dict[type, Any] = {
                          (0.0125, 0.0126), (5, 6)),
     RiskEvent: RiskEvent("state", "portfolio", "", "", "HALTED", "daily_loss: -2.1%", 0.0, 1,
                          1),
+    MarketSlice: MarketSlice("trade", "SIM", "BTC/USDT", 65_536, 131_072, 0),
     FillRun: FillRun("s1", "BTC/USDT", "s1-1", "BUY", np.array([0.25, 0.25]).tobytes(),
                      np.array([0.25, 0.0]).tobytes(), np.array([100.0, 100.5]).tobytes(),
                      np.array([0.0125, 0.0126]).tobytes(), np.array([5, 6], "<i8").tobytes()),
@@ -324,7 +327,7 @@ def test_well_formed_payloads_with_a_known_tag_raise_only_codec_errors(
     assert type(message) is cls
 
 
-@pytest.mark.parametrize("tag", [99, -1, 6, "1", True, None, 1.0])
+@pytest.mark.parametrize("tag", [99, -1, 9, "1", True, None, 1.0])
 def test_unknown_tag_names_the_tag(tag: Any) -> None:
     frame = msgpack.packb([tag, "binance", "BTC/USDT"], use_bin_type=True)
     with pytest.raises(UnknownMessageTypeError) as info:

@@ -229,3 +229,21 @@ def test_compiled_fills_equal_trade_by_trade_matching(seed: int, venue: VenueCon
         assert any(type(e).__name__ == "OrderDenied" for e in hooks.order_events)
     if fault:
         assert [f.strategy_id for f in hooks.faults] == [f"scripted#1:{SYMBOLS[1]}"]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_global_indices_place_keys_in_the_merged_order(ordered: bool) -> None:
+    """The fills' events placed among every feed's events (ties: the earlier feed first), as
+    the one-key search places them: walked once per feed when the keys come in event-time
+    order (as a run books them), searched otherwise."""
+    from engine.backtesting.batch_pass import global_index, global_indices
+
+    rng = np.random.default_rng(5)
+    times = [np.sort(rng.integers(0, 400, n)).astype(np.int64) for n in (300, 1, 250, 420)]
+    keys = [(int(times[f][r]), f, r) for f in range(4) for r in
+            rng.choice(len(times[f]), min(len(times[f]), 60), replace=False)]
+    if ordered:
+        keys.sort()
+    else:
+        rng.shuffle(keys)
+    assert global_indices(times, keys) == [global_index(times, *key) for key in keys]

@@ -22,7 +22,7 @@ from engine.codec import encode
 from engine.config import BacktestConfig
 from engine.errors import ConfigError, CorruptFrameError, InvalidMessageError
 from engine.intents import IntentUpdate, batch_intents, from_message
-from engine.messages import IntentBatch, MarketBatch, Valuation
+from engine.messages import IntentBatch, MarketBatch, MarketSlice, Valuation
 from engine.plan import PairPlan
 from engine.strategy import load_strategy
 from tests.kit.actor_cores import FakeFeed, finishes, threads
@@ -79,6 +79,7 @@ def run_with_feed(pairs: list[PairPlan], streams: dict[str, Stream], batch_rows:
     sink = IntentSink()
     worker = WorkerCore(pairs, "SIM")
     try:
+        worker.load(streams)
         worker.connect(feed.endpoints(), sink.endpoint, {s: st.kind for s, st in streams.items()})
         with threads() as start:
             published = start(feed.run, {topic: 1 for topic in worker.topics()})
@@ -145,9 +146,10 @@ def test_a_strategy_without_batch_path_is_refused() -> None:
 
 
 def worker_on_fake_feed() -> tuple[WorkerCore, FakeFeed, IntentSink]:
-    pairs, _ = pairs_and_streams([SMA], [BTC])
+    pairs, streams = pairs_and_streams([SMA], [BTC])
     feed, sink = FakeFeed(), IntentSink()
     worker = WorkerCore(pairs, "SIM")
+    worker.load(streams)
     worker.connect(feed.endpoints, sink.endpoint, {BTC: "bar"})
     feed.await_subscription(TOPIC_BTC)
     return worker, feed, sink
@@ -174,9 +176,32 @@ def test_a_frame_that_is_not_market_data_is_refused() -> None:
     worker, feed, sink = worker_on_fake_feed()
     try:
         feed.send(TOPIC_BTC, 0, encode(Valuation(1, 100.0, (BTC,), (1.0,), 1, 0.0, ())))
-        with pytest.raises(InvalidMessageError, match=r"worker expected MarketBatch frames on "
+        with pytest.raises(InvalidMessageError, match=r"worker expected MarketSlice or "
+                                                       r"MarketBatch frames on "
                                                        r"'md.bar.SIM.BTC/USDT', got Valuation"):
             worker.run()
+    finally:
+        close(worker, feed, sink)
+
+
+@pytest.mark.parametrize("symbol,start,stop,error", [
+    (ETH, 0, 10, r"the feed sent rows of 'ETH/USDT' on 'md.bar.SIM.BTC/USDT', whose stream "
+                 r"this worker does not hold \(it holds \['BTC/USDT'\]\)"),
+    (BTC, 0, 501, r"rows 0-501 of 'BTC/USDT' on 'md.bar.SIM.BTC/USDT'; the stream has 500 "
+                  r"rows and the next batch starts at row 0"),
+    (BTC, 10, 20, r"rows 10-20 of 'BTC/USDT' .* the next batch starts at row 0"),
+])
+def test_a_slice_of_rows_the_worker_cannot_take_is_refused(symbol: str, start: int, stop: int,
+                                                          error: str) -> None:
+    # rows of a stream the worker does not hold, past its end, or not where the last batch
+    # ended (a batch lost or reordered): refused, naming the rows and the topic
+    worker, feed, sink = worker_on_fake_feed()
+    try:
+        feed.send(TOPIC_BTC, 0, encode(MarketSlice("bar", "SIM", symbol, start, stop,
+                                                   60 * 10**9)))
+        with pytest.raises(InvalidMessageError, match=error):
+            worker.run()
+        assert feed.acked(deadline_s=0.2) is None       # nothing acknowledged
     finally:
         close(worker, feed, sink)
 
