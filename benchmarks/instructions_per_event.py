@@ -62,7 +62,12 @@ def count(mode: str, data: Path, script: Path) -> int:
                           capture_output=True, text=True, check=True)
     for line in proc.stderr.splitlines():
         if line.endswith(",instructions") or ",instructions," in line:
-            return int(line.split(",")[0])
+            value = line.split(",")[0]
+            if not value.isdigit():   # a virtual machine without the hardware counter
+                raise SystemExit(f"perf cannot count instructions here (it says {value!r}): "
+                                 f"this machine does not expose the CPU's counters; compare "
+                                 f"events per second instead (single_process.py)")
+            return int(value)
     raise RuntimeError(f"perf printed no instruction count: {proc.stderr.strip()}")
 
 

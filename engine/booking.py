@@ -20,7 +20,6 @@ PnL, the symbol's quantity, the order's working entry, the reserved cash).
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 _EPS = 1e-12
@@ -28,11 +27,9 @@ _EPS = 1e-12
 (P_CASH, P_TOTAL_FEES, P_QTY, P_AVG, P_REALIZED, P_FEES, P_N_FILLS, P_ENTRY_QTY,
  P_ENTRY_NOTIONAL, P_N_ENTRIES, P_TRADE_FEES, P_PNL_GROSS, P_EXIT_QTY,
  P_EXIT_NOTIONAL) = range(14)
-P_SIZE = 14
 
 (R_CASH, R_QTY, R_AVG, R_TRADE_PNL, R_SYM_QTY, R_HAS_ENTRY, R_ENTRY_LEAVES, R_ENTRY_RESERVE,
  R_RESERVED) = range(9)
-R_SIZE = 9
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -102,20 +99,25 @@ def _portfolio_book(p, sign, qty, price, fee, new):  # pragma: no cover - compil
 
 
 @njit(cache=True, nogil=True)
-def book_run(sign, qty, price, fee, leaves, p, r, others, mine, spot, taker_rate,
-             cash_after, net_after):  # pragma: no cover - compiled
-    """Book the leading fills of one order's run (``qty``, ``price``, ``fee``, ``leaves``
-    per fill; ``sign`` +1 a buy, -1 a sell) into the portfolio state ``p`` and the risk state
-    ``r``; returns how many it booked. ``others``: the quantities of the symbol's other
-    positions, in the portfolio's order, with this position at index ``mine`` among them all
-    (the symbol's net quantity is their sum in that order). ``spot``: the venue checks a spot
-    account's cash and position first. Per booked fill, the portfolio's cash and the symbol's
-    net quantity after it go to ``cash_after`` and ``net_after``."""
-    n = qty.shape[0]
+def book_run(table, p, r, others, params, out):  # pragma: no cover - compiled
+    """Book the leading fills of one order's run into the portfolio state ``p`` and the risk
+    state ``r``; returns how many it booked. ``table``: one row per fill as
+    ``engine.fills.market_fills`` gives them (qty, price, fee, slippage_bps, filled_after,
+    notional_after, leaves_after). ``params``: (sign: +1 a buy, -1 a sell; this position's
+    index among the symbol's positions; 1.0 when the venue checks a spot account's cash and
+    position first; the taker fee rate). ``others``: the quantities of the symbol's other
+    positions in the portfolio's order (the symbol's net quantity is their sum in that order,
+    this one included). Per booked fill, ``out`` gets the portfolio's cash and the symbol's
+    net quantity after it. (Few arguments: each one costs the call a type check.)"""
+    n = table.shape[0]
+    sign = params[0]
+    mine = int(params[1])
+    spot = params[2] != 0.0
+    taker_rate = params[3]
     n_pos = others.shape[0] + 1
     for k in range(n):
-        q = qty[k]
-        px = price[k]
+        q = table[k, 0]
+        px = table[k, 1]
         if spot:
             if sign > 0:
                 if not (q * px + q * px * taker_rate <= p[P_CASH]):
@@ -131,11 +133,11 @@ def book_run(sign, qty, price, fee, leaves, p, r, others, mine, spot, taker_rate
         r_new, r_plain = _after(r[R_QTY], signed)
         if not r_plain:
             return k
-        _risk_book(r, sign, q, px, fee[k], leaves[k], r_new)
-        _portfolio_book(p, sign, q, px, fee[k], new)
-        cash_after[k] = p[P_CASH]
+        _risk_book(r, sign, q, px, table[k, 2], table[k, 6], r_new)
+        _portfolio_book(p, sign, q, px, table[k, 2], new)
+        out[k, 0] = p[P_CASH]
         if n_pos == 1:
-            net_after[k] = new
+            out[k, 1] = new
         else:
             total = 0.0
             j = 0
@@ -145,7 +147,7 @@ def book_run(sign, qty, price, fee, leaves, p, r, others, mine, spot, taker_rate
                 else:
                     total += others[j]
                     j += 1
-            net_after[k] = total
+            out[k, 1] = total
     return n
 
 
@@ -163,8 +165,4 @@ def risk_run(sign, qty, price, fee, leaves, r):  # pragma: no cover - compiled
     return n
 
 
-def empty_state(size: int) -> np.ndarray:
-    return np.zeros(size, dtype=np.float64)
-
-
-__all__ = ["P_SIZE", "R_SIZE", "book_run", "empty_state", "risk_run"]
+__all__ = ["book_run", "risk_run"]

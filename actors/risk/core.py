@@ -222,6 +222,8 @@ class AuditedRisk(RiskEngine):
         self.batch = batch
         self._records: list[Any] = []
         self._fills: list[OrderFilled] = []   # the current run of fills, not yet a FillBatch
+        self._keys: set[str] = set()            # the symbols of the last marks checked
+        self._symbols: tuple[str, ...] = ()     # the same, sorted
 
     def on_approved(self, cmd: SubmitOrder) -> None:
         super().on_approved(cmd)
@@ -272,10 +274,16 @@ class AuditedRisk(RiskEngine):
 
     def check(self, cmd: SubmitOrder, marks: Mapping[str, float],
               market: Any = None) -> tuple[float, str | None]:
-        symbols = tuple(sorted(marks))
-        values = tuple(float(marks[s]) for s in symbols)
+        keys = marks.keys()
+        if keys != self._keys:   # the symbols priced so far (a run's only ever grow)
+            self._keys = set(keys)
+            self._symbols = tuple(sorted(keys))
+        symbols = self._symbols
+        values = tuple(map(float, map(marks.__getitem__, symbols)))
         equity = float(self.equity(marks))
-        qty, reason = super().check(cmd, dict(zip(symbols, values)), market)
+        # the check reads the very numbers the auditor gets (floats, looked up by symbol)
+        same = all(type(v) is float for v in marks.values())
+        qty, reason = super().check(cmd, marks if same else dict(zip(symbols, values)), market)
         # what the checks read of the market (a lazy view looks up only that)
         view = market.view() if hasattr(market, "view") else (market or MarketView())
         valuation = Valuation(cmd.ts_event, equity, symbols, values, int(view.regime),

@@ -359,25 +359,24 @@ class BacktestEngine:
         if r is None:
             return 0
         others, mine = self.portfolio.others_of(symbol, sid)
-        n = len(ts)
-        cash_after = np.empty(n)
-        net_after = np.empty(n)
-        m = book_run(order.sign, values[:, 0], values[:, 1], values[:, 2], values[:, 6], p, r,
-                     others, mine, self.venue.cash_available is not None,
-                     self.venue.taker_rate, cash_after, net_after)
+        after = np.empty((len(ts), 2))   # the cash and the symbol's net quantity, per fill
+        m = book_run(values, p, r, others,
+                     np.array([order.sign, mine, self.venue.cash_available is not None,
+                               self.venue.taker_rate]), after)
         if not m:
             return 0
         pos = self.portfolio.set_run_state(symbol, sid, p)
         self.risk.set_run_state(symbol, sid, order.client_order_id, r)
-        self.portfolio.net_qty[symbol] = float(net_after[m - 1])
+        cash_after, net_after = after[:m, 0].tolist(), after[:m, 1].tolist()
+        self.portfolio.net_qty[symbol] = net_after[-1]
         ctx.position = pos.qty
         ctx.avg_price = pos.avg_price
         events = self.venue.forecast_fills_booked(order, values[:m].tolist(), ts[:m])
         self.fills.extend(events)
         self.run_fills += m
         self._fill_keys.extend(keys[:m])
-        self._fill_cash.extend(cash_after[:m].tolist())
-        self._fill_net_qty.extend(net_after[:m].tolist())
+        self._fill_cash.extend(cash_after)
+        self._fill_net_qty.extend(net_after)
         self.risk.run_booked(sid, symbol, order.client_order_id, order.side, values[:m, 0],
                              values[:m, 6], values[:m, 1], values[:m, 2], ts[:m])
         return m
