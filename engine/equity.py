@@ -106,10 +106,12 @@ def _interval_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: 
     they add up to gives the fills booked by then. The same arithmetic, in the same order, as
     the walk, so the points are identical to it."""
     times = [np.asarray(t, dtype=np.int64) for t in times]
-    # the intervals holding at least one event, in time order
-    ids = np.unique(np.concatenate([_distinct_sorted(t // interval_ns) for t in times]))
+    # the intervals holding at least one event, in time order (one pass over each feed)
+    ids = np.sort(np.concatenate([_interval_ids(t, interval_ns) for t in times]))
+    if len(ids) > 1:
+        ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
     ends = (ids + 1) * interval_ns
-    counts = [np.searchsorted(t, ends, side="left") for t in times]
+    counts = [_counts_before(t, ends) for t in times]
     booked = np.zeros(len(ends), dtype=np.int64)   # events processed by each interval's end
     out_ts = np.full(len(ends), np.iinfo(np.int64).min, dtype=np.int64)
     for t, c in zip(times, counts):
@@ -146,14 +148,31 @@ def _last_booked(values: np.ndarray, counts: np.ndarray, before_any: float) -> n
     return np.where(counts > 0, values[np.maximum(counts - 1, 0)], before_any)
 
 
-def _distinct_sorted(a: np.ndarray) -> np.ndarray:
-    """The distinct values of a sorted array."""
-    if len(a) == 0:
-        return a
-    keep = np.empty(len(a), dtype=bool)
-    keep[0] = True
-    np.not_equal(a[1:], a[:-1], out=keep[1:])
-    return a[keep]
+@njit(cache=True, nogil=True)
+def _interval_ids(t, interval_ns):  # pragma: no cover - compiled
+    """The distinct ``ts // interval_ns`` of sorted times ``t``, in order."""
+    out = np.empty(t.shape[0], np.int64)
+    m = 0
+    for i in range(t.shape[0]):
+        q = t[i] // interval_ns
+        if m == 0 or out[m - 1] != q:
+            out[m] = q
+            m += 1
+    return out[:m].copy()
+
+
+@njit(cache=True, nogil=True)
+def _counts_before(t, ends):  # pragma: no cover - compiled
+    """For each of the sorted ``ends``, how many of the sorted times ``t`` are before it
+    (``searchsorted(t, ends, "left")``, by one walk)."""
+    out = np.empty(ends.shape[0], np.int64)
+    k = 0
+    n = t.shape[0]
+    for i in range(ends.shape[0]):
+        while k < n and t[k] < ends[i]:
+            k += 1
+        out[i] = k
+    return out
 
 
 @njit(cache=True, nogil=True)
