@@ -121,16 +121,21 @@ class TradeFeed(_Feed):
         return out
 
     async def _backfill(self, upto_id: int) -> list[dict[str, Any]]:
-        """Trades after the last one seen and before ``upto_id``, through REST."""
+        """Trades after the last one seen and before ``upto_id``, through REST, until a page
+        brings none not collected yet: ids the exchange spent on something other than a
+        public trade leave holes REST cannot fill (a page starting at the last trade's time
+        would otherwise return that trade for ever)."""
         missing: list[dict[str, Any]] = []
+        collected: set[str] = set()
         since = self.last_ms
         while True:
             page = await self.exchange.fetch_trades(self.symbol, since, 1000)
             page = [t for t in page if (self.last_id or -1) < (_as_int(t["id"]) or 0) < upto_id
-                    and str(t["id"]) not in self._seen]
+                    and str(t["id"]) not in self._seen and str(t["id"]) not in collected]
             if not page:
                 return missing
             missing.extend(page)
+            collected.update(str(t["id"]) for t in page)
             since = int(page[-1]["timestamp"])
             if (_as_int(page[-1]["id"]) or 0) >= upto_id - 1:
                 return missing

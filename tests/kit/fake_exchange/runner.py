@@ -172,6 +172,12 @@ class FakeBinanceServer:
             self.exchange.faults.duplicate_user_events += count
         self.call(arm)
 
+    def skip_trade_ids(self, n: int = 1) -> None:
+        """Spend ``n`` trade ids on nothing public (as an exchange that numbers trades across
+        symbols does): the trade stream shows a hole that REST cannot fill."""
+        for _ in range(n):
+            self.call(self.exchange.state._trade_id)
+
     def stall(self, kind: str = "market") -> None:
         """Sockets of ``kind`` (market or user) stop sending and stop answering pings, open."""
         self.call(self.exchange.faults.stalled.add, kind)
