@@ -11,7 +11,7 @@ from collections.abc import Callable
 import ray
 
 from actors.graph import GraphRun, ensure_ray
-from actors.ray_session import stop_local_ray
+from actors.ray_session import exit_within_after_interrupt, stop_local_ray
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 
@@ -23,9 +23,12 @@ def run_graph_from_cli(config: BacktestConfig, *, workers: int, address: str | N
     shut down when the run ends, fails or is interrupted, at any point of its start-up
     included; a Ray this process already used is left as it was."""
     joined_here = not ray.is_initialized()    # not a Ray this process was already using
-    try:
-        ensure_ray(address, what="--address")
-        return GraphRun(config, workers=workers, address=address).result(progress)
-    finally:
-        if joined_here:
-            stop_local_ray()
+    # a Ctrl-C ends the command within 30 s, even when a clean shutdown would wait on the Ray
+    # processes the same Ctrl-C killed
+    with exit_within_after_interrupt(30.0):
+        try:
+            ensure_ray(address, what="--address")
+            return GraphRun(config, workers=workers, address=address).result(progress)
+        finally:
+            if joined_here:
+                stop_local_ray()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import ray
@@ -106,6 +109,49 @@ def stop_local_ray(grace_s: float = 3.0, timeout_s: float = 10.0) -> None:
                 elif waited > grace_s:
                     _send(pid, signal.SIGKILL)
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def exit_within_after_interrupt(seconds: float = 30.0) -> Iterator[None]:
+    """While the block runs: once a Ctrl-C (SIGINT) arrives, this process ends within
+    ``seconds`` whatever it is waiting in. Ray's clean shutdown, and a graceful cancel before
+    it, can wait on a GCS the same Ctrl-C killed; past the deadline every process of the local
+    Ray started here is killed, ``interrupted`` goes to stderr and the process exits 130.
+    The Ctrl-C itself still raises ``KeyboardInterrupt`` as usual; a block that finishes in
+    time ends the watch. In the main thread only (elsewhere the block just runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    previous = signal.set_wakeup_fd(write_fd)   # the signal's number, written in C at once
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.is_set():
+            ready, _, _ = select.select([read_fd], [], [], 0.2)
+            if ready and signal.SIGINT in os.read(read_fd, 64):
+                break
+        else:
+            return
+        if finished.wait(seconds):
+            return
+        for marker in _local:
+            for pid in _marked_processes(marker):
+                _send(pid, signal.SIGKILL)
+        os.write(2, b"interrupted\n")
+        os._exit(130)
+
+    watcher = threading.Thread(target=watch, name="interrupt-deadline", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        signal.set_wakeup_fd(previous)
+        watcher.join()
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def _marked_processes(marker: str) -> list[int]:

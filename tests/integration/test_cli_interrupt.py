@@ -81,3 +81,45 @@ def test_ctrl_c_during_start_up_leaves_no_ray_process() -> None:
         for pid in session_processes(ray_tmp):      # only what this test started
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+GUARDED = """
+import sys, time
+from actors.ray_session import exit_within_after_interrupt
+stuck = sys.argv[1] == "stuck"
+try:
+    with exit_within_after_interrupt(1.0):
+        try:
+            print("ready", flush=True)
+            time.sleep(60)
+        finally:
+            if stuck:
+                time.sleep(60)   # a clean-up that waits on something that never answers
+except KeyboardInterrupt:
+    time.sleep(2)                # past the deadline, but the guarded block had ended
+    print("cleaned up", flush=True)
+"""
+
+
+@pytest.mark.parametrize("stuck", [True, False])
+def test_a_ctrl_c_ends_the_process_within_the_deadline(stuck: bool) -> None:
+    """The command line's guard (``exit_within_after_interrupt``): a clean-up stuck after
+    Ctrl-C is cut at the deadline (exit 130, ``interrupted``); one that finishes in time ends
+    the watch, and the process goes on as it likes."""
+    proc = subprocess.Popen([sys.executable, "-c", GUARDED, "stuck" if stuck else "quick"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if stuck:
+        assert (proc.returncode, err.strip()) == (130, "interrupted")
+        assert waited < 20            # not the minute the clean-up would have taken
+    else:
+        assert (proc.returncode, out.strip()) == (0, "cleaned up"), err
