@@ -142,26 +142,41 @@ class Portfolio:
 
     def run_state(self, symbol: str, strategy_id: str) -> np.ndarray | None:
         """The state ``engine.booking.book_run`` books a position's fills into (``P_*``),
-        None while the position is flat (its next fill opens a round trip)."""
+        None for a position that has never traded (its first fill creates it)."""
         pos = self.positions.get((symbol, strategy_id))
-        if pos is None or pos.trade is None or not pos.qty:
+        if pos is None:
             return None
         t = pos.trade
+        if t is None:   # flat: the run's first fill may open a round trip
+            return np.array([self.cash, self.total_fees, pos.qty, pos.avg_price,
+                             pos.realized_pnl, pos.fees, pos.n_fills, 0.0, 0.0, 0.0, 0.0, 0.0,
+                             0.0, 0.0])
         return np.array([self.cash, self.total_fees, pos.qty, pos.avg_price, pos.realized_pnl,
                          pos.fees, pos.n_fills, t["entry_qty"], t["entry_notional"],
                          t["n_entries"], t["fees"], t["pnl_gross"], t["exit_qty"],
                          t["exit_notional"]])
 
-    def set_run_state(self, symbol: str, strategy_id: str, state: np.ndarray) -> Position:
-        """Take back what ``book_run`` booked into :meth:`run_state`'s state."""
+    def set_run_state(self, symbol: str, strategy_id: str, state: np.ndarray,
+                      opened: tuple[int, float, float] | None = None,
+                      closed_at: int | None = None) -> Position:
+        """Take back what ``book_run`` booked into :meth:`run_state`'s state. ``opened``: the
+        run's first fill opened the round trip (its time, price and signed quantity);
+        ``closed_at``: its last fill closed it, at that time (the trip is recorded)."""
         pos = self.positions[(symbol, strategy_id)]
+        if opened is not None:
+            ts, price, signed = opened
+            pos.trade = _open_trade(pos, ts, price, signed)
         t = pos.trade
-        assert t is not None   # run_state gives no state for a flat position
+        assert t is not None   # a round trip is open, or the run opened one
         (self.cash, self.total_fees, pos.qty, pos.avg_price, pos.realized_pnl, pos.fees,
          n_fills, t["entry_qty"], t["entry_notional"], n_entries, t["fees"], t["pnl_gross"],
          t["exit_qty"], t["exit_notional"]) = state.tolist()
         pos.n_fills = int(n_fills)
         t["n_entries"] = int(n_entries)
+        if closed_at is not None:
+            t["exit_ts"] = closed_at
+            self.trades.append(_close_trade(t))
+            pos.trade = None
         return pos
 
     def others_of(self, symbol: str, strategy_id: str) -> tuple[np.ndarray, int]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -453,9 +453,9 @@ class RiskEngine:
 
     def run_state(self, symbol: str, strategy_id: str, client_order_id: str) -> np.ndarray | None:
         """The state ``engine.booking`` books a pair's fills of one order into (``R_*``),
-        None while the pair is flat (its next fill opens a round trip)."""
+        None for a pair that has never traded (its first fill creates it)."""
         pair = self.pairs.get((symbol, strategy_id))
-        if pair is None or not pair.qty:
+        if pair is None:
             return None
         entry = self.working.get(client_order_id)
         return np.array([self.cash, pair.qty, pair.avg, pair.trade_pnl,
@@ -464,8 +464,10 @@ class RiskEngine:
                          entry[2] if entry is not None else 0.0, self.reserved])
 
     def set_run_state(self, symbol: str, strategy_id: str, client_order_id: str,
-                      state: np.ndarray) -> None:
-        """Take back what ``engine.booking`` booked into :meth:`run_state`'s state."""
+                      state: np.ndarray, closed: tuple[float, int] | None = None) -> None:
+        """Take back what ``engine.booking`` booked into :meth:`run_state`'s state; ``closed``:
+        the run's last fill closed the round trip (its PnL and time), which the loss breaker
+        and the cooldowns learn of."""
         pair = self.pairs[(symbol, strategy_id)]
         (self.cash, pair.qty, pair.avg, pair.trade_pnl, self.sym_qty[symbol], has_entry,
          leaves, _, self.reserved) = state.tolist()
@@ -474,19 +476,24 @@ class RiskEngine:
             self.working[client_order_id] = (key, leaves, reserve)
         else:
             self.working.pop(client_order_id, None)
+        if closed is not None:
+            self._trade_closed(strategy_id, symbol, *closed)
 
     def on_fill_run(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
-                    qty: np.ndarray, leaves: np.ndarray, price: np.ndarray,
-                    fee: np.ndarray) -> int:
+                    qty: np.ndarray, leaves: np.ndarray, price: np.ndarray, fee: np.ndarray,
+                    ts: Sequence[int]) -> int:
         """Apply the leading fills of a run of one order's fills compiled
         (``engine.booking.risk_run``), as :meth:`on_fill` would one by one; returns how many
-        (it stops before a fill that opens or closes the pair's round trip)."""
+        (it stops before a fill that flips the pair, and after one that closes its round
+        trip)."""
         state = self.run_state(symbol, strategy_id, client_order_id)
         if state is None:
             return 0
-        booked = int(risk_run(1 if side == BUY else -1, qty, price, fee, leaves, state))
+        info = np.zeros(2)
+        booked = int(risk_run(1 if side == BUY else -1, qty, price, fee, leaves, state, info))
         if booked:
-            self.set_run_state(symbol, strategy_id, client_order_id, state)
+            self.set_run_state(symbol, strategy_id, client_order_id, state,
+                               (float(info[1]), int(ts[booked - 1])) if info[0] else None)
         return booked
 
     def run_booked(self, strategy_id: str, symbol: str, client_order_id: str, side: str,

@@ -201,7 +201,7 @@ class RiskCore:
             while k < end:
                 booked = engine.on_fill_run(sids[k], symbols[k], coid, sides[k],
                                             qty[k:end], leaves[k:end], price[k:end],
-                                            fee[k:end]) if end - k >= _MIN_RUN else 0
+                                            fee[k:end], ts[k:end]) if end - k >= _MIN_RUN else 0
                 k += booked
                 if k < end:   # the fill the run stopped at
                     on_fill(sids[k], symbols[k], coid, sides[k], float(qty[k]),

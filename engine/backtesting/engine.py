@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtesting.batch_pass import run_batch_pass
-from engine.booking import book_run
+from engine.booking import P_QTY, book_run
 from engine.backtesting.context import BacktestContext, StrategyFault
 from engine.backtesting.feed import Feed, merged_events
 from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
@@ -359,14 +359,21 @@ class BacktestEngine:
         if r is None:
             return 0
         others, mine = self.portfolio.others_of(symbol, sid)
+        flat = p[P_QTY] == 0.0
         after = np.empty((len(ts), 2))   # the cash and the symbol's net quantity, per fill
+        info = np.empty(2)               # whether the last fill closed the round trip
         m = book_run(values, p, r, others,
                      np.array([order.sign, mine, self.venue.cash_available is not None,
-                               self.venue.taker_rate]), after)
+                               self.venue.taker_rate]), after, info)
         if not m:
             return 0
-        pos = self.portfolio.set_run_state(symbol, sid, p)
-        self.risk.set_run_state(symbol, sid, order.client_order_id, r)
+        closed = bool(info[0])
+        first = values[0]
+        pos = self.portfolio.set_run_state(
+            symbol, sid, p, (ts[0], float(first[1]), float(first[0]) * order.sign)
+            if flat else None, ts[m - 1] if closed else None)
+        self.risk.set_run_state(symbol, sid, order.client_order_id, r,
+                                (float(info[1]), ts[m - 1]) if closed else None)
         cash_after, net_after = after[:m, 0].tolist(), after[:m, 1].tolist()
         self.portfolio.net_qty[symbol] = net_after[-1]
         ctx.position = pos.qty
@@ -379,6 +386,8 @@ class BacktestEngine:
         self._fill_net_qty.extend(net_after)
         self.risk.run_booked(sid, symbol, order.client_order_id, order.side, values[:m, 0],
                              values[:m, 6], values[:m, 1], values[:m, 2], ts[:m])
+        if self.risk.events:   # a closed round trip tripped a breaker or a cooldown
+            self._risk_events()
         return m
 
     @property

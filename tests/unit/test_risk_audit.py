@@ -76,19 +76,21 @@ def flow(audited: AuditedRisk, runs: bool = False) -> tuple[int, int]:
             left -= qty
             k += 1
             pieces.append(fill(cmd, qty, max(left, 0.0) if piece < 6 else 0.0, k, price))
-        if runs and n % 2 == 0:
-            audited.on_event(pieces[0])
-            rest = pieces[1:]
-            qty_, leaves_, price_, fee_ = (np.array([getattr(f, name) for f in rest])
+        while runs and n % 2 == 0 and pieces:
+            qty_, leaves_, price_, fee_ = (np.array([getattr(f, name) for f in pieces])
                                            for name in ("last_qty", "leaves_qty", "last_price",
                                                         "fee"))
+            ts_ = [f.ts_event for f in pieces]
             booked = audited.on_fill_run(sid, symbol, cmd.client_order_id, side, qty_,
-                                         leaves_, price_, fee_)
+                                         leaves_, price_, fee_, ts_)
             if booked:
                 audited.run_booked(sid, symbol, cmd.client_order_id, side, qty_[:booked],
                                    leaves_[:booked], price_[:booked], fee_[:booked],
-                                   [f.ts_event for f in rest[:booked]])
-            pieces = rest[booked:]
+                                   ts_[:booked])
+            else:   # the fill the kernel leaves to the Python path
+                audited.on_event(pieces[0])
+                booked = 1
+            pieces = pieces[booked:]
         for event in pieces:
             audited.on_event(event)
         if n % 6 == 5:
@@ -123,34 +125,47 @@ def test_the_auditor_agrees_with_every_decision(batch: int, runs: bool, setup: s
 
 def test_runs_of_fills_book_what_fills_one_by_one_book() -> None:
     """The compiled run (``on_fill_run``) leaves the risk engine's account exactly where
-    ``on_fill`` fill by fill does, and stops before the fill that closes the round trip."""
-    one, run = SETUPS["spot"].engine(), SETUPS["spot"].engine()
-    buy = order("s1", "A/USDT", 1, BUY, 3.0, ts=10)
-    sell = order("s1", "A/USDT", 2, SELL, 3.0, ts=20)
-    fills = []
-    for cmd in (buy, sell):
+    ``on_fill`` fill by fill does: a run that opens the round trip, one that closes it (the
+    loss breaker learns of the trip), and a run that stops before a fill flipping the pair."""
+    one, run = SETUPS["margin"].engine(), SETUPS["margin"].engine()
+    orders = [order("s1", "A/USDT", 1, BUY, 3.0, ts=10), order("s1", "A/USDT", 2, SELL, 3.0, ts=20),
+              order("s1", "A/USDT", 3, BUY, 2.0, ts=30), order("s1", "A/USDT", 4, SELL, 3.0, ts=40)]
+    runs = []
+    for i, cmd in enumerate(orders):
         for engine in (one, run):
             engine.check(cmd, {"A/USDT": 100.0})
             engine.on_approved(cmd)
         left = cmd.quantity
+        fills = []
         for piece in range(6):
-            qty = left if piece == 5 else 0.5 + 0.01 * piece
+            qty = left if piece == 5 else 0.4 + 0.01 * piece
             left -= qty
-            fills.append(fill(cmd, qty, left, piece, 100.0 + 0.7 * piece))
-    for f in fills:
-        one.on_event(f)
-    run.on_event(fills[0])                   # the fill that opens the round trip
-    rest = fills[1:6]
-    columns = [np.array([getattr(f, n) for f in rest])
-               for n in ("last_qty", "leaves_qty", "last_price", "fee")]
-    assert run.on_fill_run("s1", "A/USDT", buy.client_order_id, BUY, *columns) == 5
-    sells = fills[6:]
-    columns = [np.array([getattr(f, n) for f in sells])
-               for n in ("last_qty", "leaves_qty", "last_price", "fee")]
-    assert run.on_fill_run("s1", "A/USDT", sell.client_order_id, SELL, *columns) == 5
-    run.on_event(sells[5])                   # the fill that closes it
-    assert (run.cash, run.reserved, run.sym_qty, run.working, run.losses) == \
-        (one.cash, one.reserved, one.sym_qty, one.working, one.losses)
+            # the second round trip loses (the sell is below the buy): a loss to learn of
+            fills.append(fill(cmd, qty, left, piece, 100.0 + (0.7 if i < 2 else -0.9) * piece
+                              - (5.0 if i == 3 else 0.0)))
+        runs.append(fills)
+    booked = []
+    for fills in runs:
+        for f in fills:
+            one.on_event(f)
+        left = fills
+        while left:
+            cols = [np.array([getattr(f, n) for f in left])
+                    for n in ("last_qty", "leaves_qty", "last_price", "fee")]
+            k = run.on_fill_run("s1", "A/USDT", left[0].client_order_id, left[0].side, *cols,
+                                [f.ts_event for f in left])
+            booked.append(k)
+            if k == 0:
+                run.on_event(left[0])
+                k = 1
+            left = left[k:]
+    # the pair's very first fill creates it (Python), then whole orders run, opening and
+    # closing included; the last sell (3 against a 2 long) flips the pair at its fifth fill,
+    # which takes the Python path, and its last fill adds to the short in a run again
+    assert booked == [0, 5, 6, 6, 4, 0, 1]
+    assert (run.cash, run.reserved, run.sym_qty, run.working, run.losses, run.states) == \
+        (one.cash, one.reserved, one.sym_qty, one.working, one.losses, one.states)
+    assert run.losses["s1"] >= 1          # losing round trips were closed in runs
     assert {k: (p.qty, p.avg, p.trade_pnl) for k, p in run.pairs.items()} == \
         {k: (p.qty, p.avg, p.trade_pnl) for k, p in one.pairs.items()}
 
