@@ -332,6 +332,7 @@ class RiskEngine:
         # coid -> (pair, signed leaves, reserve price of a buy)
         self.working: dict[str, tuple[tuple[str, str], float, float]] = {}
         self.reserved = 0.0          # cash held by working buys (spot)
+        self.last_equity: float | None = None   # the equity the last decided order saw
         self.events: list[RiskEvent] = []
         self.n_denied = 0
         self.denials: collections.Counter[str] = collections.Counter()
@@ -666,7 +667,7 @@ class RiskEngine:
             self.kill(ts, "kill_at reached")
         if self.states:
             self._expire(ts)
-        equity = self.equity(marks)
+        equity = self.last_equity = self.equity(marks)
 
         # -- equity breakers (portfolio)
         if equity > self.peak:

@@ -280,10 +280,13 @@ class AuditedRisk(RiskEngine):
             self._symbols = tuple(sorted(keys))
         symbols = self._symbols
         values = tuple(map(float, map(marks.__getitem__, symbols)))
-        equity = float(self.equity(marks))
         # the check reads the very numbers the auditor gets (floats, looked up by symbol)
         same = all(type(v) is float for v in marks.values())
+        self.last_equity = None
         qty, reason = super().check(cmd, marks if same else dict(zip(symbols, values)), market)
+        # the equity the decision saw (an order that is not one at all was not decided)
+        equity = float(self.last_equity if self.last_equity is not None
+                       else self.equity(marks))
         # what the checks read of the market (a lazy view looks up only that)
         view = market.view() if hasattr(market, "view") else (market or MarketView())
         valuation = Valuation(cmd.ts_event, equity, symbols, values, int(view.regime),
