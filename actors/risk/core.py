@@ -188,7 +188,8 @@ class RiskCore:
                 sides: Sequence[str], qty: np.ndarray, leaves: np.ndarray, price: np.ndarray,
                 fee: np.ndarray, ts: Sequence[int]) -> None:
         """Apply fills in booking order: runs of one order's fills compiled
-        (``RiskEngine.on_fill_run``), the fills that open or close a round trip one by one."""
+        (``RiskEngine.on_fill_run``), the fills it leaves (a flip, a pair's first fill) one
+        by one."""
         engine = self.engine
         on_fill = engine.on_fill
         n = len(sids)

@@ -341,9 +341,11 @@ class BacktestEngine:
         """Book the leading fills of one order's forecast run (``values`` per fill as
         ``engine.fills.market_fills`` gives them, at times ``ts`` and event keys ``keys``)
         compiled (``engine.booking.book_run``), equal to the bit to booking them one by one
-        through the venue; returns how many. It books none when a fill needs the Python path:
-        the first one a spot account's cash or position would cut, or that opens or closes a
-        round trip, and every fill whose booking runs code of its own (a strategy's
+        through the venue; returns how many. A run may open the round trip at its first
+        fill, and ends with a fill that closes it (the trip is recorded, the risk engine
+        learns of it). It stops before a fill that needs the Python path: one that flips the
+        position or that a spot account's cash or position would cut; and it books none for
+        a position's very first fill, or when booking runs code of its own (a strategy's
         ``on_fill`` hook, a bracket waiting on the fill, a risk engine of another kind)."""
         sid, symbol = order.strategy_id, order.symbol
         if order.closed or self.contingent.entries or not self._runs_ok:
