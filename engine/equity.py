@@ -111,7 +111,7 @@ def _interval_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: 
     if len(ids) > 1:
         ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
     ends = (ids + 1) * interval_ns
-    counts = [_counts_before(t, ends) for t in times]
+    counts = [counts_before(t, ends) for t in times]
     booked = np.zeros(len(ends), dtype=np.int64)   # events processed by each interval's end
     out_ts = np.full(len(ends), np.iinfo(np.int64).min, dtype=np.int64)
     for t, c in zip(times, counts):
@@ -162,9 +162,9 @@ def _interval_ids(t, interval_ns):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _counts_before(t, ends):  # pragma: no cover - compiled
-    """For each of the sorted ``ends``, how many of the sorted times ``t`` are before it
-    (``searchsorted(t, ends, "left")``, by one walk)."""
+def counts_before(t, ends):  # pragma: no cover - compiled
+    """For each of the ``ends`` (in order), how many of the sorted times ``t`` are before it
+    (``searchsorted(t, ends, "left")``, by one walk of ``t``)."""
     out = np.empty(ends.shape[0], np.int64)
     k = 0
     n = t.shape[0]

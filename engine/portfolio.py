@@ -18,6 +18,7 @@ import numpy as np
 from engine.messages import OrderFilled
 
 _EPS = 1e-12
+_NO_TRIP = (0.0,) * 7   # run_state's round-trip numbers while no round trip is open
 
 
 class Position:
@@ -147,14 +148,12 @@ class Portfolio:
         if pos is None:
             return None
         t = pos.trade
-        if t is None:   # flat: the run's first fill may open a round trip
-            return np.array([self.cash, self.total_fees, pos.qty, pos.avg_price,
-                             pos.realized_pnl, pos.fees, pos.n_fills, 0.0, 0.0, 0.0, 0.0, 0.0,
-                             0.0, 0.0])
+        # flat (no round trip): the run's first fill may open one
+        trip = _NO_TRIP if t is None else (t["entry_qty"], t["entry_notional"], t["n_entries"],
+                                           t["fees"], t["pnl_gross"], t["exit_qty"],
+                                           t["exit_notional"])
         return np.array([self.cash, self.total_fees, pos.qty, pos.avg_price, pos.realized_pnl,
-                         pos.fees, pos.n_fills, t["entry_qty"], t["entry_notional"],
-                         t["n_entries"], t["fees"], t["pnl_gross"], t["exit_qty"],
-                         t["exit_notional"]])
+                         pos.fees, pos.n_fills, *trip])
 
     def set_run_state(self, symbol: str, strategy_id: str, state: np.ndarray,
                       opened: tuple[int, float, float] | None = None,

@@ -56,7 +56,7 @@ class CoordinatorActor:
         # the last run's data, by what it read: a run over the same data skips the load
         self._data: tuple[Any, GraphData] | None = None
         # that data's streams in the object store: a run over it skips the copy in
-        self._refs: tuple[GraphData, dict[str, ray.ObjectRef[Any]]] | None = None
+        self._refs: dict[str, ray.ObjectRef[Any]] | None = None
         self._reused = False
         self._cancel = threading.Event()
         self._begin()
@@ -214,11 +214,12 @@ class CoordinatorActor:
     def _object_refs(self, data: GraphData) -> dict[str, ray.ObjectRef[Any]]:
         """Each symbol's stream in the object store: put once per kept dataset (the actors
         map it zero-copy run after run), every time for data that is not kept."""
-        if self._refs is not None and self._refs[0] is data:
-            return self._refs[1]
+        kept = self._data is not None and self._data[1] is data
+        if kept and self._refs is not None:
+            return self._refs
         refs = {symbol: ray.put(stream) for symbol, stream in data.streams.items()}
-        if self._data is not None and self._data[1] is data:
-            self._refs = (data, refs)
+        if kept:
+            self._refs = refs
         return refs
 
     def _watch(self, started: dict[str, ray.ObjectRef[Any]]) -> BacktestResult:

@@ -18,11 +18,11 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit
 
 from engine.backtesting.feed import row_readers
 from engine.backtesting.hook_loop import NEVER, Progress, event_hooks
 from engine.data.schema import TRADE
+from engine.equity import counts_before
 from engine.intents import IntentSource, IntentUpdate, apply_intent, batch_intents
 from engine.venue import Order
 
@@ -453,32 +453,11 @@ def global_indices(times: list[np.ndarray], keys: list[tuple[int, int, int]]) ->
         return []
     flat = np.fromiter(itertools.chain.from_iterable(keys), dtype=np.int64, count=3 * len(keys))
     ts, fi, k = flat[0::3], flat[1::3], flat[2::3].copy()
-    ordered = bool(np.all(ts[1:] >= ts[:-1]))
+    # in event-time order (as booked), each feed is walked once; otherwise searched
+    count = counts_before if bool(np.all(ts[1:] >= ts[:-1])) else np.searchsorted
     for j, t in enumerate(times):
-        if ordered:
-            _add_counts(t, ts, fi, j, k)
-        else:
-            right = np.searchsorted(t, ts, side="right")
-            left = np.searchsorted(t, ts, side="left")
-            k += np.where(fi == j, 0, np.where(j < fi, right, left))
+        # events of feed j before each key: at earlier times, and at the same time when j is
+        # an earlier feed (times are integers: "at or before ts" is "before ts + 1")
+        left, right = count(t, ts), count(t, ts + 1)
+        k += np.where(fi == j, 0, np.where(j < fi, right, left))
     return k.tolist()
-
-
-@njit(cache=True, nogil=True)
-def _add_counts(t, ts, fi, j, k):  # pragma: no cover - compiled
-    """Add to ``k[i]`` how many events of feed ``j`` (times ``t``) come before key ``i`` in
-    the merged order: those at earlier times, and those at the same time when ``j`` is an
-    earlier feed. ``ts`` must not decrease."""
-    n = t.shape[0]
-    left = 0    # events with t < ts[i]
-    right = 0   # events with t <= ts[i]
-    for i in range(ts.shape[0]):
-        x = ts[i]
-        while left < n and t[left] < x:
-            left += 1
-        if right < left:
-            right = left
-        while right < n and t[right] <= x:
-            right += 1
-        if fi[i] != j:
-            k[i] += right if j < fi[i] else left

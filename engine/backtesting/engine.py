@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from engine.backtesting.batch_pass import run_batch_pass
-from engine.booking import P_QTY, book_run
 from engine.backtesting.context import BacktestContext, StrategyFault
 from engine.backtesting.feed import Feed, merged_events
 from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
+from engine.booking import P_QTY, book_run
 from engine.clock import SimulatedClock, perf_seconds
 from engine.equity import equity_curve
 from engine.errors import ConfigError, NoDataError
