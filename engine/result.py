@@ -26,12 +26,16 @@ from engine.config import BacktestConfig
 from engine.gcpause import gc_paused
 from engine.metrics import format_metrics_table
 from engine.outputs import write_files
+from engine.research.results import SCHEMA
 from engine.result_files import (PARQUET_FILLS_THRESHOLD, PARQUET_ROW_GROUP_ROWS, TABLE_FILES,
                                  TIME_COLUMNS, read_table, table_files, with_iso_times,
                                  write_csv, write_parquet)
 from engine.timeframes import format_ns
 
 RESULT_VERSION = 1
+# the metrics a backtest's result.json repeats under ``summary`` (the envelope's headline)
+SUMMARY_METRICS = ("total_return", "annual_return", "sharpe", "max_drawdown", "n_trades",
+                   "win_rate", "final_equity")
 
 
 @dataclasses.dataclass
@@ -74,7 +78,12 @@ class BacktestResult:
         else:
             trades = {"trades": _records(with_iso_times(self.trades, TIME_COLUMNS["trades"]))}
         return _clean({
-            **({"files": list(files)} if files is not None else {}),
+            # the envelope every job's result.json shares (engine.research.results)
+            "schema": SCHEMA,
+            "kind": "backtest",
+            "inputs": self.config.to_dict(),
+            "summary": {name: self.metrics.get(name) for name in SUMMARY_METRICS},
+            "files": list(files) if files is not None else [],
             "version": RESULT_VERSION,
             "config": self.config.to_dict(),
             "config_hash": self.config_hash,
