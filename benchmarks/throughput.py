@@ -15,8 +15,10 @@ unique market events per second, event deliveries per second (each pair's events
 denials, the machine's peak memory in use above the pre-run baseline, and "host": millions
 of iterations per second of a fixed Python loop just before the run (a shared machine's speed
 swings by up to 2x within minutes; compare figures taken at similar host speeds). A run is
-"cold" when its graph's actor processes started for it, "warm" when it reused the previous
-run's graph of the same shape (the coordinator keeps it). Ends with
+"cold" when actor processes started for it (the coordinator keeps the last run's graph and
+resets the actors a new run shares with it: a run of another worker count starts only its
+workers) or its data was read from the catalog, "warm" when it reused every process and the
+data kept from the previous run. Ends with
 ``cold_start_unique_events_per_second`` (the best cold run) and
 ``unique_events_per_second: N`` (the best warm run), after ``pass_events_per_second`` (the
 execution pass's own rate), ``two_vs_one_worker`` and ``cold_vs_warm_time``; with
@@ -155,7 +157,6 @@ def main() -> None:
 
     rows = []
     reference: dict[str, Any] = {}
-    last_pids: set[int] = set()
     for workers in args.workers:
         # the first run of a shape starts its actors (cold); the rules off / on pairs after it
         # reuse them (warm), so the two are timed alike
@@ -169,10 +170,12 @@ def main() -> None:
                 run = GraphRun(config, workers=workers)
                 result = run.result()
                 elapsed = time.perf_counter() - t0
-            pids = {a["pid"] for a in run.actors().values()}
-            # warm: the previous run's graph had this shape, so its processes were reused
-            start = "warm" if pids == last_pids else "cold"
-            last_pids = pids
+            # warm: no actor process started for the run and its data was kept from the last
+            # one; cold otherwise (the first run of a worker count starts its own workers,
+            # the first one over this data reads the catalog)
+            started = result.timing.get("graph_started", [])
+            loaded = not result.timing.get("data_reused", False)
+            start = "cold" if started or loaded else "warm"
             events = result.metrics["events"]
             rows.append((f"graph, {workers}w, {start}, {rules}", elapsed, events,
                          n_pairs * events / len(symbols), result, mem, speed))
@@ -180,7 +183,8 @@ def main() -> None:
             if ref is not result and not (result.fills.equals(ref.fills)
                                           and result.equity.equals(ref.equity)):
                 raise SystemExit(f"{rules}: results differ between worker counts")
-            print(f"  {workers} worker(s), {rules}: {elapsed:.2f}s; phases "
+            print(f"  {workers} worker(s), {rules}, {start} ({len(started)} actor processes "
+                  f"started, data {'loaded' if loaded else 'kept'}): {elapsed:.2f}s; phases "
                   + ", ".join(f"{k.split('[')[0]} {v:.2f}" for k, v in
                               result.timing.get("graph_phases", {}).items())
                   + f"; execution pass {result.timing.get('execution_pass_seconds', 0):.2f}"

@@ -1,7 +1,8 @@
 """The coordinator actor: the Ray shell of the coordinator core.
 
 It starts a backtest's actor graph as the core plans it (readable names; a spread run pins
-each actor to a node in turn), or resets the warm graph the core chose to reuse; puts each
+each actor to a node in turn), resetting instead the warm actors the core chose to reuse (a
+run of another shape takes over the roles it shares with the last one); puts each
 symbol's stream in Ray's object store once (the feed and execution actors map it zero-copy);
 wires the actors' ZeroMQ endpoints; and watches them. If any actor fails or dies, every actor
 it started is killed and the error names the one lost; ``cancel()`` does the same on request.
@@ -25,7 +26,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.coordinator.core import (Graph, GraphCanceled, GraphData, GraphError, GraphPlan, Phases,
-                                     WarmGraph, audit_verdict, check_spec, load_streams, plan_graph)
+                                     Reuse, WarmGraph, audit_verdict, check_spec, load_streams,
+                                     plan_graph)
 from actors.execution.actor import ExecutionActor
 from actors.feed.actor import FeedActor
 from actors.risk.actor import RiskActor
@@ -67,6 +69,7 @@ class CoordinatorActor:
         self.phases = Phases()
         self.started: dict[str, dict[str, Any]] = {}   # name -> pid and node of each actor
         self._actors: dict[str, Actor] = {}   # this run's actors by name, killed if it fails
+        self.spawned: list[str] = []   # the actors whose processes started for this run
         self._cancel.clear()
         self._reused = False   # whether this run's data is the last run's
         self._execution: Actor | None = None
@@ -100,6 +103,7 @@ class CoordinatorActor:
         self.phases.mark("total")
         result.timing["graph_phases"] = dict(self.phases)
         result.timing["data_reused"] = self._reused
+        result.timing["graph_started"] = list(self.spawned)
         return result
 
     def _load(self, config: BacktestConfig,
@@ -118,30 +122,34 @@ class CoordinatorActor:
         return data
 
     def _graph(self, plan: GraphPlan, spread: bool) -> Graph[Actor]:
-        """Reset the warm graph when the core says it fits this plan, else start every actor
-        (their processes start in parallel)."""
-        reuse, stale = self._warm.take(plan.shape, spread)
-        if stale is not None:
-            self._kill(stale.actors())
-        if reuse is not None and self._reset(reuse, plan):
-            return reuse
+        """The run's actors: those of the warm graph that fit this plan (the core decides),
+        reset with fresh cores, and the others started (their processes start in parallel)."""
+        reuse = self._warm.take(plan.shape, spread)
+        self._kill(reuse.stale)
+        if not self._reset(reuse, plan):
+            reuse = Reuse()   # a warm actor died while idle: start every actor afresh
         slot = itertools.count()   # a spread run places actor k on node k mod nodes
         config, rid = plan.config, self.run_id
-        risk = None
-        if plan.risk:
+        risk = reuse.risk
+        if plan.risk and risk is None:
             risk = self._spawn("risk", RiskActor, f"risk@{rid}", next(slot), spread,
                                RiskSetup.of(config))
-        execution = self._spawn("execution", ExecutionActor, f"execution:{config.venue}@{rid}",
-                                next(slot), spread, config, list(plan.pairs), plan.batch_ids)
+        execution = reuse.execution or self._spawn(
+            "execution", ExecutionActor, f"execution:{config.venue}@{rid}", next(slot), spread,
+            config, list(plan.pairs), plan.batch_ids)
         feed = None
         workers = {}
         if plan.groups:
-            feed = self._spawn("feed", FeedActor, f"feed:{config.venue}@{rid}", next(slot),
-                               spread, config.venue, plan.batch_rows)
-            for i, group in enumerate(plan.groups):
-                name = plan.worker_name(i, rid)
-                workers[name] = self._spawn(name, WorkerActor, name, next(slot), spread,
-                                            list(group), config.venue)
+            feed = reuse.feed or self._spawn("feed", FeedActor, f"feed:{config.venue}@{rid}",
+                                             next(slot), spread, config.venue, plan.batch_rows)
+            for i, (label, group) in enumerate(zip(plan.shape.workers, plan.groups)):
+                if label in reuse.workers:
+                    name, handle = reuse.workers[label]
+                    workers[name] = handle
+                else:
+                    name = plan.worker_name(i, rid)
+                    workers[name] = self._spawn(name, WorkerActor, name, next(slot), spread,
+                                                list(group), config.venue)
         return Graph(plan.shape, execution, risk, feed, workers)
 
     def _spawn(self, key: str, cls: Any, name: str, slot: int, spread: bool,
@@ -154,26 +162,30 @@ class CoordinatorActor:
                 nodes[slot % len(nodes)], soft=False)
         handle: Actor = cls.options(**options).remote(*args)
         self._actors[key] = handle
+        self.spawned.append(name)
         return handle
 
-    def _reset(self, graph: Graph[Actor], plan: GraphPlan) -> bool:
-        """Give the warm graph's actors fresh cores for this plan; False (and the warm actors
-        killed) if any of them is gone."""
+    def _reset(self, reuse: Reuse[Actor], plan: GraphPlan) -> bool:
+        """Give the warm actors this run takes over fresh cores for this plan; False (and
+        those actors killed) if any of them is gone."""
         config = plan.config
         resets = []
-        if graph.risk is not None:
-            resets.append(graph.risk.reset.remote(RiskSetup.of(config)))
-        resets.append(graph.execution.reset.remote(config, list(plan.pairs), plan.batch_ids))
-        if graph.feed is not None:
-            resets.append(graph.feed.reset.remote(config.venue, plan.batch_rows))
-        for worker, group in zip(graph.workers.values(), plan.groups):
-            resets.append(worker.reset.remote(list(group), config.venue))
+        if reuse.risk is not None:
+            resets.append(reuse.risk.reset.remote(RiskSetup.of(config)))
+        if reuse.execution is not None:
+            resets.append(reuse.execution.reset.remote(config, list(plan.pairs),
+                                                       plan.batch_ids))
+        if reuse.feed is not None:
+            resets.append(reuse.feed.reset.remote(config.venue, plan.batch_rows))
+        for label, group in zip(plan.shape.workers, plan.groups):
+            if label in reuse.workers:
+                resets.append(reuse.workers[label][1].reset.remote(list(group), config.venue))
         try:
             ray.get(resets, timeout=60)
-        except Exception:   # an actor died while idle: start the graph afresh
-            self._kill(graph.actors())
+        except Exception:   # an actor died while idle
+            self._kill(reuse.actors())
             return False
-        self._actors.update(graph.actors())
+        self._actors.update(reuse.actors())
         return True
 
     def _run(self, plan: GraphPlan, data: GraphData, graph: Graph[Actor]) -> BacktestResult:

@@ -10,7 +10,7 @@ symbol (:func:`load_streams`). When the symbols are known without loading the da
 catalog), the plan comes first and the actors start while the data loads.
 
 It also decides what the shell does with the graph of the previous run
-(:class:`WarmGraph`: reset its actors for a run of the same :class:`GraphShape`, or end them),
+(:class:`WarmGraph`: reset the actors a run shares with it, by role, and end the rest),
 and whether a finished run passes its risk audit (:func:`audit_verdict`).
 """
 
@@ -190,10 +190,32 @@ class Graph(Generic[H]):
         return {name: handle for name, handle in out.items() if handle is not None}
 
 
+@dataclasses.dataclass
+class Reuse(Generic[H]):
+    """What a run takes over from the kept graph: the actors it resets instead of starting
+    (by role; workers by their group's label, since a worker's name says what it runs), and
+    the actors it must end (another venue's, a role the run has not, a group it does not run,
+    or all of them for a spread run)."""
+
+    execution: H | None = None
+    risk: H | None = None
+    feed: H | None = None
+    workers: dict[str, tuple[str, H]] = dataclasses.field(default_factory=dict)  # label ->
+    stale: dict[str, H] = dataclasses.field(default_factory=dict)                # name, handle
+
+    def actors(self) -> dict[str, H]:
+        """Every actor taken over for resetting, by name."""
+        out = {"risk": self.risk, "execution": self.execution, "feed": self.feed,
+               **dict(self.workers.values())}
+        return {name: handle for name, handle in out.items() if handle is not None}
+
+
 class WarmGraph(Generic[H]):
-    """The graph of the last run that ended normally, kept so that the next run of the same
-    shape reuses its actors' processes (fresh cores, no process start-up, about a CPU-second
-    each). A run of another shape, or one placed across nodes, ends them instead."""
+    """The graph of the last run that ended normally, kept so that the next run reuses its
+    actors' processes (fresh cores, no process start-up, about a CPU-second each). A run of
+    the same shape resets them all; a run of another shape on the same venue resets the roles
+    it shares with the kept graph (execution, risk, feed, and the workers of groups it runs
+    too) and starts only the rest. A run placed across nodes ends them instead."""
 
     def __init__(self) -> None:
         self._graph: Graph[H] | None = None
@@ -201,16 +223,32 @@ class WarmGraph(Generic[H]):
     def keep(self, graph: Graph[H]) -> None:
         self._graph = graph
 
-    def take(self, shape: GraphShape, spread: bool) -> tuple[Graph[H] | None, Graph[H] | None]:
-        """Hand the kept graph over for a run of ``shape``: (the graph to reset for it, the
-        graph to end); either or both None. A spread run pins each actor to a node, which a
-        warm actor started without that placement does not satisfy."""
+    def take(self, shape: GraphShape, spread: bool) -> Reuse[H]:
+        """Hand the kept graph over for a run of ``shape``. A spread run pins each actor to
+        a node, which a warm actor started without that placement does not satisfy."""
         graph, self._graph = self._graph, None
         if graph is None:
-            return None, None
-        if graph.shape == shape and not spread:
-            return graph, None
-        return None, graph
+            return Reuse()
+        if spread or graph.shape.venue != shape.venue:
+            return Reuse(stale=graph.actors())
+        reuse: Reuse[H] = Reuse(execution=graph.execution)
+        if graph.risk is not None:
+            if shape.risk:
+                reuse.risk = graph.risk
+            else:
+                reuse.stale["risk"] = graph.risk
+        if graph.feed is not None:
+            if shape.workers:
+                reuse.feed = graph.feed
+            else:
+                reuse.stale["feed"] = graph.feed
+        wanted = set(shape.workers)
+        for label, (name, handle) in zip(graph.shape.workers, graph.workers.items()):
+            if label in wanted:
+                reuse.workers[label] = (name, handle)
+            else:
+                reuse.stale[name] = handle
+        return reuse
 
     def release(self) -> Graph[H] | None:
         """Hand the kept graph over to be ended."""

@@ -41,6 +41,7 @@ from engine.errors import ConfigError, DataError, NoDataError
 from engine.timeframes import format_ns, ns_to_timeframe, parse_time, timeframe_to_ns
 
 TICK_DIR = "tick"
+ROW_GROUP_ROWS = 256_000   # rows per Parquet row group: a read skips the groups out of range
 LIST_COLUMNS = ["venue", "symbol", "kind", "timeframe", "rows", "first_ts", "last_ts", "parts"]
 _PART = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
 _SAFE = re.compile(r"[A-Za-z0-9_-]")
@@ -180,21 +181,12 @@ class ParquetCatalog:
             raise NoDataError(f"{label}: the range {window} is empty (start >= end)")
         chosen = [p for p in parts if (hi is None or p.first_ts < hi)
                   and (lo is None or p.last_ts >= lo)]
-        filters: list[tuple[str, str, int]] = []
-        if lo is not None:
-            filters.append(("ts", ">=", lo))
-        if hi is not None:
-            filters.append(("ts", "<", hi))
-        tables = [pq.read_table(p.path, filters=filters or None,
-                                schema=_ARROW_SCHEMAS[kind]) for p in chosen]
-        if not tables or sum(t.num_rows for t in tables) == 0:
+        frame = _read_parts([p.path for p in chosen], kind, lo, hi)
+        if not len(frame):
             raise NoDataError(
                 f"{label}: no rows in {window}; stored data covers "
                 f"{format_ns(parts[0].first_ts)} .. {format_ns(parts[-1].last_ts)}")
-        # split_blocks: one block per column, so each column's numpy view is contiguous and
-        # nothing is copied into 2-D blocks first
-        frame = pa.concat_tables(tables).to_pandas(split_blocks=True)
-        return frame.reset_index(drop=True)
+        return frame
 
     def _absent(self, venue: str, symbol: str, kind: str, timeframe: str | None) -> str:
         where = f"in catalog {self.root}"
@@ -327,6 +319,54 @@ def _validated(frame: pd.DataFrame, kind: str, label: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _read_parts(paths: list[Path], kind: str, lo: int | None, hi: int | None) -> pd.DataFrame:
+    """The rows of the parts (in order) with ``lo <= ts < hi``, as a frame over one numpy
+    array per column.
+
+    Read row group by row group, each copied into columns allocated once for the whole
+    series: the decoder's buffers are the same few megabytes again and again, and the frame
+    takes the columns as they are. (Reading whole tables and converting them would allocate
+    every byte twice, and on a fresh process touching new memory costs as much as decoding.)
+    """
+    schema = _ARROW_SCHEMAS[kind]
+    names = schema.names
+    files = [pq.ParquetFile(path) for path in paths]
+    # row groups to read, and how many rows of each could be in range (their ts statistics)
+    groups: list[tuple[pq.ParquetFile, int]] = []
+    capacity = 0
+    for f in files:
+        meta = f.metadata
+        ts_col = meta.schema.to_arrow_schema().get_field_index("ts")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(ts_col).statistics
+            if stats is not None and stats.has_min_max and (
+                    (lo is not None and stats.max < lo) or (hi is not None and stats.min >= hi)):
+                continue
+            groups.append((f, g))
+            capacity += meta.row_group(g).num_rows
+    out = {name: np.empty(capacity, dtype=schema.field(name).type.to_pandas_dtype())
+           for name in names}
+    n = 0
+    for f, g in groups:
+        table = f.read_row_group(g, columns=names)
+        if table.schema.remove_metadata() != schema:
+            table = table.select(names).cast(schema)
+        ts = table.column("ts").to_numpy()
+        keep = None
+        if (lo is not None and ts[0] < lo) or (hi is not None and ts[-1] >= hi):
+            keep = np.ones(len(ts), dtype=bool)
+            if lo is not None:
+                keep &= ts >= lo
+            if hi is not None:
+                keep &= ts < hi
+        k = len(ts) if keep is None else int(keep.sum())
+        for name in names:
+            values = table.column(name).to_numpy()
+            out[name][n:n + k] = values if keep is None else values[keep]
+        n += k
+    return pd.DataFrame({name: out[name][:n] for name in names}, copy=False)
+
+
 def _write_part(folder: Path, frame: pd.DataFrame, kind: str, meta: dict[str, Any]) -> Path:
     """Write a part atomically: a temporary file in the same folder, fsynced, then renamed."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -337,7 +377,7 @@ def _write_part(folder: Path, frame: pd.DataFrame, kind: str, meta: dict[str, An
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{uuid.uuid4().hex}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", row_group_size=256_000)
+            pq.write_table(table, fh, compression="zstd", row_group_size=ROW_GROUP_ROWS)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -84,7 +84,7 @@ def test_graph_equals_single_process(reference: Any, workers: int) -> None:
     assert result.timing["risk_audit"]["checks"] > 0
 
 
-def test_a_run_of_the_same_shape_reuses_the_warm_graph() -> None:
+def test_a_run_reuses_the_warm_graph_s_processes() -> None:
     # the second run (other parameters, same pairs and workers) resets the first run's actors
     # instead of starting processes, and still equals the single-process run of its own spec
     first = GraphRun(spec(), workers=2)
@@ -97,11 +97,22 @@ def test_a_run_of_the_same_shape_reuses_the_warm_graph() -> None:
     assert {name: a["pid"] for name, a in second.actors().items()} == warm
     assert comparable(result) == comparable(run_config(other))
     assert result.fills.equals(run_config(other).fills)
-    # a graph of another shape ends the warm actors and starts its own
-    third = GraphRun(spec(symbols=SYMBOLS[:2]), workers=2)
-    third.result()
-    assert not set(a["pid"] for a in third.actors().values()) & set(warm.values())
-    assert wait_gone(list(warm.values())) == []
+    assert result.timing["graph_started"] == []
+    # a graph of other worker groups takes over the roles it shares (execution, risk, feed:
+    # the same processes, reset) and starts its own workers; the old workers end
+    narrower = spec(symbols=SYMBOLS[:2])
+    third = GraphRun(narrower, workers=2)
+    result = third.result()
+    now = {name: a["pid"] for name, a in third.actors().items()}
+    shared = ("risk", "execution", "feed")
+    assert {name: now[name] for name in shared} == {name: warm[name] for name in shared}
+    new_workers = sorted(name for name in now if name.startswith("worker:"))
+    assert sorted(result.timing["graph_started"]) == new_workers and len(new_workers) == 2
+    old_workers = [pid for name, pid in warm.items() if name.startswith("worker:")]
+    assert not set(now.values()) & set(old_workers)
+    assert wait_gone(old_workers) == []
+    assert result.fills.equals(run_config(narrower).fills)
+    assert comparable(result) == comparable(run_config(narrower))
 
 
 def test_gross_exposure_limit_on_bars_equals_single_process() -> None:

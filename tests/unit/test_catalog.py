@@ -117,6 +117,30 @@ def test_range_reads_include_start_and_exclude_end(cat: ParquetCatalog) -> None:
     assert len(cat.read("binance", "BTC/USDT", "bar", "1h", end=T0 + NS_PER_HOUR)) == 1
 
 
+@pytest.mark.parametrize(("start", "end"), [
+    (None, None), (0, 2500), (999, 1001), (1000, 2000), (1234, 5678), (2999, None),
+    (None, 1), (4000, 4001), (5999, 6000)])
+def test_range_reads_across_row_groups_and_parts_equal_a_filter_of_the_whole(
+        cat: ParquetCatalog, monkeypatch: pytest.MonkeyPatch, start: int | None,
+        end: int | None) -> None:
+    # parts of several row groups: a read skips the groups out of range, cuts the ones at
+    # its edges, and copies the rest into one array per column
+    monkeypatch.setattr(catalog_module, "ROW_GROUP_ROWS", 1000)
+    kw = dict(venue="binance", symbol="BTC/USDT", kind="bar", timeframe="1h")
+    whole = pd.concat([bars(0, 3000), bars(3000, 3000, price=7.0)], ignore_index=True)
+    cat.write(whole.iloc[:3000], **kw)
+    cat.write(whole.iloc[3000:], **kw)
+    assert len(parts_of(cat, "bar", "binance", "BTC%2FUSDT", "1h")) == 2
+    lo = None if start is None else T0 + start * NS_PER_HOUR
+    hi = None if end is None else T0 + end * NS_PER_HOUR
+    back = cat.read("binance", "BTC/USDT", "bar", "1h", start=lo, end=hi)
+    ts = whole["ts"].to_numpy()
+    keep = (ts >= (lo if lo is not None else ts[0])) & (ts < (hi if hi is not None else ts[-1] + 1))
+    expected = whole[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected)
+    assert all(back[c].to_numpy().flags.c_contiguous for c in back.columns)
+
+
 def test_no_data_messages_say_what_is_missing(cat: ParquetCatalog) -> None:
     cat.write(bars(0, 10), venue="binance", symbol="BTC/USDT", kind="bar", timeframe="1h")
     with pytest.raises(NoDataError, match=r"symbol 'DOGE/USDT' on binance.*stored symbols: "

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from actors.coordinator.core import (Graph, GraphData, GraphError, GraphShape, Phases, WarmGraph,
-                                     audit_verdict, check_spec, load_streams, plan_graph,
+from actors.coordinator.core import (Graph, GraphData, GraphError, GraphShape, Phases, Reuse,
+                                     WarmGraph, audit_verdict, check_spec, load_streams, plan_graph,
                                      worker_groups)
 from actors.risk.core import AuditReport
 from actors.stream import DataInfo
@@ -157,6 +157,7 @@ def test_trade_streams_have_no_bar_length() -> None:
 # -- the warm graph ------------------------------------------------------------------------
 
 SHAPE = GraphShape("SIM", True, 1000, ("BTC/USDT:sma_cross", "ETH/USDT:sma_cross"))
+A, B = SHAPE.workers   # the labels of the kept graph's workers a and b
 
 
 def graph(shape: GraphShape = SHAPE) -> Graph[str]:
@@ -173,28 +174,49 @@ def test_the_graph_lists_its_actors_in_start_order() -> None:
 
 
 def test_nothing_warm_starts_a_new_graph() -> None:
-    assert WarmGraph[str]().take(SHAPE, spread=False) == (None, None)
+    assert WarmGraph[str]().take(SHAPE, spread=False) == Reuse()
 
 
-def test_a_run_of_the_same_shape_resets_the_warm_graph_once() -> None:
+def test_a_run_of_the_same_shape_resets_every_warm_actor_once() -> None:
     warm: WarmGraph[str] = WarmGraph()
-    kept = graph()
-    warm.keep(kept)
-    assert warm.take(GraphShape("SIM", True, 1000, SHAPE.workers), spread=False) == (kept, None)
-    assert warm.take(SHAPE, spread=False) == (None, None)   # handed over: not kept twice
+    warm.keep(graph())
+    reuse = warm.take(GraphShape("SIM", True, 1000, SHAPE.workers), spread=False)
+    assert reuse == Reuse("execution-handle", "risk-handle", "feed-handle",
+                          {A: ("worker:a@r1", "w1"), B: ("worker:b@r1", "w2")})
+    assert reuse.actors() == graph().actors()
+    assert warm.take(SHAPE, spread=False) == Reuse()   # handed over: not kept twice
 
 
-@pytest.mark.parametrize("shape", [
-    GraphShape("SIM", False, 1000, SHAPE.workers),              # risk actor off
-    GraphShape("BINANCE", True, 1000, SHAPE.workers),           # another venue
-    GraphShape("SIM", True, 500, SHAPE.workers),                # another batch size
-    GraphShape("SIM", True, 1000, SHAPE.workers[:1]),           # other worker groups
+@pytest.mark.parametrize(("shape", "kept", "ended"), [
+    # another batch size: every role is reset with it
+    (GraphShape("SIM", True, 500, SHAPE.workers),
+     ["risk", "execution", "feed", "worker:a@r1", "worker:b@r1"], []),
+    # no risk limits: the risk actor ends, the rest is reset
+    (GraphShape("SIM", False, 1000, SHAPE.workers),
+     ["execution", "feed", "worker:a@r1", "worker:b@r1"], ["risk"]),
+    # one of the two worker groups: the other worker ends
+    (GraphShape("SIM", True, 1000, (A,)),
+     ["risk", "execution", "feed", "worker:a@r1"], ["worker:b@r1"]),
+    # other worker groups: the workers end (a worker's name says what it runs), the rest stays
+    (GraphShape("SIM", True, 1000, ("c", "d", "e")), ["risk", "execution", "feed"],
+     ["worker:a@r1", "worker:b@r1"]),
+    # no worker at all (hook strategies only): the feed and the workers end
+    (GraphShape("SIM", True, 1000, ()), ["risk", "execution"],
+     ["feed", "worker:a@r1", "worker:b@r1"]),
+    # another venue: everything ends
+    (GraphShape("BINANCE", True, 1000, SHAPE.workers), [],
+     ["risk", "execution", "feed", "worker:a@r1", "worker:b@r1"]),
 ])
-def test_a_run_of_another_shape_ends_the_warm_graph(shape: GraphShape) -> None:
+def test_a_run_of_another_shape_takes_over_the_roles_it_shares(
+        shape: GraphShape, kept: list[str], ended: list[str]) -> None:
     warm: WarmGraph[str] = WarmGraph()
-    kept = graph()
-    warm.keep(kept)
-    assert warm.take(shape, spread=False) == (None, kept)
+    warm.keep(graph())
+    reuse = warm.take(shape, spread=False)
+    assert list(reuse.actors()) == kept
+    assert sorted(reuse.stale) == sorted(ended)
+    # between them, every kept actor is either reset or ended, once
+    assert sorted([*reuse.actors().values(), *reuse.stale.values()]) == sorted(
+        graph().actors().values())
     assert warm.release() is None
 
 
@@ -202,7 +224,7 @@ def test_a_spread_run_ends_even_a_warm_graph_of_its_shape() -> None:
     warm: WarmGraph[str] = WarmGraph()
     kept = graph()
     warm.keep(kept)
-    assert warm.take(SHAPE, spread=True) == (None, kept)
+    assert warm.take(SHAPE, spread=True) == Reuse(stale=kept.actors())
 
 
 def test_release_hands_the_warm_graph_over_to_be_ended() -> None:
@@ -211,7 +233,7 @@ def test_release_hands_the_warm_graph_over_to_be_ended() -> None:
     warm.keep(kept)
     assert warm.release() is kept
     assert warm.release() is None
-    assert warm.take(SHAPE, spread=False) == (None, None)
+    assert warm.take(SHAPE, spread=False) == Reuse()
 
 
 # -- the audit verdict and the phases -------------------------------------------------------
