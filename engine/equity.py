@@ -107,7 +107,8 @@ def _interval_curve(times: list[np.ndarray], marks: list[np.ndarray], fill_seq: 
     the walk, so the points are identical to it."""
     times = [np.asarray(t, dtype=np.int64) for t in times]
     # the intervals holding at least one event, in time order (one pass over each feed)
-    ids = np.sort(np.concatenate([_interval_ids(t, interval_ns) for t in times]))
+    # (each feed's ids are sorted: a stable sort merges the runs instead of sorting afresh)
+    ids = np.sort(np.concatenate([_interval_ids(t, interval_ns) for t in times]), kind="stable")
     if len(ids) > 1:
         ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
     ends = (ids + 1) * interval_ns

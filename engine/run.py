@@ -11,7 +11,6 @@ the data, capital, costs and seed; ``run_config`` runs a :class:`BacktestConfig`
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from engine.backtesting import BacktestEngine, Feed
 from engine.config import BacktestConfig
 from engine.datasource import LoadedData, load_data
 from engine.errors import ConfigError
+from engine.fill_log import FILL_COLUMNS, FillLog
 from engine.messages import OrderDenied, RiskEvent
 from engine.metrics import MetricsConfig, compute_metrics
 from engine.plan import PairPlan
@@ -29,8 +29,6 @@ from engine.result import BacktestResult
 from engine.sizing import SizingPolicy
 from engine.strategy import Strategy, load_strategy
 
-_FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty", "price",
-                 "fee", "liquidity", "slippage_bps", "leaves_qty"]
 _TRADE_COLUMNS = ["symbol", "strategy_id", "direction", "entry_ts", "exit_ts", "duration_ns",
                   "qty", "entry_price", "exit_price", "pnl_gross", "fees", "pnl", "return_pct",
                   "n_entries"]
@@ -201,29 +199,11 @@ def assemble_result(config: BacktestConfig, engine: BacktestEngine,
                           risk=risk, risk_events=risk_events)
 
 
-def _fills_frame(fills: list[Any]) -> pd.DataFrame:
+def _fills_frame(fills: FillLog) -> pd.DataFrame:
     """The fills table, built column by column (a run can book hundreds of thousands)."""
-    if not fills:
-        return pd.DataFrame(columns=_FILL_COLUMNS)
-    fields = {name: i for i, name in enumerate(fills[0]._fields)}
-    source = {"ts": "ts_event", "qty": "last_qty", "price": "last_price"}
-    enabled = gc.isenabled()
-    gc.disable()   # the transpose makes millions of references, none of them cyclic
-    try:
-        rows = list(zip(*fills))
-    finally:
-        if enabled:
-            gc.enable()
-    out: dict[str, Any] = {}
-    for col in _FILL_COLUMNS:
-        values = rows[fields[source.get(col, col)]]
-        dtype = _NUMERIC.get(col)
-        out[col] = np.array(values, dtype=dtype) if dtype is not None else values
-    return pd.DataFrame(out)
-
-
-_NUMERIC = {"ts": np.int64, "qty": np.float64, "price": np.float64, "fee": np.float64,
-            "slippage_bps": np.float64, "leaves_qty": np.float64}
+    if not len(fills):
+        return pd.DataFrame(columns=FILL_COLUMNS)
+    return pd.DataFrame(fills.columns(), copy=False)
 
 
 def _attribution(engine: BacktestEngine,

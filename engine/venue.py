@@ -70,6 +70,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from engine.errors import ConfigError
+from engine.fill_log import FillRun
 from engine.fills import market_fills
 from engine.messages import (BUY, GTC, IOC, LIMIT, MAKER, MARKET, SELL, STOP, STOP_LIMIT, TAKER,
                              TRAILING_STOP, OrderAccepted, OrderCanceled, OrderFilled,
@@ -716,28 +717,21 @@ class SimulatedVenue:
         """The taker fee as a fraction of notional."""
         return self._taker_rate
 
-    def forecast_fills_booked(self, order: Order, values: list[list[float]],
-                              ts: list[int]) -> list[OrderFilled]:
-        """The fill events of forecast fills booked as a run (``engine.booking``; ``values``
-        per fill as ``market_fills`` gives them), with the order's state after the last: what
+    def forecast_run_booked(self, order: Order, values: np.ndarray, ts: list[int]) -> FillRun:
+        """The fills of forecast fills booked as a run (``engine.booking``; ``values`` per
+        fill as ``market_fills`` gives them), with the order's state after the last: what
         :meth:`book_forecast_fill` does fill by fill when no cut applies."""
-        seq = self._fill_seq
-        sid, venue, symbol, coid, voi, side = (order.strategy_id, self._venue, order.symbol,
-                                               order.client_order_id, order.venue_order_id,
-                                               order.side)
-        events = [_new(OrderFilled, (sid, venue, symbol, coid, voi, f"F-{seq + i}", side, qty,
-                                     price, filled, leaves, TAKER, fee, slip_bps, t, t, 0.0))
-                  for i, ((qty, price, fee, slip_bps, filled, _, leaves), t)
-                  in enumerate(zip(values, ts), start=1)]
-        self._fill_seq = seq + len(events)
+        run = FillRun((order.strategy_id, self._venue, order.symbol, order.client_order_id,
+                       order.venue_order_id, order.side), self._fill_seq + 1, values.copy(), ts)
+        self._fill_seq += len(ts)
         last = values[-1]
-        order.filled_qty = last[4]
-        order.notional = last[5]
+        order.filled_qty = float(last[4])
+        order.notional = float(last[5])
         order.last_fill_ns = ts[-1]
         if last[6] == 0.0:
             order.closed = True
             self.working[order.symbol].remove(order)
-        return events
+        return run
 
     def liquidate(self, strategy_id: str, symbol: str, position: float, mark: float,
                   ts: int) -> None:

@@ -20,6 +20,7 @@ from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
 from engine.booking import P_QTY, book_run
 from engine.clock import SimulatedClock, perf_seconds
 from engine.equity import equity_curve
+from engine.fill_log import FillLog
 from engine.errors import ConfigError, NoDataError
 from engine.intents import IntentSource
 from engine.market_stats import MarketStats
@@ -129,7 +130,7 @@ class BacktestEngine:
         self._batch_ids: frozenset[str] = frozenset()   # their hooks do not run (run_batch)
         # per symbol, in strategy order: the hooks the hook loop calls on its events
         self._handlers: dict[str, list[Handler]] = {}
-        self.fills: list[OrderFilled] = []
+        self.fills = FillLog()   # every fill in booking order (runs kept as columns)
         self.order_events: list[Any] = []
         self._fill_event_seq: list[int] = []
         self._fill_cash: list[float] = []
@@ -380,8 +381,7 @@ class BacktestEngine:
         self.portfolio.net_qty[symbol] = net_after[-1]
         ctx.position = pos.qty
         ctx.avg_price = pos.avg_price
-        events = self.venue.forecast_fills_booked(order, values[:m].tolist(), ts[:m])
-        self.fills.extend(events)
+        self.fills.add_run(self.venue.forecast_run_booked(order, values[:m], ts[:m]))
         self.run_fills += m
         self._fill_keys.extend(keys[:m])
         self._fill_cash.extend(cash_after)
@@ -513,7 +513,7 @@ class BacktestEngine:
         return equity_curve([f.event_times() for f in self.feeds],
                             [f.mark_prices() for f in self.feeds],
                             np.asarray(self._fill_event_seq, dtype=np.int64),
-                            np.array([index[f.symbol] for f in self.fills], dtype=np.int64),
+                            _codes(self.fills.symbols(), index),
                             np.asarray(self._fill_cash, dtype=np.float64),
                             np.asarray(self._fill_net_qty, dtype=np.float64),
                             self.portfolio.initial_cash, start_ts, interval_ns=interval_ns)
@@ -528,7 +528,7 @@ class BacktestEngine:
                       self.portfolio.initial_cash)
         value = np.zeros(n)
         gross = np.zeros(n)
-        fill_symbols = np.array([f.symbol for f in self.fills], dtype=object)
+        fill_symbols = self.fills.symbols()
         net_after = np.asarray(self._fill_net_qty, dtype=np.float64)
         for fi, feed in enumerate(self.feeds):
             mine = np.flatnonzero(fill_symbols == feed.symbol)
@@ -547,6 +547,14 @@ class BacktestEngine:
         keep[:-1] = ts[1:] != ts[:-1]
         return pd.DataFrame({"ts": ts[keep], "equity": equity[keep], "cash": cash[keep],
                              "gross_exposure": gross[keep]})
+
+
+def _codes(symbols: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """Each fill's feed index, from its symbol."""
+    out = np.full(len(symbols), -1, dtype=np.int64)
+    for symbol, i in index.items():
+        out[symbols == symbol] = i
+    return out
 
 
 def _as_of(fill_seq: np.ndarray, after_fill: np.ndarray, events: np.ndarray,
