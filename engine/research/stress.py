@@ -151,7 +151,7 @@ class Scenario:
 
 def plan_scenarios(config: BacktestConfig, frames: Mapping[str, pd.DataFrame], *,
                    windows: Sequence[str] | None, shocks: Sequence[str] | None,
-                   shock_at: str | None, horizon: str, warmup: str,
+                   shock_at: str | int | None, horizon: str, warmup: str,
                    ) -> tuple[list[Scenario], list[dict[str, str]]]:
     """The scenarios to run and the historical windows left out (not covered by the data)
     when none were named. ``ConfigError`` for an unknown window or shock, a named window the
