@@ -83,7 +83,8 @@ class Shock:
 
     @property
     def label(self) -> str:
-        return self.name + "".join(f" {k}={v}" for k, v in self.settings.items())
+        return self.name + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+                                   for k, v in self.settings.items())
 
 
 # each shock's settings and their defaults; durations are timeframes (6h, 3d)
