@@ -38,7 +38,7 @@ def sweep_folder(folder: Path) -> Path:
                              "sma_cross.fast": fast, "sma_cross.slow": slow,
                              "sharpe": sharpe, "total_return": sharpe / 10,
                              "max_drawdown": -0.1 - fast / 200, "n_trades": 10 * fast,
-                             "start": "2024-01-01T00:00:00Z", "end": "2024-03-01T00:00:00Z",
+                             "start": "2024-04-01T00:00:00Z", "end": "2024-06-01T00:00:00Z",
                              "error": None})
     rows.append({"symbol": "ETH/USDT", "strategy": "sma_cross", "sma_cross.fast": 30,
                  "sma_cross.slow": 20, "error": "fast must be below slow"})
@@ -58,7 +58,7 @@ def sweep_folder(folder: Path) -> Path:
     first = ok.iloc[0]
     content = envelope(
         "sweep", {"data": "synthetic", "symbols": ["BTC/USDT", "ETH/USDT"],
-                  "start": "2024-01-01", "end": "2024-03-01", "rank_by": "sharpe"},
+                  "start": "2024-04-01", "end": "2024-06-01", "rank_by": "sharpe"},
         {"runs": len(table), "failed": 1, "rank_by": "sharpe",
          "best_value": float(first["sharpe"]), "best_symbol": first["symbol"],
          "best_strategy": "sma_cross", "seconds": 1.5, "backtests_per_second": 8.7},
