@@ -172,7 +172,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
     out = Table(title=f"Stress test: {content['summary']['score']}", title_justify="left",
                 caption=content["criterion"]["text"], caption_justify="left")
     for col in ("scenario", "measured span", "return", "max drawdown", "trades", "survived"):
-        out.add_column(col, justify="left" if col in ("scenario", "measured span") else "right")
+        out.add_column(col, justify="left" if col in ("scenario", "measured span") else "right",
+                       no_wrap=col == "scenario")
     for s in content["scenarios"]:
         out.add_row(s["name"], f"{s['start'][:16]} .. {s['end'][:16]}", _pct(s["total_return"]),
                     _pct(s["max_drawdown"]), str(s["n_trades"]),

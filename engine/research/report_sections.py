@@ -374,9 +374,11 @@ def stress_sections(folder: Path, content: Mapping[str, Any]) -> list[Section]:
                 continue
             values = np.asarray(eq["equity"], dtype=np.float64)
             keep = thin(len(values), values, 1000)
-            curves.add_trace(go.Scatter(x=[eq["ts"][i] for i in keep],
-                                        y=values[keep] / values[0], name=s["name"]))
-        curves.update_layout(title="Equity in each scenario's span (start = 1)")
+            ts = pd.to_datetime(pd.Series([eq["ts"][i] for i in keep], dtype=object), utc=True)
+            days = ((ts - ts.iloc[0]) / pd.Timedelta(days=1)).to_numpy()
+            curves.add_trace(go.Scatter(x=days, y=values[keep] / values[0], name=s["name"]))
+        curves.update_layout(title="Equity in each scenario's span (start = 1)",
+                             xaxis_title="days into the span")
         sections.append(Section("Equity per scenario").chart("stress-equity", curves))
     return sections
 
