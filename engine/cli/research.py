@@ -156,6 +156,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from engine.outputs import check_output_dir
     from engine.research.report import write_report
     from engine.research.stress import run_stress, write_stress
+    from engine.timeframes import parse_time
 
     config = config_from_args(args)
     windows = _split_symbols(args.window)
@@ -171,12 +172,13 @@ def cmd_stress(args: argparse.Namespace) -> int:
     report = write_report(output)
     out = Table(title=f"Stress test: {content['summary']['score']}", title_justify="left",
                 caption=content["criterion"]["text"], caption_justify="left")
-    for col in ("scenario", "measured span", "return", "max drawdown", "trades", "survived"):
-        out.add_column(col, justify="left" if col in ("scenario", "measured span") else "right",
-                       no_wrap=col == "scenario")
+    for col in ("scenario", "from", "days", "return", "max drawdown", "trades", "survived"):
+        out.add_column(col, justify="left" if col in ("scenario", "from") else "right",
+                       no_wrap=col in ("scenario", "from"))
     for s in content["scenarios"]:
-        out.add_row(s["name"], f"{s['start'][:16]} .. {s['end'][:16]}", _pct(s["total_return"]),
-                    _pct(s["max_drawdown"]), str(s["n_trades"]),
+        days = (parse_time(s["end"]) - parse_time(s["start"])) / 86_400e9
+        out.add_row(s["name"], s["start"][:16].replace("T", " "), f"{days:g}",
+                    _pct(s["total_return"]), _pct(s["max_drawdown"]), str(s["n_trades"]),
                     ("yes" if s["survived"] else f"no: {s['reason']}")
                     + (" (not scored)" if s["kind"] == "baseline" else ""))
     Console(width=160).print(out)
