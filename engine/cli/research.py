@@ -228,7 +228,8 @@ def cmd_trend(args: argparse.Namespace) -> int:
         for k, best in enumerate(item["strategies"], 1):
             params = ", ".join(f"{n}={v}" for n, v in best["params"].items())
             print(f"  {k}. {best['strategy']}({params}): {best['metric']} "
-                  f"{best['value']:.3g} on {best['symbol']} {best['span']}")
+                  f"{best['value']:.3g} on {best['symbol']} {best['span']} "
+                  f"({best['share']:.0%} {item['regime']})")
     _print_written(output, ["results.csv"], report)
     return EXIT_OK
 

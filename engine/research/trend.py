@@ -18,10 +18,10 @@ Every label at a bar uses that bar and earlier ones only.
 
 **Suggestions.** A sweep's ``results.csv`` holds one row per run (symbol, strategy,
 parameters, metrics, with the run's ``start`` and ``end``). Each run is labelled by the regime
-its symbol spent most of that span in (from the regimes computed here, so only runs on symbols
-and times the data covers count). For a symbol's current regime, the runs labelled with that
-regime are ranked by the sweep's rank metric and the best few suggested; with none, no
-strategy is known for that regime.
+its symbol held longest over that span (from the regimes computed here, so only runs on
+symbols and times the data covers count; ``share`` says how much of the span it was). For a
+symbol's current regime, the runs labelled with that regime are ranked by the sweep's rank
+metric and the best few suggested; with none, no strategy is known for that regime.
 """
 
 from __future__ import annotations
@@ -211,10 +211,10 @@ def suggest(tables: Mapping[str, pd.DataFrame], sweeps: Sequence[str | Path],
         if not sweeps:
             note = "no sweep given (--sweep DIR): no strategy is known for this regime"
         elif not best:
-            note = f"no run of the sweeps given spent most of its span {regime}: none known"
+            note = f"no run of the sweeps given was longest {regime}: none known"
         else:
-            note = (f"the best of {len(mine)} sweep runs that spent most of their span "
-                    f"{regime}, by {best[0]['metric']}")
+            note = (f"the best of {len(mine)} sweep runs whose span was longest {regime}, by "
+                    f"{best[0]['metric']}")
         out.append({"symbol": symbol, "regime": regime, "strategies": best, "note": note})
     return out
 
