@@ -88,7 +88,8 @@ def load_run(run_dir: str | Path) -> RunSample:
         raise ConfigError(f"{folder}: the backtest closed no trades, and Monte Carlo resamples "
                           f"closed trades: nothing to resample (run a backtest that trades)")
     curve = content.get("equity_curve") or {}
-    ts = pd.to_datetime(pd.Series(curve.get("ts", []), dtype=object), utc=True)
+    ts = pd.to_datetime(pd.Series(curve.get("ts", []), dtype=object), utc=True,
+                        format="ISO8601")
     equity = pd.Series(np.asarray(curve.get("equity", []), dtype=np.float64),
                        index=pd.DatetimeIndex(ts))
     if len(equity) < 2:

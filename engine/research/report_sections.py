@@ -69,7 +69,7 @@ def backtest_sections(folder: Path, content: Mapping[str, Any]) -> list[Section]
         [{"metric": k, "value": v} for k, v in format_metrics_table(content.get("metrics", {}))],
         table_id="metrics")]
     curve = content.get("equity_curve") or {"ts": [], "equity": []}
-    ts = pd.to_datetime(pd.Series(curve["ts"], dtype=object), utc=True)
+    ts = pd.to_datetime(pd.Series(curve["ts"], dtype=object), utc=True, format="ISO8601")
     equity = np.asarray(curve["equity"], dtype=np.float64)
     peak = np.maximum.accumulate(equity) if len(equity) else equity
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -374,7 +374,8 @@ def stress_sections(folder: Path, content: Mapping[str, Any]) -> list[Section]:
                 continue
             values = np.asarray(eq["equity"], dtype=np.float64)
             keep = thin(len(values), values, 1000)
-            ts = pd.to_datetime(pd.Series([eq["ts"][i] for i in keep], dtype=object), utc=True)
+            ts = pd.to_datetime(pd.Series([eq["ts"][i] for i in keep], dtype=object), utc=True,
+                                format="ISO8601")
             days = ((ts - ts.iloc[0]) / pd.Timedelta(days=1)).to_numpy()
             curves.add_trace(go.Scatter(x=days, y=values[keep] / values[0], name=s["name"]))
         curves.update_layout(title="Equity in each scenario's span (start = 1)",

@@ -204,3 +204,20 @@ def test_the_command_writes_table_json_and_report(run_dir: Path, tmp_path: Path,
     assert f"{p50:.1%}" in printed
     assert {"results.csv", "paths.csv", "result.json", "report.html"} <= {
         p.name for p in out.iterdir()}
+
+
+def test_an_equity_curve_of_event_times_loads_and_renders(tmp_path: Path) -> None:
+    # trades data with an equity point at every event: times with fractions of a second,
+    # and one on a whole second (the curve's first point) as an event may fall
+    folder = backtest_folder(tmp_path / "ticks", params={"fast": 20, "slow": 80},
+                             data="synthetic:trades", end="2024-01-02", equity_interval="event")
+    content = json.loads((folder / "result.json").read_text())
+    times = content["equity_curve"]["ts"]
+    assert times[0].startswith("2024-01-01T00:00:00.") and all("." in t for t in times)
+    times[0] = "2024-01-01T00:00:00Z"
+    (folder / "result.json").write_text(json.dumps(content))
+    sample = load_run(folder)
+    assert len(sample.trade_returns) > 10
+    from engine.research.report import write_report
+
+    assert "Plotly.newPlot" in write_report(folder).read_text()
