@@ -242,7 +242,8 @@ def walkforward_sections(folder: Path, content: Mapping[str, Any]) -> list[Secti
              "test": f"{w.get('test_start')} .. {w.get('test_end')}", "params": w.get("params"),
              f"in-sample {rank_by}": (w.get("in_sample") or {}).get(rank_by),
              f"out-of-sample {rank_by}": (w.get("out_of_sample") or {}).get(rank_by),
-             "out-of-sample return": (w.get("out_of_sample") or {}).get("total_return")}
+             "out-of-sample return": (w.get("out_of_sample") or {}).get("total_return"),
+             **({"error": w.get("error")} if any(x.get("error") for x in windows) else {})}
             for w in windows]
     sections = [Section("Windows").table(rows, table_id="windows")]
     if windows:
@@ -262,10 +263,11 @@ def walkforward_sections(folder: Path, content: Mapping[str, Any]) -> list[Secti
         keep = thin(len(values), values)
         fig = go.Figure(go.Scatter(x=[oos["ts"][i] for i in keep], y=values[keep],
                                    name="out-of-sample equity"))
-        for w in windows:
+        for w in windows[::2]:     # every other test window shaded: their borders show
             fig.add_vrect(x0=w.get("test_start"), x1=w.get("test_end"), line_width=0,
-                          fillcolor="#1f77b4", opacity=0.05)
-        fig.update_layout(title="Out-of-sample equity, test windows stitched",
+                          fillcolor="#1f77b4", opacity=0.07)
+        fig.update_layout(title="Out-of-sample equity, test windows stitched (every other "
+                                "one shaded)",
                           yaxis_title="equity")
         equity.chart("oos-equity", fig)
     else:
