@@ -2,9 +2,9 @@
 and writes ``folder/report.html``, one self-contained page (plotly.js inlined, no network) of
 tables and interactive charts for the result's kind.
 
-What each kind shows is in ``engine.research.report_sections``; this module lays out the page.
-Every chart is a plotly figure in a ``div`` whose id names it (``equity``, ``fan-bootstrap``,
-...), so a reader (or a test, in a browser) finds a chart's data as that div's ``data``.
+What each kind shows is in ``engine.research.reports`` (a module a kind); this module lays
+out the page. Every chart is a plotly figure in a ``div`` whose id names it (``equity``,
+``fan-bootstrap``, ...), so a reader (or a test, in a browser) finds the figure there.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
     ``folder/report.html``); returns its path. ``ConfigError`` naming the file when ``folder``
     holds no readable result."""
     from engine.outputs import write_files
-    from engine.research.report_sections import RENDERERS
+    from engine.research.reports import RENDERERS
 
     content = read_result(folder)
     kind = content["kind"]

@@ -14,7 +14,7 @@ import pytest
 from engine.cli import main
 from engine.errors import ConfigError
 from engine.research.report import write_report
-from engine.research.report_sections import thin
+from engine.research.reports.common import thin
 from tests.kit.research import backtest_folder, sweep_folder, walkforward_folder
 
 
