@@ -77,9 +77,7 @@ def add_research_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="a scenario is survived while its max drawdown is no deeper than "
                          "this fraction, equity stays above zero and no strategy faults "
                          "(default: 0.25)")
-    st.add_argument("--output", default="runs/stress",
-                    help="folder for results.csv, result.json and report.html "
-                         "(default: runs/stress)")
+    add_output_folder(st, "runs/stress")
     st.set_defaults(func=cmd_stress)
 
     tr = subparsers.add_parser(
@@ -100,9 +98,7 @@ def add_research_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="bars the regimes are computed on (default: 1d)")
     tr.add_argument("--sweep", action="append", default=[], metavar="DIR",
                     help="a sweep's output folder whose runs suggest strategies (repeatable)")
-    tr.add_argument("--output", default="runs/trend",
-                    help="folder for results.csv, result.json and report.html "
-                         "(default: runs/trend)")
+    add_output_folder(tr, "runs/trend")
     tr.set_defaults(func=cmd_trend)
 
     rp = subparsers.add_parser(
@@ -114,6 +110,13 @@ def add_research_commands(subparsers: argparse._SubParsersAction) -> None:
     rp.add_argument("--output", metavar="FILE",
                     help="where to write the report (default: RUN_DIR/report.html)")
     rp.set_defaults(func=cmd_report)
+
+
+def add_output_folder(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--output DIR``, the folder a research job writes its files into."""
+    parser.add_argument("--output", default=default,
+                        help=f"folder for results.csv, result.json and report.html "
+                             f"(default: {default})")
 
 
 def cmd_montecarlo(args: argparse.Namespace) -> int:
