@@ -12,7 +12,7 @@ import pytest
 
 from engine.cli import main
 from engine.config import BacktestConfig
-from engine.data.schema import BAR
+from engine.data.schema import BAR, TRADE
 from engine.errors import ConfigError
 from engine.research.stress import (Scenario, measure, parse_shock, plan_scenarios, run_stress,
                                     scenario_config, shocked_frame)
@@ -160,3 +160,18 @@ def test_covid_and_shocks_on_real_btc(tmp_path: Path,
     table = pd.read_csv(out / "results.csv")
     assert list(table["name"]) == names
     assert (out / "report.html").is_file()
+
+
+def test_shocks_apply_to_trades_too() -> None:
+    ts = parse_time("2024-01-01") + HOUR * np.arange(6)
+    trades = pd.DataFrame({"ts": ts, "price": [100.0, 101, 102, 103, 104, 105],
+                           "size": np.full(6, 2.0), "side": np.zeros(6, np.int8),
+                           "trade_id": np.arange(6)})
+    gapped = shocked_frame(trades, TRADE, parse_shock("gap:size=0.5"), AT)
+    assert list(gapped["price"]) == [100, 101, 102, 103, 52, 52.5]
+    thin = shocked_frame(trades, TRADE, parse_shock("liquidity:volume=0.25,duration=1h"), AT)
+    assert list(thin["size"]) == [2, 2, 2, 2, 0.5, 2]
+    spiked = shocked_frame(trades, TRADE, parse_shock("vol_spike:factor=2,duration=1h"), AT)
+    assert spiked["price"].iloc[4] == pytest.approx(103 * (104 / 103) ** 2)
+    # the spike leaves the level it reached; the next trade keeps its own move from there
+    assert spiked["price"].iloc[5] / spiked["price"].iloc[4] == pytest.approx(105 / 104)
