@@ -9,9 +9,15 @@
     raytrader strategies [list | show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]
+    raytrader montecarlo RUN_DIR [--paths N] [--seed K] [--ruin 0.5] [--output DIR]
+    raytrader stress [backtest's flags] [--window NAME ...] [--shock NAME[:K=V,...] ...]
+                     [--output DIR]
+    raytrader trend [--data ...] [--symbols A,B] [--sweep DIR ...] [--output DIR]
+    raytrader report RUN_DIR [--output FILE]
     raytrader --version
 
-One module a command: ``backtest``, ``strategies``, ``data``; ``summary`` prints a result and
+One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``research``
+(``montecarlo``, ``stress``, ``trend``, ``report``); ``summary`` prints a result and
 ``runners`` finds the actor-graph runner that ``--workers N`` needs. That runner is a plugin
 (the ``raytrader.runners`` entry point, ``actors.cli``), so nothing here imports Ray.
 
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.backtest import add_backtest_command
     from engine.cli.data import add_data_commands
     from engine.cli.live import add_live_commands
+    from engine.cli.research import add_research_commands
     from engine.cli.strategies import add_strategies_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
@@ -50,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_strategies_command(sub)
     add_data_commands(sub)
     add_live_commands(sub)
+    add_research_commands(sub)
     return parser
 
 

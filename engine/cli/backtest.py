@@ -41,10 +41,32 @@ _CONFIG_FLAGS = (
 
 def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``backtest`` on an argparse subparsers object (``func`` = :func:`cmd_backtest`)."""
-    d = _DefaultText()
     bt = subparsers.add_parser("backtest", help="run a backtest in this process or on Ray",
                                description="Backtest a strategy. Defaults: SMA crossover on the "
                                            "built-in synthetic market, 1h bars, one year.")
+    add_run_options(bt)
+    bt.add_argument("--workers", type=int, default=0,
+                    help="strategy-worker processes of the Ray actor graph; 0 (default) runs "
+                         "in this process without Ray")
+    bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
+                                      "of starting a local Ray; needs --workers")
+    bt.add_argument("--batch", action="store_true",
+                    help="with --workers 0: use the strategies' batch paths (same result)")
+    bt.add_argument("--output", help="write result.json and the trades and fills tables here "
+                                     "(checked before the run, each file written whole or not "
+                                     "at all)")
+    add_output_format(bt)
+    bt.add_argument("--quiet", action="store_true",
+                    help="no progress bar, import report or summary table")
+    bt.set_defaults(func=cmd_backtest)
+    return bt
+
+
+def add_run_options(bt: argparse.ArgumentParser) -> None:
+    """The flags that describe one backtest (``--config``, strategy and parameters, data,
+    costs, risk, sizing; read back by :func:`config_from_args`): ``backtest`` has them, and so
+    does every research job that runs backtests (``raytrader stress``)."""
+    d = _DefaultText()
     bt.add_argument("--config", help="JSON config file; flags given here override its values")
     bt.add_argument("--strategy", action="append",
                     help="built-in name or alias (see `raytrader strategies`) or module:Class "
@@ -145,21 +167,6 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
                          "(see docs/sizing.md)")
     bt.add_argument("--equity-interval",
                     help="equity curve resolution: a timeframe or 'event' (default: 1m)")
-    bt.add_argument("--workers", type=int, default=0,
-                    help="strategy-worker processes of the Ray actor graph; 0 (default) runs "
-                         "in this process without Ray")
-    bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
-                                      "of starting a local Ray; needs --workers")
-    bt.add_argument("--batch", action="store_true",
-                    help="with --workers 0: use the strategies' batch paths (same result)")
-    bt.add_argument("--output", help="write result.json and the trades and fills tables here "
-                                     "(checked before the run, each file written whole or not "
-                                     "at all)")
-    add_output_format(bt)
-    bt.add_argument("--quiet", action="store_true",
-                    help="no progress bar, import report or summary table")
-    bt.set_defaults(func=cmd_backtest)
-    return bt
 
 
 def add_output_format(parser: argparse.ArgumentParser) -> None:
