@@ -230,31 +230,37 @@ class BatchPass:
         self._take(self.source.poll(block=False))
         cands = [candidate(fi) for fi in range(nf)]
         safe = min(self.wm.values(), default=_INF_KEY)
+        # What exists now (the feeds' columns, the queued intents) is left out of the cyclic
+        # collector's passes for the run, and handed back to it after, so nothing a run
+        # made outlives it (a process running many backtests keeps none of them).
         gc.freeze()
-        visits = 0
-        while True:
-            best = min(cands)
-            if best > safe or best == _INF_KEY:
-                if safe == _INF_KEY:
-                    break          # every intent is in and nothing is left to do
-                self._take(self.source.poll(block=True))
-                safe = min(self.wm.values(), default=_INF_KEY)
-                cands = [candidate(fi) for fi in range(nf)]
-                continue
-            fi = best[1]
-            if self.next_fill <= best:
-                self._book(best)
-            self._visit(best[0], fi, best[2], books)
-            last_vis[fi] = best[2]
-            if self.rescan:   # the kill switch changed every feed's book
-                self.rescan = False
-                cands = [candidate(j) for j in range(nf)]
-            else:
-                cands[fi] = candidate(fi)   # only this feed's books and queues changed
-            visits += 1
-            if self.progress is not None and not (visits & 4095):
-                self.progress(global_index(times, *best), self.total)
-        self._book(_INF_KEY)
+        try:
+            visits = 0
+            while True:
+                best = min(cands)
+                if best > safe or best == _INF_KEY:
+                    if safe == _INF_KEY:
+                        break          # every intent is in and nothing is left to do
+                    self._take(self.source.poll(block=True))
+                    safe = min(self.wm.values(), default=_INF_KEY)
+                    cands = [candidate(fi) for fi in range(nf)]
+                    continue
+                fi = best[1]
+                if self.next_fill <= best:
+                    self._book(best)
+                self._visit(best[0], fi, best[2], books)
+                last_vis[fi] = best[2]
+                if self.rescan:   # the kill switch changed every feed's book
+                    self.rescan = False
+                    cands = [candidate(j) for j in range(nf)]
+                else:
+                    cands[fi] = candidate(fi)   # only this feed's books and queues changed
+                visits += 1
+                if self.progress is not None and not (visits & 4095):
+                    self.progress(global_index(times, *best), self.total)
+            self._book(_INF_KEY)
+        finally:
+            gc.unfreeze()
         # the portfolio ends marked at every symbol's last price
         last = engine.portfolio.last_price
         for fi, feed in enumerate(feeds):

@@ -4,7 +4,9 @@ engine builder of the single-process run and the execution actor."""
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 from typing import Any
 
 import pandas as pd
@@ -16,7 +18,8 @@ from engine.config import BacktestConfig
 from engine.messages import BUY, Bar, Quote, SubmitOrder, Trade
 from engine.plan import PairPlan
 from engine.risk import RiskLimits
-from engine.run import build_engine, plan_pairs
+from engine.datasource import load_data
+from engine.run import build_engine, complete_params, plan_pairs
 from engine.strategy import Strategy
 from engine.venue import SimulatedVenue, VenueConfig
 from strategies.sma_cross import SmaCross
@@ -182,3 +185,23 @@ def test_build_engine_keeps_a_spot_account_by_default() -> None:
                                                   MINUTE)], [])
     assert isinstance(engine, BacktestEngine)
     assert engine.risk.limits.account == "spot" and engine.risk.cash == 100_000.0
+
+
+def test_a_finished_run_leaves_nothing_frozen_and_nothing_behind() -> None:
+    # both passes keep the run's inputs out of the collector's passes while they run; after
+    # it, everything is collectable again, so a process running many backtests (a sweep
+    # worker) holds none of the finished ones
+    config = complete_params(BacktestConfig.from_dict(
+        {"data": "synthetic", "timeframe": "1h", "end": "2024-02-01", "strategy": "sma_cross"}))
+    loaded = load_data(config, None)
+    frozen = gc.get_freeze_count()
+    for batch in (False, True):
+        engine = build_engine(config, loaded.feeds,
+                              plan_pairs(config, [f.symbol for f in loaded.feeds]))
+        engine.run_batch() if batch else engine.run()
+        assert len(engine.fills) > 0
+        assert gc.get_freeze_count() == frozen
+        gone = weakref.ref(engine)
+        del engine
+        gc.collect()
+        assert gone() is None
