@@ -162,8 +162,10 @@ class BatchPass:
         # compiled schedule (engine.fills) instead of a visit per trade.
         self.schedulable = [f.kind == TRADE and not self.dense[i] for i, f in enumerate(feeds)]
         self.sched: list[_Schedule | None] = [None] * len(feeds)
-        # per feed: row -> the other symbols' marks as of that row (rows with intents)
-        self.marks_ahead: list[dict[int, list[tuple[str, float]]]] = [{} for _ in feeds]
+        # per feed: row -> the other symbols' marks as of that row (rows with intents): a
+        # batch's table of (symbol, marks, seen) per other symbol, and the row's place in it
+        self.marks_ahead: list[dict[int, tuple[list[tuple[str, list[float], list[bool]]], int]]] \
+            = [{} for _ in feeds]
         self.next_fill = _INF_KEY      # the earliest fill some schedule has not booked yet
         self.margin = engine.limits.account == "margin"
         # the config's kill switch: the first event at or after it is visited (and pulls it)
@@ -419,7 +421,7 @@ class BatchPass:
         ahead = self.marks_ahead[fi]
         for k, row in enumerate(rows.tolist()):
             if row not in ahead:
-                ahead[row] = [(symbol, marks[k]) for symbol, marks, seen in others if seen[k]]
+                ahead[row] = (others, k)
 
     def _marks_at(self, ts: int, fi: int, row: int) -> None:
         """Mark every other symbol as of this visit (prepared by :meth:`_mark_ahead` when the
@@ -428,9 +430,11 @@ class BatchPass:
         if ahead is None:
             self._refresh_marks(ts, fi)
             return
+        others, k = ahead
         last = self.engine.portfolio.last_price
-        for symbol, mark in ahead:
-            last[symbol] = mark
+        for symbol, marks, seen in others:
+            if seen[k]:
+                last[symbol] = marks[k]
 
     def _refresh_marks(self, ts: int, fi: int) -> None:
         """Mark every other symbol at its last event before (ts, fi) in event-time order."""
