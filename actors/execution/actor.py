@@ -12,6 +12,7 @@ from actors.stream import DataInfo, Stream
 from engine.config import BacktestConfig
 from engine.plan import PairPlan
 from engine.result import BacktestResult
+from engine.jit import start_numba
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
@@ -19,6 +20,7 @@ from engine.result import BacktestResult
 class ExecutionActor(CoreShell):
     def __init__(self, config: BacktestConfig, plans: list[PairPlan],
                  batch_ids: frozenset[str]) -> None:
+        start_numba()   # while the data loads, not at the first batch
         self.reset(config, plans, batch_ids)
 
     def reset(self, config: BacktestConfig, plans: list[PairPlan],

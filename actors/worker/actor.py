@@ -8,12 +8,14 @@ from actors.shell import CoreShell
 from actors.stream import Stream
 from actors.worker.core import WorkerCore
 from engine.plan import PairPlan
+from engine.jit import start_numba
 
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=2)  # type: ignore[call-overload]
 class WorkerActor(CoreShell):
     def __init__(self, pairs: list[PairPlan], venue: str) -> None:
+        start_numba()   # while the data loads, not at the first batch
         self.reset(pairs, venue)
 
     def reset(self, pairs: list[PairPlan], venue: str) -> None:
