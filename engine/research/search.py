@@ -17,7 +17,7 @@ import dataclasses
 import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -201,7 +201,7 @@ def _bayes(spec: SearchSpec, pairs: Sequence[tuple[str, str, dict[str, Any]]],
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     failed = optuna.trial.TrialState.FAIL
     trials = spec.trials or 0
-    direction = "minimize" if spec.ascending else "maximize"
+    direction: Literal["minimize", "maximize"] = "minimize" if spec.ascending else "maximize"
     studies = []
     for symbol, ref, fixed in pairs:
         seed = int(np.random.SeedSequence(_pair_seed(spec.seed, symbol, ref)).generate_state(1)[0])

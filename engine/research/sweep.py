@@ -175,7 +175,7 @@ def assemble(spec: SearchSpec, found: SearchResult, seconds: float) -> SweepResu
     top = best[0] if best else None
     if best:
         values = [b["metrics"][spec.rank_by] for b in best]
-        top = best[rank_order(values, list(range(len(best))), ascending)[0]]
+        top = best[rank_order(values, [(k,) for k in range(len(best))], ascending)[0]]
     summary = {"runs": len(table), "failed": failed, "skipped": found.skipped,
                "rank_by": spec.rank_by,
                "best_value": top["metrics"][spec.rank_by] if top else None,
