@@ -143,15 +143,17 @@ def ranked_table(spec: SearchSpec, runs: Sequence[Run], outcomes: Sequence[Outco
     return pd.DataFrame(records, columns=columns, dtype=object)
 
 
-def best_per_pair(spec: SearchSpec, table: pd.DataFrame) -> list[dict[str, Any]]:
+def best_per_pair(spec: SearchSpec, table: pd.DataFrame,
+                  symbols: Sequence[str]) -> list[dict[str, Any]]:
     """The best-ranked run of each (symbol, strategy) that ran fine and has a value, in the
-    job's order: symbol, strategy, its searched and fixed parameters, its metrics."""
+    job's order (``symbols``, then its strategies): symbol, strategy, its searched and fixed
+    parameters, its metrics."""
     metrics = [c for c in table.columns
                if c not in ("rank", "symbol", "strategy", "error") and "." not in c]
     out = []
     fine = table[table["error"].isna() & table[spec.rank_by].notna()] \
         if spec.rank_by in table else table.iloc[0:0]
-    for symbol in dict.fromkeys(table["symbol"]):
+    for symbol in symbols:
         for ref, _ in spec.strategies():
             mine = fine[(fine["symbol"] == symbol) & (fine["strategy"] == ref)]
             if mine.empty:
@@ -170,7 +172,7 @@ def assemble(spec: SearchSpec, found: SearchResult, seconds: float) -> SweepResu
     parameters = parameter_columns(spec)
     ascending = spec.ascending
     table = ranked_table(spec, found.runs, found.outcomes, parameters, ascending)
-    best = best_per_pair(spec, table)
+    best = best_per_pair(spec, table, list(dict.fromkeys(r.symbol for r in found.runs)))
     failed = int(table["error"].notna().sum())
     top = best[0] if best else None
     if best:
