@@ -49,6 +49,10 @@ class ResearchWorker:
     def evaluate(self, runs: Sequence[Run]) -> list[Outcome]:
         return evaluate_runs(self.config, self.frames, runs)
 
+    def node_id(self) -> str:
+        """The Ray node this worker runs on."""
+        return str(ray.get_runtime_context().get_node_id())
+
 
 class RayEvaluator:
     """An :class:`~engine.research.evaluate.Evaluator` over ``workers`` actors on the Ray this
