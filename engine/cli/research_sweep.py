@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.cli import EXIT_OK
+from engine.cli import EXIT_FAULT, EXIT_OK
 from engine.errors import ConfigError
 
 # backtest options that mean something else (or nothing) for a research job
@@ -157,12 +157,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = _run(args, spec, runner, frames,
                   lambda evaluator, progress: run_sweep(spec, frames=frames, evaluator=evaluator,
                                                         progress=progress), "sweep")
-    if not args.quiet:
-        _print_sweep(result)
-    if output is not None:
-        result.write(output)
-        print(f"wrote {output / 'results.csv'} and {output / 'result.json'}", file=sys.stderr)
-    return EXIT_OK
+    return _finish(args, result, output, _print_sweep)
 
 
 def cmd_walkforward(args: argparse.Namespace) -> int:
@@ -178,11 +173,22 @@ def cmd_walkforward(args: argparse.Namespace) -> int:
                       spec, train=args.train, test=args.test, step=args.step,
                       anchored=args.anchored, frames=frames, evaluator=evaluator,
                       progress=progress), "walk-forward")
+    return _finish(args, result, output, _print_walkforward)
+
+
+def _finish(args: argparse.Namespace, result: Any, output: Path | None,
+            show: Callable[[Any], None]) -> int:
+    """Print ``result`` (unless ``--quiet``) and write it to ``output``; the exit code."""
     if not args.quiet:
-        _print_walkforward(result)
-    if output is not None:
+        show(result)
+    if output is None:
+        return EXIT_OK
+    try:
         result.write(output)
-        print(f"wrote {output / 'results.csv'} and {output / 'result.json'}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: --output {output}: cannot write the results: {exc}", file=sys.stderr)
+        return EXIT_FAULT
+    print(f"wrote {output / 'results.csv'} and {output / 'result.json'}", file=sys.stderr)
     return EXIT_OK
 
 

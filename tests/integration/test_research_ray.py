@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
 
 from actors.research import RayEvaluator  # noqa: E402
 from engine.config import BacktestConfig  # noqa: E402
@@ -26,6 +25,7 @@ from engine.research.evaluate import job_frames  # noqa: E402
 from engine.research.search import build_spec  # noqa: E402
 from engine.research.sweep import run_sweep, write_table  # noqa: E402
 from engine.research.walkforward import walk_forward  # noqa: E402
+from tests.kit.cluster import two_node_cluster  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -84,15 +84,7 @@ def test_one_process_one_and_two_workers_give_identical_tables(tmp_path: Path) -
 
 
 def test_a_two_node_cluster_gives_the_same_tables(tmp_path: Path) -> None:
-    if ray.is_initialized():
-        ray.shutdown()
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        dict.fromkeys([os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    try:
+    with two_node_cluster():
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
         probe = RayEvaluator(CONFIG, job_frames(CONFIG), 2, spread=True)
         nodes = set(ray.get([w.node_id.remote() for w in probe.workers]))
@@ -101,9 +93,6 @@ def test_a_two_node_cluster_gives_the_same_tables(tmp_path: Path) -> None:
         tables = ray_paths(tmp_path, {
             "local": lambda frames: None,
             "cluster": lambda frames: RayEvaluator(CONFIG, frames, 2, spread=True)})
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
     for job, by_path in tables.items():
         assert by_path["cluster"] == by_path["local"], job
 
