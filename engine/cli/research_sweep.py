@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, spec: Any, runner: Any, frames: Any,
 @contextmanager
 def _progress(console: Any, label: str,
               enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A transient bar of backtests done, with their rate; None when not ``enabled``."""
+    """A transient bar of the backtests done and the time left; None when not ``enabled``."""
     if not enabled:
         yield None
         return

@@ -12,6 +12,7 @@ identical outcomes.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -103,9 +104,32 @@ def evaluate_runs(config: BacktestConfig, frames: Mapping[str, pd.DataFrame],
     out = []
     for run in runs:
         out.append(evaluate_run(config, frames, run))
+        release_frozen()
         if done is not None:
             done(1)
     return out
+
+
+COLLECT_EVERY = 32          # runs between two releases of what the runs left frozen
+_since_release = [0]        # runs since the last release, in this process
+
+
+def release_frozen() -> None:
+    """Every :data:`COLLECT_EVERY` runs, hand what earlier runs left frozen back to the
+    garbage collector and collect it.
+
+    The engine's event-time pass freezes the objects alive when it starts (``gc.freeze``:
+    the collector skips them while the pass makes millions of small objects) and leaves them
+    frozen, the run's engine and data included: harmless for one backtest, but a process
+    that runs hundreds of them would keep them all (about 3 MB a run on 100,000 bars, a
+    gigabyte and more per worker over a sweep). Collecting them costs about 11 ms a run
+    (0.35 s for 32), the price of freeing what each run made.
+    """
+    _since_release[0] += 1
+    if _since_release[0] >= COLLECT_EVERY:
+        _since_release[0] = 0
+        gc.unfreeze()
+        gc.collect()
 
 
 class LocalEvaluator:
