@@ -270,3 +270,20 @@ def test_the_command_line_writes_the_ranked_table(tmp_path: Path) -> None:
     assert content["inputs"]["costs"]["maker_fee_bps"] == 10.0
     table = pd.read_csv(out / "results.csv")
     assert list(table["rank"]) == [1, 2, 3, 4]
+
+
+def test_a_worker_does_not_keep_what_its_runs_left_frozen() -> None:
+    """The event-time pass freezes what is alive when it starts and never unfreezes it; a
+    process running many backtests hands it back to the collector every COLLECT_EVERY runs."""
+    import gc
+
+    from engine.research import evaluate
+
+    frames = job_frames(config(symbols=["BTC/USDT"], end="2024-01-05"))
+    runs = [evaluate.Run(i, "BTC/USDT", "sma_cross", {"fast": 2 + i % 5, "slow": 20})
+            for i in range(evaluate.COLLECT_EVERY)]
+    evaluate._since_release[0] = 0
+    evaluate.evaluate_runs(config(), frames, runs[:-1])
+    assert gc.get_freeze_count() > 0          # the last pass froze its engine, and more
+    evaluate.evaluate_runs(config(), frames, runs[-1:])
+    assert gc.get_freeze_count() == 0
