@@ -155,3 +155,34 @@ def test_ctrl_c_stops_a_sweep_without_writing_results(tmp_path: Path, workers: s
     assert proc.returncode == 130, log.read_text()
     assert "interrupted" in log.read_text()
     assert not out.exists()
+
+
+def test_a_worker_that_dies_fails_the_job_and_stops_the_others() -> None:
+    from actors.coordinator.core import GraphError
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
+                 dict.fromkeys([os.getcwd(), *[p for p in sys.path if p]]))}})
+    try:
+        ref = "tests.kit.strategies:SlowBatch"
+        config = BacktestConfig.from_dict({"strategy": ref, "start": "2024-01-01",
+                                           "end": "2024-01-10", "params": {"delay_s": 0.3}})
+        spec = build_spec(config, [f"{ref}.fast=2:20:1"])
+        frames = job_frames(config)
+        evaluator = RayEvaluator(config, frames, 2)
+        victim = evaluator.workers[0]
+        started: list[int] = []
+
+        def kill_once_running(done: int, total: int) -> None:
+            started.append(done)
+            if len(started) == 1:
+                ray.kill(victim)
+
+        with pytest.raises(GraphError, match="a research worker failed"):
+            run_sweep(spec, frames=frames, evaluator=evaluator, progress=kill_once_running)
+        assert evaluator.workers == []      # the survivors were stopped too
+        assert started and started[-1] < 19
+    finally:
+        ray.shutdown()
