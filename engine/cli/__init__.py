@@ -6,6 +6,10 @@
                        [--max-open-positions N] [--max-gross-exposure X]
                        [--workers N] [--address HOST:PORT] [--batch] [--output DIR]
                        [--output-format auto|csv|parquet|both]
+    raytrader sweep --strategy NAME --range NAME.PARAM=LOW:HIGH:STEP ... [--rank-by METRIC]
+                    [--search grid|random|bayes --trials N] [--workers N] [--output DIR]
+                    [the data, cost and risk options of backtest]
+    raytrader walkforward ... --train 180d --test 30d [--step 30d] [--anchored]
     raytrader strategies [list | show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]
@@ -16,10 +20,12 @@
     raytrader report RUN_DIR [--output FILE]
     raytrader --version
 
-One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``research``
-(``montecarlo``, ``stress``, ``trend``, ``report``); ``summary`` prints a result and
-``runners`` finds the actor-graph runner that ``--workers N`` needs. That runner is a plugin
-(the ``raytrader.runners`` entry point, ``actors.cli``), so nothing here imports Ray.
+One module a command: ``backtest``, ``strategies``, ``data``, ``live``,
+``research_sweep`` (``sweep`` and ``walkforward``) and ``research`` (``montecarlo``,
+``stress``, ``trend``, ``report``); ``summary`` prints a result and ``runners`` finds the
+Ray runners that ``--workers N`` needs. Those runners are plugins (the
+``raytrader.runners`` entry points, ``actors.cli`` and ``actors.research``), so nothing
+here imports Ray.
 
 Exit codes: 0 done, 1 a strategy faulted or the run failed, 2 bad input (one line on stderr
 naming the file, field or flag at fault), 130 interrupted.
@@ -47,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.data import add_data_commands
     from engine.cli.live import add_live_commands
     from engine.cli.research import add_research_commands
+    from engine.cli.research_sweep import add_research_sweep_commands
     from engine.cli.strategies import add_strategies_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
@@ -58,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_live_commands(sub)
     add_research_commands(sub)
+    add_research_sweep_commands(sub)
     return parser
 
 

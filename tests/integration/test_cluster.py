@@ -4,36 +4,24 @@ result equals the single-process run."""
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import pytest
 
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
 
 from actors.graph import GraphRun  # noqa: E402
 from engine.config import BacktestConfig  # noqa: E402
 from engine.run import run_config  # noqa: E402
+from tests.kit.cluster import two_node_cluster  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def two_nodes() -> Any:
-    if ray.is_initialized():
-        ray.shutdown()
-    # nodes start as subprocesses: let their workers import what this process can
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        dict.fromkeys([os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+    with two_node_cluster() as cluster:
+        yield cluster
 
 
 def test_graph_spreads_over_two_nodes_and_equals_single_process(two_nodes: Any) -> None:

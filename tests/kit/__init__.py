@@ -10,5 +10,7 @@
 - ``orders``: run a strategy on a hand-written table and list the orders it placed.
 - ``strategies``: strategies for tests (ones that raise, record, or lack a batch path),
   importable by reference (``tests.kit.strategies:Name``) on any node.
+- ``cluster``: a two-node Ray cluster on this machine, this process connected to it.
+- ``cli``: run the command line in this process and check what it refuses.
 - ``actor_cores``: the actor graph's cores wired over real ZeroMQ in threads, without Ray.
 """
