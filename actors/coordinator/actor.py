@@ -16,6 +16,7 @@ import itertools
 import os
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -229,7 +230,10 @@ class CoordinatorActor:
         kept = self._data is not None and self._data[1] is data
         if kept and self._refs is not None:
             return self._refs
-        refs = {symbol: ray.put(stream) for symbol, stream in data.streams.items()}
+        # side by side, one thread a core: the copy into shared memory runs outside the GIL
+        streams = list(data.streams.items())
+        with ThreadPoolExecutor(max(1, min(len(streams), os.cpu_count() or 1))) as pool:
+            refs = dict(zip(data.streams, pool.map(lambda item: ray.put(item[1]), streams)))
         if kept:
             self._refs = refs
         return refs
