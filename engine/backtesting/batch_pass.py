@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import gc
 import heapq
-import itertools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,17 +73,16 @@ class LocalIntentSource(IntentSource):
 
 class _Schedule:
     """The forecast fills of one symbol's book (``engine.fills.market_fills``) as lists, with
-    how many are booked: per fill its row, time, order (index into ``orders``) and values
-    (qty, price, fee, slippage_bps, filled_after, notional_after, leaves_after; also as the
-    array ``table``, which runs of fills are booked from)."""
+    how many are booked: per fill its row, time, order (index into ``orders``) and, in the
+    array ``table``, its values (qty, price, fee, slippage_bps, filled_after, notional_after,
+    leaves_after), which runs of fills are booked from."""
 
-    __slots__ = ("n", "order", "orders", "pos", "rows", "table", "tried", "ts", "values")
+    __slots__ = ("n", "order", "orders", "pos", "rows", "table", "tried", "ts")
 
     def __init__(self, orders: list[Order], rows: list[int], ts: list[int], order: list[int],
                  table: np.ndarray) -> None:
         self.orders, self.rows, self.ts, self.order = orders, rows, ts, order
-        self.table = table
-        self.values: list[list[float]] = table.tolist()
+        self.table = table   # (a fill booked on its own reads its row as a list)
         self.n = len(rows)
         self.pos = 0
         self.tried = -1   # the position where a run last stopped at its first fill
@@ -368,10 +366,8 @@ class BatchPass:
                 pos = s.pos
                 end = s.run_end(fi, limit)
                 if end - pos >= _MIN_RUN:
-                    ts_run = s.ts[pos:end]
-                    booked = engine.book_run(s.orders[s.order[pos]], s.table[pos:end], ts_run,
-                                             list(zip(ts_run, [fi] * (end - pos),
-                                                      s.rows[pos:end])))
+                    booked = engine.book_run(s.orders[s.order[pos]], s.table[pos:end],
+                                             s.ts[pos:end], fi, s.rows[pos:end])
                     if booked < end - pos:
                         s.tried = pos + booked   # the fill it stopped at goes the Python way
                     if booked:
@@ -389,7 +385,7 @@ class BatchPass:
             while k < s.n and s.rows[k] == row:
                 order = s.orders[s.order[k]]
                 if not order.closed:
-                    held = book_fill(order, s.values[k], ts) and held
+                    held = book_fill(order, s.table[k].tolist(), ts) and held
                 k += 1
             s.pos = k
             if not held:
@@ -446,6 +442,38 @@ class BatchPass:
                     last[self.engine.feeds[j].symbol] = float(self.marks[j][c - 1])
 
 
+class FillKeys:
+    """Each fill's event in batch mode, as the (time, feed, row) key of the event it was
+    booked at, in booking order: three columns, a run's appended as slices (no tuple a fill)."""
+
+    __slots__ = ("feed", "row", "ts")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.feed: list[int] = []
+        self.row: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def append(self, key: tuple[int, int, int]) -> None:
+        ts, fi, row = key
+        self.ts.append(ts)
+        self.feed.append(fi)
+        self.row.append(row)
+
+    def extend_run(self, ts: list[int], fi: int, rows: list[int]) -> None:
+        """A run's fills: all of feed ``fi``, at times ``ts`` and rows ``rows``."""
+        self.ts.extend(ts)
+        self.feed.extend([fi] * len(ts))
+        self.row.extend(rows)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The times, feeds and rows as int64 arrays (fresh, so the caller may change them)."""
+        return (np.array(self.ts, dtype=np.int64), np.array(self.feed, dtype=np.int64),
+                np.array(self.row, dtype=np.int64))
+
+
 def global_index(times: list[np.ndarray], ts: int, fi: int, row: int) -> int:
     """Position of event (ts, feed, row) in the merged order of all feeds' events
     (``feed.merged_order``), given each feed's event times."""
@@ -456,13 +484,12 @@ def global_index(times: list[np.ndarray], ts: int, fi: int, row: int) -> int:
     return k
 
 
-def global_indices(times: list[np.ndarray], keys: list[tuple[int, int, int]]) -> list[int]:
+def global_indices(times: list[np.ndarray], keys: FillKeys) -> list[int]:
     """:func:`global_index` of many keys at once (the fills' events, in booking order: event
     time order, so each feed is walked once instead of searched per key)."""
-    if not keys:
+    if not len(keys):
         return []
-    flat = np.fromiter(itertools.chain.from_iterable(keys), dtype=np.int64, count=3 * len(keys))
-    ts, fi, k = flat[0::3], flat[1::3], flat[2::3].copy()
+    ts, fi, k = keys.arrays()
     # in event-time order (as booked), each feed is walked once; otherwise searched
     count = counts_before if bool(np.all(ts[1:] >= ts[:-1])) else np.searchsorted
     for j, t in enumerate(times):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtesting.batch_pass import run_batch_pass
+from engine.backtesting.batch_pass import FillKeys, run_batch_pass
 from engine.backtesting.context import BacktestContext, StrategyFault
 from engine.backtesting.feed import Feed, merged_events
 from engine.backtesting.hook_loop import NEVER, Handler, Progress, run_hooks
@@ -137,7 +137,7 @@ class BacktestEngine:
         self._fill_net_qty: list[float] = []
         self._event_seq = -1
         self._event_key: tuple[int, int, int] | None = None   # batch mode: (ts, feed, row)
-        self._fill_keys: list[tuple[int, int, int]] = []      # batch mode: each fill's event
+        self._fill_keys = FillKeys()   # batch mode: each fill's event
         self.events_processed = 0
         self.run_fills = 0    # fills booked compiled, in runs (book_run)
         self.elapsed_seconds = 0.0
@@ -337,10 +337,11 @@ class BacktestEngine:
             self.contingent.on_fill(event)
         self._call(ctx, "on_fill", event)
 
-    def book_run(self, order: Order, values: np.ndarray, ts: list[int],
-                 keys: list[tuple[int, int, int]]) -> int:
+    def book_run(self, order: Order, values: np.ndarray, ts: list[int], feed: int,
+                 rows: list[int]) -> int:
         """Book the leading fills of one order's forecast run (``values`` per fill as
-        ``engine.fills.market_fills`` gives them, at times ``ts`` and event keys ``keys``)
+        ``engine.fills.market_fills`` gives them, at times ``ts``: rows ``rows`` of feed
+        ``feed``)
         compiled (``engine.booking.book_run``), equal to the bit to booking them one by one
         through the venue; returns how many. A run may open the round trip at its first
         fill, and ends with a fill that closes it (the trip is recorded, the risk engine
@@ -383,7 +384,7 @@ class BacktestEngine:
         ctx.avg_price = pos.avg_price
         self.fills.add_run(self.venue.forecast_run_booked(order, values[:m], ts[:m]))
         self.run_fills += m
-        self._fill_keys.extend(keys[:m])
+        self._fill_keys.extend_run(ts[:m], feed, rows[:m])
         self._fill_cash.extend(cash_after)
         self._fill_net_qty.extend(net_after)
         if type(self.risk).run_booked is not RiskEngine.run_booked:   # (the audit keeps runs)

@@ -236,7 +236,7 @@ def test_global_indices_place_keys_in_the_merged_order(ordered: bool) -> None:
     """The fills' events placed among every feed's events (ties: the earlier feed first), as
     the one-key search places them: walked once per feed when the keys come in event-time
     order (as a run books them), searched otherwise."""
-    from engine.backtesting.batch_pass import global_index, global_indices
+    from engine.backtesting.batch_pass import FillKeys, global_index, global_indices
 
     rng = np.random.default_rng(5)
     times = [np.sort(rng.integers(0, 400, n)).astype(np.int64) for n in (300, 1, 250, 420)]
@@ -246,4 +246,12 @@ def test_global_indices_place_keys_in_the_merged_order(ordered: bool) -> None:
         keys.sort()
     else:
         rng.shuffle(keys)
-    assert global_indices(times, keys) == [global_index(times, *key) for key in keys]
+    columns = FillKeys()
+    for key in keys:
+        columns.append(key)
+    assert global_indices(times, columns) == [global_index(times, *key) for key in keys]
+    # a run's keys appended as slices are the same keys
+    runs = FillKeys()
+    runs.extend_run([int(t) for t in times[0][:5]], 0, [0, 1, 2, 3, 4])
+    assert global_indices(times, runs) == [global_index(times, int(times[0][r]), 0, r)
+                                           for r in range(5)]
