@@ -12,6 +12,7 @@ identical outcomes.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -103,9 +104,31 @@ def evaluate_runs(config: BacktestConfig, frames: Mapping[str, pd.DataFrame],
     out = []
     for run in runs:
         out.append(evaluate_run(config, frames, run))
+        collect_now_and_then()
         if done is not None:
             done(1)
     return out
+
+
+COLLECT_EVERY = 32          # runs between two full collections in one process
+_since_collect = [0]        # runs since the last one, in this process
+
+
+def collect_now_and_then() -> None:
+    """Every :data:`COLLECT_EVERY` runs, a full garbage collection.
+
+    A finished backtest's engine, contexts and strategies refer to each other, so only the
+    cyclic collector frees them, and its full passes grow rare as a process keeps more
+    objects alive: a process running hundreds of backtests would hold the garbage of most of
+    them (about 3 MB a run on 100,000 bars; gigabytes over a sweep), and each new run would
+    touch fresh memory instead of reusing what the last one freed. A collection every
+    :data:`COLLECT_EVERY` runs keeps a worker at a few runs' worth, for about a third of a
+    millisecond a run.
+    """
+    _since_collect[0] += 1
+    if _since_collect[0] >= COLLECT_EVERY:
+        _since_collect[0] = 0
+        gc.collect()
 
 
 class LocalEvaluator:

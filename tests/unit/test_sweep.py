@@ -286,3 +286,28 @@ def test_a_worker_keeps_nothing_of_its_finished_runs() -> None:
     frozen = gc.get_freeze_count()
     evaluate.evaluate_runs(config(), frames, runs)
     assert gc.get_freeze_count() == frozen
+
+
+def test_a_worker_collects_its_runs_cycles_every_few_runs() -> None:
+    import gc
+    import weakref
+
+    from engine.research import evaluate
+
+    class Node:
+        other: object = None
+
+    gc.disable()   # only the worker's own collection may free the cycle
+    try:
+        evaluate._since_collect[0] = 0
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        for _ in range(evaluate.COLLECT_EVERY - 1):
+            evaluate.collect_now_and_then()
+        assert gone() is not None      # not yet: a cycle outlives refcounting
+        evaluate.collect_now_and_then()
+        assert gone() is None
+    finally:
+        gc.enable()
