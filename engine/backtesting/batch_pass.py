@@ -227,14 +227,14 @@ class BatchPass:
                         cand = r
             return (int(times[fi][cand]), fi, cand) if cand >= 0 else _INF_KEY
 
-        self._take(self.source.poll(block=False))
-        cands = [candidate(fi) for fi in range(nf)]
-        safe = min(self.wm.values(), default=_INF_KEY)
-        # What exists now (the feeds' columns, the queued intents) is left out of the cyclic
+        # What exists now (the feeds' columns and readers) is left out of the cyclic
         # collector's passes for the run, and handed back to it after, so nothing a run
         # made outlives it (a process running many backtests keeps none of them).
         gc.freeze()
         try:
+            self._take(self.source.poll(block=False))
+            cands = [candidate(fi) for fi in range(nf)]
+            safe = min(self.wm.values(), default=_INF_KEY)
             visits = 0
             while True:
                 best = min(cands)
