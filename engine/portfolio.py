@@ -51,6 +51,8 @@ class Portfolio:
         self.cash = float(initial_cash)
         self.positions: dict[tuple[str, str], Position] = {}
         self._by_symbol: dict[str, list[Position]] = {}
+        # (symbol, strategy id) -> the symbol's position count, its other positions, its index
+        self._others: dict[tuple[str, str], tuple[int, list[Position], int]] = {}
         self.net_qty: dict[str, float] = {}
         self.last_price: dict[str, float] = {}
         self.trades: list[dict[str, Any]] = []
@@ -182,9 +184,13 @@ class Portfolio:
         """The quantities of ``symbol``'s other positions in order, and this one's index
         among them all (the symbol's net quantity is their sum in that order)."""
         mine = self._by_symbol[symbol]
-        others = [p.qty for p in mine if p.strategy_id != strategy_id]
-        index = next(i for i, p in enumerate(mine) if p.strategy_id == strategy_id)
-        return np.array(others, dtype=np.float64), index
+        known = self._others.get((symbol, strategy_id))
+        if known is None or known[0] != len(mine):   # (a position opened since)
+            index = next(i for i, p in enumerate(mine) if p.strategy_id == strategy_id)
+            known = self._others[(symbol, strategy_id)] = (len(mine), mine[:index] +
+                                                           mine[index + 1:], index)
+        _, others, index = known
+        return np.array([p.qty for p in others], dtype=np.float64), index
 
     def open_trades(self) -> list[dict[str, Any]]:
         """Round trips still open, with unrealized PnL at the last price."""
