@@ -6,11 +6,12 @@ group, so ``engine.cli`` finds it without importing Ray or ``actors``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import ray
 
-from actors.graph import GraphRun, ensure_ray
+from actors.graph import GraphRun, dashboard_url, ensure_ray
 from actors.ray_session import exit_within_after_interrupt, stop_local_ray
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
@@ -27,7 +28,9 @@ def run_graph_from_cli(config: BacktestConfig, *, workers: int, address: str | N
     # processes the same Ctrl-C killed
     with exit_within_after_interrupt(30.0):
         try:
-            ensure_ray(address, what="--address")
+            if ensure_ray(address, what="--address") and dashboard_url():
+                print(f"Ray dashboard: {dashboard_url()} (the actors, their logs and "
+                      f"metrics while the run lasts)", file=sys.stderr, flush=True)
             return GraphRun(config, workers=workers, address=address).result(progress)
         finally:
             if joined_here:

@@ -14,6 +14,7 @@
                      [--output DIR]
     raytrader trend [--data ...] [--symbols A,B] [--sweep DIR ...] [--output DIR]
     raytrader report RUN_DIR [--output FILE]
+    raytrader serve [--host 127.0.0.1] [--port 8080]
     raytrader --version
 
 One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``research``
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.data import add_data_commands
     from engine.cli.live import add_live_commands
     from engine.cli.research import add_research_commands
+    from engine.cli.serve import add_serve_command
     from engine.cli.strategies import add_strategies_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_live_commands(sub)
     add_research_commands(sub)
+    add_serve_command(sub)
     return parser
 
 

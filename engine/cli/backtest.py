@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,8 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
                          "in this process without Ray")
     bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
                                       "of starting a local Ray; needs --workers")
+    bt.add_argument("--no-dashboard", action="store_true",
+                    help="with --workers N and a local Ray: do not start Ray's dashboard")
     bt.add_argument("--batch", action="store_true",
                     help="with --workers 0: use the strategies' batch paths (same result)")
     bt.add_argument("--output", help="write result.json and the trades and fills tables here "
@@ -292,6 +295,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.address and not args.workers:
         raise ConfigError("--address joins a Ray cluster for the actor graph: give --workers N")
     runner = find_runner("graph", "--workers") if args.workers else None
+    if runner is not None and not args.address:
+        # the graph runner starts a local Ray with its dashboard unless told not to
+        # (RAYTRADER_RAY_DASHBOARD=0 in the environment keeps it off too)
+        if args.no_dashboard:
+            os.environ["RAYTRADER_RAY_DASHBOARD"] = "0"
+        else:
+            os.environ.setdefault("RAYTRADER_RAY_DASHBOARD", "1")
     output = check_output_dir(args.output, what="--output") if args.output else None
 
     def run(progress: Any) -> Any:
