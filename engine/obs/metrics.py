@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import math
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -171,35 +172,60 @@ class Samples:
             yield family
 
 
-class StateCollector(Collector):
-    """A collector that reads state when scraped: ``source(samples)`` fills the samples. A
-    source that fails (state changing under it) is retried, then skipped for this scrape."""
+Source = Callable[[Samples], None]
 
-    def __init__(self, source: Callable[[Samples], None]) -> None:
-        self.source = source
+
+class StateCollector(Collector):
+    """The process's one collector of state read at scrape time: it calls every source
+    (``source(samples)`` fills the samples) and merges what they give into one family per
+    metric name (the text format allows a name once). A source that fails (state changing
+    under it) is retried, then skipped for this scrape."""
+
+    def __init__(self) -> None:
+        self.sources: list[Source] = []
+        self._lock = threading.Lock()
+
+    def add(self, source: Source) -> Source:
+        with self._lock:
+            self.sources.append(source)
+        return source
+
+    def remove(self, source: Source) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self.sources.remove(source)
+
+    def describe(self) -> Iterable[Metric]:
+        return []   # names vary with the sources: nothing for the registry to reserve
 
     def collect(self) -> Iterable[Metric]:
-        for _ in range(3):
-            samples = Samples()
-            try:
-                self.source(samples)
-            except (RuntimeError, KeyError, AttributeError, TypeError, ValueError):
-                continue   # a dict changed size mid-read, or the core was swapped: retry
-            return list(samples.families())
-        return []
+        with self._lock:
+            sources = list(self.sources)
+        merged = Samples()
+        for source in sources:
+            for _ in range(3):
+                part = Samples()
+                try:
+                    source(part)
+                except (RuntimeError, KeyError, AttributeError, TypeError, ValueError):
+                    continue   # a dict changed size mid-read, or the core was swapped: retry
+                for name, rows in part.values.items():
+                    merged.values[name].extend(rows)
+                break
+        return list(merged.families())
 
 
-def add_collector(source: Callable[[Samples], None]) -> StateCollector:
-    """Register a :class:`StateCollector` over ``source`` in the process's registry."""
-    collector = StateCollector(source)
-    REGISTRY.register(collector)
-    return collector
+STATE = StateCollector()
+REGISTRY.register(STATE)
 
 
-def remove_collector(collector: StateCollector) -> None:
-    """Unregister a collector added by :func:`add_collector` (nothing if it is not there)."""
-    with contextlib.suppress(KeyError):
-        REGISTRY.unregister(collector)
+def add_collector(source: Source) -> Source:
+    """Read ``source`` at every scrape of this process's metrics (until removed)."""
+    return STATE.add(source)
+
+
+def remove_collector(source: Source) -> None:
+    """Stop reading a source added by :func:`add_collector` (nothing if it is not there)."""
+    STATE.remove(source)
 
 
 # --- what a run's state says --------------------------------------------------------------
@@ -345,5 +371,5 @@ def engine_samples(samples: Samples, engine: Any, actor: str, events: int, *,
 
 
 __all__ = ["BATCH_SECONDS", "CATALOG", "EXCHANGE_REQUEST_SECONDS", "ORDER_SECONDS",
-           "RUN_SECONDS", "STATE_CODES", "Samples", "Spec", "StateCollector", "add_collector",
-           "engine_samples", "remove_collector", "result_samples"]
+           "RUN_SECONDS", "STATE", "STATE_CODES", "Samples", "Source", "Spec", "StateCollector",
+           "add_collector", "engine_samples", "remove_collector", "result_samples"]
