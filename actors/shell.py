@@ -42,7 +42,9 @@ class CoreShell:
         self.actor, self.run_id = actor_label()
         logs.configure(os.environ.get("RAYTRADER_LOG_FORMAT") or "json", run_id=self.run_id,
                        actor=self.actor, role=self.role)
-        self.log = logs.get_logger(f"raytrader.{self.role}")
+        # bound on the logger, not only the context: the actor's calls run in other threads
+        self.log = logs.get_logger(f"raytrader.{self.role}", run_id=self.run_id,
+                                   actor=self.actor, role=self.role)
         host = os.environ.get("RAYTRADER_METRICS_HOST") or ray.util.get_node_ip_address()
         self.metrics_at = serve_metrics(host, 0)
         add_collector(self._collect)

@@ -52,6 +52,8 @@ def redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMap
     """A structlog processor: secret-named fields masked, registered secrets scrubbed from
     every other value (exception text included)."""
     for key, value in list(event.items()):
+        if key.startswith("_"):   # structlog's own (the standard library's record)
+            continue
         if _SECRET_KEY.search(key) and value not in (None, ""):
             event[key] = MASK
         elif isinstance(value, str):
@@ -135,7 +137,9 @@ def configured() -> bool:
 
 def bind(**context: Any) -> None:
     """Add fields (``run_id``, ``actor``, ``symbol``, ``strategy``, ``venue``) to every line
-    this process (this thread's context) logs from now on; ``None`` values are dropped."""
+    logged from this thread's context from now on (threads started later do not inherit
+    it: bind on the logger, ``get_logger(name, **fields)``, for lines from other threads);
+    ``None`` values are dropped."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in context.items()
                                               if v is not None})
 
