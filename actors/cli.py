@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import ray
 
 from actors.graph import GraphRun, dashboard_url, ensure_ray
 from actors.ray_session import exit_within_after_interrupt, stop_local_ray
+from actors.targets import metrics_targets
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 
@@ -35,3 +37,14 @@ def run_graph_from_cli(config: BacktestConfig, *, workers: int, address: str | N
         finally:
             if joined_here:
                 stop_local_ray()
+
+
+def attach_cluster(address: str) -> Callable[[], list[dict[str, Any]]]:
+    """Attach this process to the Ray cluster at ``address`` and return the function that
+    lists its graph actors' metrics targets (``raytrader serve --ray-address``)."""
+    ensure_ray(address, what="--ray-address")
+    return metrics_targets
+
+
+# the command line finds both through the ``graph`` entry point (engine never imports Ray)
+run_graph_from_cli.attach_cluster = attach_cluster  # type: ignore[attr-defined]

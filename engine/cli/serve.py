@@ -32,6 +32,9 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=20.0,
                    help="calls a second per client, on average (default 20)")
     p.add_argument("--burst", type=float, default=60.0, help="burst of calls (default 60)")
+    p.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="attach to this Ray cluster ('auto': the one on this machine), so "
+                        "/api/v1/metrics/targets lists its graph actors for Prometheus")
     p.add_argument("--log-format", choices=("json", "console"),
                    help="log lines as JSON (default off a terminal) or readable text")
     p.set_defaults(func=cmd_serve)
@@ -53,7 +56,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                        burst=args.burst)
     check_bind(settings.host, settings.token)
     logs.configure(args.log_format, actor="api")
-    app = create_app(settings)
+    cluster_targets = None
+    if args.ray_address:
+        # the actor layer, through its entry point: engine/ never imports Ray or actors
+        from engine.cli.runners import find_runner
+
+        runner = find_runner("graph", "--ray-address")
+        attach = getattr(runner, "attach_cluster", None)
+        if attach is None:
+            raise ConfigError("--ray-address: the installed graph runner cannot attach to a "
+                              "cluster (reinstall raytrader)")
+        cluster_targets = attach(args.ray_address)
+    app = create_app(settings, cluster_targets=cluster_targets)
     print(f"raytrader API on http://{settings.host}:{settings.port}/api/v1 (docs: /docs, "
           f"metrics: /metrics)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,

@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,8 +78,11 @@ class State:
         self.alerts.samples(samples)
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """The control API over ``settings`` (the environment's when None)."""
+def create_app(settings: ServerSettings | None = None, *,
+               cluster_targets: Callable[[], list[dict[str, Any]]] | None = None) -> FastAPI:
+    """The control API over ``settings`` (the environment's when None). ``cluster_targets``
+    lists the metrics targets of the Ray cluster's graph actors (``actors.targets``, handed in
+    by ``raytrader serve --ray-address``), for ``/api/v1/metrics/targets``."""
     settings = settings or ServerSettings.from_env()
     state = State(settings)
     guard = TokenGuard(settings.token)
@@ -175,10 +178,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         cluster this process is attached to."""
         host = request.headers.get("host") or f"{settings.host}:{settings.port}"
         targets: list[dict[str, Any]] = [{"address": host, "actor": "api", "kind": "api"}]
-        with contextlib.suppress(ImportError):
-            from actors.targets import metrics_targets as graph_targets
-
-            targets += graph_targets()
+        if cluster_targets is not None:
+            targets += cluster_targets()
         return sd_groups(targets)
 
     # --- backtests ----------------------------------------------------------------------
