@@ -45,8 +45,12 @@ class CoreShell:
         # bound on the logger, not only the context: the actor's calls run in other threads
         self.log = logs.get_logger(f"raytrader.{self.role}", run_id=self.run_id,
                                    actor=self.actor, role=self.role)
-        host = os.environ.get("RAYTRADER_METRICS_HOST") or ray.util.get_node_ip_address()
-        self.metrics_at = serve_metrics(host, 0)
+        # bound on the node's address (RAYTRADER_METRICS_HOST: another, e.g. 0.0.0.0), and
+        # advertised under the node's address whenever bound on every interface
+        node_ip = ray.util.get_node_ip_address()
+        host = os.environ.get("RAYTRADER_METRICS_HOST") or node_ip
+        _, port = serve_metrics(host, 0)
+        self.metrics_at = (node_ip if host in ("0.0.0.0", "::") else host, port)
         add_collector(self._collect)
         register_target(actor_name(), self.metrics_target())
         self.log.info("actor started", pid=os.getpid(),

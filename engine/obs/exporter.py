@@ -21,6 +21,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, start_http_server
 
+SD_LABELS = ("actor", "role", "kind")
 _served: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -55,10 +56,12 @@ def stop_metrics() -> None:
 
 def sd_groups(targets: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Prometheus file / HTTP service-discovery groups from ``{"address": "host:port",
-    "actor": ..., "kind": ..., "run_id": ...}`` entries."""
+    "actor": ..., "role": ..., "kind": ...}`` entries (other keys are left out)."""
     groups = []
     for target in targets:
-        labels = {k: str(v) for k, v in target.items() if k != "address" and v is not None}
+        # a small, fixed label set (a run id would make new series every run: it is on
+        # raytrader_run_info instead)
+        labels = {k: str(v) for k, v in target.items() if k in SD_LABELS and v is not None}
         groups.append({"targets": [str(target["address"])], "labels": labels})
     return groups
 

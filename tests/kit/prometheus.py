@@ -42,7 +42,8 @@ def running_prometheus(tmp: Path, sd_dir: Path) -> Iterator[str]:
     config = tmp / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: raytrader\n    file_sd_configs:\n"
+        "scrape_configs:\n  - job_name: raytrader\n    honor_labels: true\n"
+        "    file_sd_configs:\n"
         f"      - files: ['{sd_dir}/*.json']\n        refresh_interval: 1s\n")
     log = open(tmp / "prometheus.log", "w")   # noqa: SIM115 - the process writes it
     proc = subprocess.Popen([binary, f"--config.file={config}",
