@@ -88,7 +88,9 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, client: str, cost: float = 1.0) -> float:
-        """0 when the call may go, else the seconds to wait."""
+        """0 when the call may go, else the seconds to wait. A call never costs more than a
+        whole burst (else a small burst would refuse it for ever)."""
+        cost = min(cost, self.burst)
         now = time.monotonic()
         with self._lock:
             tokens, last = self.buckets.get(client, (self.burst, now))
