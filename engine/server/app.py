@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from engine.alerts import AlertCenter, Rule, default_rules
-from engine.errors import ConfigError, DataError, RaytraderError
+from engine.errors import ConfigError, DataError, NoDataError, RaytraderError
 from engine.obs import logs
 from engine.obs.exporter import sd_groups
 from engine.obs.metrics import Samples, add_collector, remove_collector
@@ -371,12 +371,12 @@ def create_app(settings: ServerSettings | None = None, *,
 
     @app.get(f"{API}/data/history", tags=["data"])
     def data_history(symbol: str, kind: str = Query("bar", pattern="^(bar|trade|quote)$"),
-                     venue: str = "SIM", timeframe: str | None = None,
+                     venue: str = "binance", timeframe: str | None = None,
                      start: str | None = None, end: str | None = None,
                      limit: int = Query(5000, ge=1, le=200_000)) -> dict[str, Any]:
         try:
             frame = catalog().read(venue, symbol, kind, timeframe, start, end)
-        except DataError as exc:
+        except NoDataError as exc:
             raise HTTPException(404, str(exc)) from None
         total = len(frame)
         frame = frame.iloc[-limit:]
@@ -387,7 +387,7 @@ def create_app(settings: ServerSettings | None = None, *,
     @app.post(f"{API}/data/upload", status_code=201, dependencies=write, tags=["data"])
     async def data_upload(file: Annotated[UploadFile, File()],
                           symbol: Annotated[str | None, Form()] = None,
-                          venue: Annotated[str, Form()] = "SIM",
+                          venue: Annotated[str, Form()] = "binance",
                           timeframe: Annotated[str | None, Form()] = None,
                           skip_bad: Annotated[bool, Form()] = False) -> dict[str, Any]:
         """Import a CSV (or JSON) market-data file into the server's catalog, as

@@ -143,3 +143,28 @@ def test_the_agent_is_driven_through_the_api(tmp_path: Path) -> None:
         assert acked["acknowledged"] is True
         assert all(a["id"] != alerts[0]["id"] for a in
                    client.get("/api/v1/alerts", params={"unacknowledged": True}).json())
+
+
+def test_a_resumed_agent_comes_back_with_its_swapped_strategies(tmp_path: Path) -> None:
+    with running_fake_binance() as exchange, \
+            pushing_market(exchange, price=wave, every=0.01, delay=0.3, book=False), \
+            running_api(tmp_path) as api, api.client(TOKEN) as client:
+        client.post("/api/v1/agent/start", json=start_body(exchange)).raise_for_status()
+        wait_for(lambda: client.get("/api/v1/agent/status").json()["state"] == "running",
+                 what="a running agent")
+        client.patch("/api/v1/strategies/sma_cross:BTC/USDT",
+                     json={"params": {"fast": 5, "slow": 13}}).raise_for_status()
+        client.post("/api/v1/strategies", json={
+            "strategy": "rsi_bounds", "symbol": "BTC/USDT"}).raise_for_status()
+        assert client.post("/api/v1/agent/stop").json()["state"] == "stopped"
+        # the same start asked to resume: the saved set, not the config's, trades
+        resumed = client.post("/api/v1/agent/start", json={**start_body(exchange),
+                                                           "resume": True})
+        assert resumed.status_code == 202, resumed.text
+        status = wait_for(lambda: (s := client.get("/api/v1/agent/status").json())
+                          ["state"] == "running" and s, what="the resumed agent")
+        assert sorted(status["strategies"]) == ["rsi_bounds:BTC/USDT", "sma_cross:BTC/USDT"]
+        params = {s["id"]: s["params"] for s in client.get("/api/v1/strategies").json()}
+        assert (params["sma_cross:BTC/USDT"]["fast"], params["sma_cross:BTC/USDT"]["slow"]) \
+            == (5, 13)
+        assert client.post("/api/v1/agent/stop").json()["state"] == "stopped"
