@@ -176,3 +176,30 @@ def test_sources_merge_into_one_family_per_name_and_the_exporter_serves_them(
         [{"address": "10.0.0.1:9000", "actor": "feed:SIM", "role": "feed", "kind": "graph"}])
     assert json.loads(path.read_text())[0]["labels"] == {"actor": "feed:SIM", "role": "feed",
                                                          "kind": "graph"}
+
+
+def test_a_command_line_backtest_serves_its_metrics(tmp_path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    before = list(STATE.sources)
+    try:
+        code = main(["backtest", "--metrics-port", "0", "--quiet", "--symbols", "BTC/USDT",
+                     "--timeframe", "1h", "--end", "2024-03-01", "--output",
+                     str(tmp_path / "out")])
+        assert code == 0
+        address = re.search(r"metrics on http://([\d.]+:\d+)/metrics",
+                            capsys.readouterr().err).group(1)
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+            values = parse(answer.read().decode())
+        result = json.loads((tmp_path / "out" / "result.json").read_text())
+        events = result["metrics"]["events"]
+        assert values[("raytrader_events_total", (("actor", "backtest"),
+                                                  ("direction", "in")))] == events
+        assert values[("raytrader_run_progress_ratio", (("actor", "backtest"),))] == 1.0
+        assert values[("raytrader_run_seconds_count", (("kind", "backtest"),))] >= 1
+    finally:
+        for source in list(STATE.sources):
+            if source not in before:
+                remove_collector(source)
+        stop_metrics()
