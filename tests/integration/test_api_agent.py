@@ -20,6 +20,7 @@ from tests.kit.api import TOKEN, running_api, wait_for, watch_websocket
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import running_fake_binance
 from tests.kit.live_process import pushing_market, wave
+from tests.kit.prometheus import query, running_prometheus
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +169,32 @@ def test_a_resumed_agent_comes_back_with_its_swapped_strategies(tmp_path: Path) 
         assert (params["sma_cross:BTC/USDT"]["fast"], params["sma_cross:BTC/USDT"]["slow"]) \
             == (5, 13)
         assert client.post("/api/v1/agent/stop").json()["state"] == "stopped"
+
+
+def test_prometheus_scrapes_the_agent_and_fires_the_kill_switch_alert(tmp_path: Path) -> None:
+    """The deploy/ alert rules, evaluated by a real Prometheus over the API's metrics."""
+    from engine.obs.exporter import write_targets
+
+    rules = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
+    with running_fake_binance() as exchange, \
+            pushing_market(exchange, price=wave, every=0.01, delay=0.3, book=False), \
+            running_api(tmp_path) as api, api.client(TOKEN) as client:
+        sd = tmp_path / "sd"
+        write_targets(sd / "api.json", [{"address": api.url.removeprefix("http://"),
+                                         "actor": "api", "role": "api", "kind": "api"}])
+        client.post("/api/v1/agent/start", json=start_body(exchange)).raise_for_status()
+        wait_for(lambda: client.get("/api/v1/agent/status").json()["state"] == "running",
+                 what="a running agent")
+        with running_prometheus(tmp_path, sd, rules) as prom:
+            wait_for(lambda: query(prom, 'raytrader_equity{actor="paper:binance"} > 0'),
+                     what="the agent's equity in Prometheus")
+            assert query(prom, 'raytrader_daily_loss_limit_ratio{actor="paper:binance"}')
+            assert not query(prom, 'ALERTS{alertname="RaytraderKillSwitch"}')
+            answer = client.post("/api/v1/risk/kill-switch", json={"reason": "drill"})
+            assert answer.status_code == 200 and answer.json()["kill_switch"] is True
+            [alert] = wait_for(lambda: query(
+                prom, 'ALERTS{alertname="RaytraderKillSwitch",alertstate="firing"}'),
+                what="the kill-switch alert firing")
+            assert alert["metric"]["actor"] == "paper:binance"
+            assert alert["metric"]["severity"] == "critical"
+        client.post("/api/v1/agent/stop").raise_for_status()

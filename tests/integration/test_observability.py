@@ -157,6 +157,13 @@ def test_a_live_session_serves_its_metrics_and_keeps_its_keys_out_of_its_logs(
             assert 0 <= total(metrics, "raytrader_watermark_lag_seconds") < 10
             assert total(metrics, "raytrader_rate_limit_wait_seconds_total",
                          exchange="binance") >= 0
+            # and a real Prometheus scrapes the session
+            write_targets(tmp_path / "sd" / "live.json", [
+                {"address": address, "actor": "live:binance", "role": "live", "kind": "live"}])
+            with running_prometheus(tmp_path, tmp_path / "sd") as prom:
+                wait_until(lambda: bool(query(
+                    prom, 'raytrader_fills_total{actor="live:binance"} >= 2')), 30,
+                    "Prometheus scraping the session")
             proc.send_signal(signal.SIGINT)
             assert proc.wait(30) == 0, (tmp_path / "session.log").read_text()[-3000:]
         finally:

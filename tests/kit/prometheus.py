@@ -34,15 +34,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_prometheus(tmp: Path, sd_dir: Path) -> Iterator[str]:
-    """Prometheus scraping every target listed in ``sd_dir/*.json`` each second; yields its
-    base URL."""
+def running_prometheus(tmp: Path, sd_dir: Path, rules: Path | None = None) -> Iterator[str]:
+    """Prometheus scraping every target listed in ``sd_dir/*.json`` each second (and
+    evaluating the alert ``rules`` file, when given); yields its base URL."""
     binary = prometheus_binary()
     port = free_port()
     config = tmp / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: raytrader\n    honor_labels: true\n"
+        + (f"rule_files: ['{rules}']\n" if rules is not None else "")
+        + "scrape_configs:\n  - job_name: raytrader\n    honor_labels: true\n"
         "    file_sd_configs:\n"
         f"      - files: ['{sd_dir}/*.json']\n        refresh_interval: 1s\n")
     log = open(tmp / "prometheus.log", "w")   # noqa: SIM115 - the process writes it
