@@ -59,7 +59,9 @@ CATALOG: dict[str, Spec] = {
     "raytrader_queue_depth": Spec("gauge", "messages waiting in a queue of the actor",
                                   ("actor", "queue")),
     # orders
-    "raytrader_orders_total": Spec("counter", "orders submitted by strategies",
+    "raytrader_orders_total": Spec("counter", "orders strategies placed that the venue "
+                                   "accepted or rejected or the risk engine denied (a "
+                                   "finished backtest: the orders that filled)",
                                    ("actor", "strategy")),
     "raytrader_fills_total": Spec("counter", "fills booked", ("actor", "strategy")),
     "raytrader_order_denials_total": Spec("counter", "orders the risk engine denied, by reason "
