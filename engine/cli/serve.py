@@ -32,6 +32,8 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=20.0,
                    help="calls a second per client, on average (default 20)")
     p.add_argument("--burst", type=float, default=60.0, help="burst of calls (default 60)")
+    p.add_argument("--protect-reads", action="store_true",
+                   help="every route but /api/v1/health needs the token, reads included")
     p.add_argument("--ray-address", metavar="HOST:PORT",
                    help="attach to this Ray cluster ('auto': the one on this machine), so "
                         "/api/v1/metrics/targets lists its graph actors for Prometheus")
@@ -53,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
     settings = ServerSettings.from_env(host=args.host, port=args.port, catalog=args.catalog,
                                        state_dir=args.state_dir, rate=args.rate,
-                                       burst=args.burst)
+                                       burst=args.burst, protect_reads=args.protect_reads)
     check_bind(settings.host, settings.token)
     logs.configure(args.log_format, actor="api")
     cluster_targets = None

@@ -120,8 +120,19 @@ def create_app(settings: ServerSettings | None = None, *,
         client = request.client.host if request.client else "unknown"
         cost = WRITE_COST if request.method in WRITES else 1.0
         wait = limiter.take(client, cost)
-        if wait > 0:
-            response: Response = JSONResponse(
+        refusal: HTTPException | None = None
+        if settings.protect_reads and request.method not in WRITES and \
+                request.url.path != f"{API}/health":
+            try:
+                guard.check(request.headers.get("authorization"), "this server guards reads")
+            except HTTPException as exc:
+                refusal = exc
+        if refusal is not None:
+            response: Response = JSONResponse({"detail": refusal.detail},
+                                              status_code=refusal.status_code,
+                                              headers=refusal.headers)
+        elif wait > 0:
+            response = JSONResponse(
                 {"detail": f"rate limit: {settings.rate:g} calls/s (bursts of "
                            f"{settings.burst:g}); retry in {wait:.1f} s"},
                 status_code=429, headers={"Retry-After": str(max(int(wait + 0.999), 1))})
@@ -435,6 +446,15 @@ def create_app(settings: ServerSettings | None = None, *,
     async def stream(websocket: WebSocket) -> None:
         """Send ``{"subscribe": [channels]}`` (or ``{"unsubscribe": [...]}``); receive
         ``{"channel", "data", "ts"}`` messages of those channels."""
+        if settings.protect_reads:
+            given = websocket.query_params.get("token")
+            header = websocket.headers.get("authorization") or \
+                (f"Bearer {given}" if given else None)
+            try:
+                guard.check(header, "this server guards reads")
+            except HTTPException as exc:
+                await websocket.close(code=1008, reason=str(exc.detail))
+                return
         await websocket.accept()
         sub = state.hub.subscribe()
         await websocket.send_json({"channel": "hub", "data": {"channels": list(CHANNELS)},
@@ -477,9 +497,9 @@ def create_app(settings: ServerSettings | None = None, *,
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                exc = task.exception()
-                if exc is not None and not isinstance(exc, WebSocketDisconnect):
-                    raise exc
+                failure = task.exception()
+                if failure is not None and not isinstance(failure, WebSocketDisconnect):
+                    raise failure
         except WebSocketDisconnect:
             pass
         finally:

@@ -7,6 +7,10 @@
   constant time and never logged.
 - **Where it listens.** 127.0.0.1 by default; a host beyond loopback is refused unless a
   token is configured (:func:`check_bind`).
+- **Reads.** Open by default (health, status, books, the websocket, ``/metrics``); with
+  ``protect_reads`` (``raytrader serve --protect-reads``) every route but
+  ``/api/v1/health`` needs the token too (the websocket takes it in the header or as
+  ``?token=``; Prometheus sends it with ``authorization`` in its scrape config).
 - **The rate limit.** A token bucket per client address: ``rate`` calls a second on average,
   bursts of ``burst``; past it, 429 with ``Retry-After``. State changes spend five tokens.
 """
@@ -62,13 +66,16 @@ class TokenGuard:
         self.token = check_token(token)
 
     def __call__(self, request: Request) -> None:
+        self.check(request.headers.get("authorization"), "this call changes state")
+
+    def check(self, header: str | None, why: str) -> None:
+        """Raise the 401 / 403 ``HTTPException`` unless ``header`` carries the token."""
         if self.token is None:
             raise HTTPException(403, "state-changing calls are disabled: the server was "
                                      "started without RAYTRADER_API_TOKEN")
-        header = request.headers.get("authorization")
         if not header:
-            raise HTTPException(401, "this call changes state: send Authorization: Bearer "
-                                     "<token>", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, f"{why}: send Authorization: Bearer <token>",
+                                headers={"WWW-Authenticate": "Bearer"})
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             raise HTTPException(401, "the Authorization header must be 'Bearer <token>'",

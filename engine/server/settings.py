@@ -23,6 +23,7 @@ class ServerSettings:
     webhook_url: str | None = None
     parallel_backtests: int = 1
     max_upload_bytes: int = 64 * 1024 * 1024
+    protect_reads: bool = False   # reads need the token too (not only state changes)
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:

@@ -140,3 +140,24 @@ def test_the_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
         assert codes[:5] == [200] * 5 and 429 in codes[5:]
         limited = client.get("/api/v1/health")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_a_server_protecting_reads_wants_the_token_for_them_too(tmp_path: Path) -> None:
+    import asyncio
+
+    import websockets
+
+    with running_api(tmp_path, protect_reads=True) as api, api.client() as anonymous, \
+            api.client(TOKEN) as client:
+        assert anonymous.get("/api/v1/health").status_code == 200
+        for path in ("/api/v1/backtests", "/api/v1/agent/status", "/metrics"):
+            assert anonymous.get(path).status_code == 401, path
+            assert client.get(path).status_code == 200, path
+
+        async def connect(url: str) -> str:
+            async with websockets.connect(url) as ws:
+                return str(await ws.recv())
+
+        with pytest.raises(websockets.exceptions.WebSocketException):
+            asyncio.run(connect(api.ws_url))
+        assert "hub" in asyncio.run(connect(f"{api.ws_url}?token={TOKEN}"))

@@ -41,12 +41,14 @@ class RunningApi:
 @contextlib.contextmanager
 def running_api(tmp: Path, *, token: str | None = TOKEN, rate: float = 200.0,
                 burst: float = 400.0, webhook_url: str | None = None,
-                catalog: Path | None = None) -> Iterator[RunningApi]:
+                catalog: Path | None = None,
+                protect_reads: bool = False) -> Iterator[RunningApi]:
     """``create_app`` served by uvicorn on 127.0.0.1 (a free port) in a thread, for the
     block; the server and its lifespan are shut down on the way out."""
     settings = ServerSettings(host="127.0.0.1", port=0, token=token, rate=rate, burst=burst,
                               catalog=str(catalog or tmp / "catalog"),
-                              state_dir=tmp / "state", webhook_url=webhook_url)
+                              state_dir=tmp / "state", webhook_url=webhook_url,
+                              protect_reads=protect_reads)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
                             lifespan="on", ws="websockets-sansio")
