@@ -3,6 +3,7 @@ executor when Prometheus scrapes (the session's event loop never counts anything
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -59,10 +60,57 @@ class SessionWatch:
         self.log.info("session started", exchange=session.spec.exchange_id,
                       symbols=list(session.symbols), feed=session.feed,
                       duration=session.duration)
+        self._seen = 0
+        self._faults = 0
+        self._task: asyncio.Task[None] | None = None
+        try:
+            self._task = asyncio.get_running_loop().create_task(self._log_events())
+        except RuntimeError:   # not inside the session's event loop: no event lines
+            self._task = None
+
+    async def _log_events(self) -> None:
+        """Every second, a line for each new order event worth a human's eye (a denial, a
+        rejection, a risk state change, the kill switch) and each strategy fault, bound to
+        its strategy and symbol. Orders are rare next to market events: this reads the
+        engine's lists, it never sits in the event path."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.log_new_events()
+
+    def log_new_events(self) -> None:
+        loop = self.session.loop
+        if loop is None:
+            return
+        engine = loop.engine
+        events = engine.order_events
+        new = events[self._seen:]
+        self._seen += len(new)
+        for event in new:
+            kind = type(event).__name__
+            if kind == "OrderDenied":
+                self.log.warning("order denied", strategy=event.strategy_id,
+                                 symbol=event.symbol, order=event.client_order_id,
+                                 reason=event.reason)
+            elif kind == "OrderRejected":
+                self.log.warning("order rejected", strategy=event.strategy_id,
+                                 symbol=event.symbol, order=event.client_order_id,
+                                 reason=event.reason)
+            elif kind == "RiskEvent" and event.kind in ("state", "kill_switch", "margin_call",
+                                                        "liquidation", "bankrupt"):
+                level = "info" if event.state == "ACTIVE" else "warning"
+                getattr(self.log, level)("risk " + event.kind, scope=event.scope,
+                                         state=event.state, reason=event.reason)
+        for fault in engine.faults[self._faults:]:
+            self.log.error("strategy faulted", strategy=fault.strategy_id, hook=fault.hook,
+                           error=fault.error)
+        self._faults = len(engine.faults)
 
     def close(self, error: BaseException | None = None) -> None:
         from engine.obs.metrics import RUN_SECONDS, remove_collector
 
+        if self._task is not None:
+            self._task.cancel()
+        self.log_new_events()
         seconds = time.monotonic() - self.began
         RUN_SECONDS.labels(kind=self.kind).observe(seconds)
         loop = self.session.loop

@@ -60,7 +60,9 @@ def start_body(server: Any) -> dict[str, Any]:
                                 "ws_url": server.ws_url}}
 
 
-def test_the_agent_is_driven_through_the_api(tmp_path: Path) -> None:
+def test_the_agent_is_driven_through_the_api(tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="raytrader")
     with webhook_receiver() as (hook_url, hooked), running_fake_binance() as exchange, \
             pushing_market(exchange, price=wave, every=0.01, delay=0.3, book=False), \
             running_api(tmp_path, webhook_url=hook_url) as api, api.client(TOKEN) as client, \
@@ -132,6 +134,11 @@ def test_the_agent_is_driven_through_the_api(tmp_path: Path) -> None:
         assert risk["kill_switch"] is True and risk["state"] == "HALTED"
         assert all(abs(p["qty"]) < 1e-9 for p in client.get("/api/v1/positions").json())
         assert client.post("/api/v1/agent/pause").status_code == 409
+        # the session's log: started, the kill switch with its reason, finished
+        lines = [r.getMessage() for r in caplog.records if r.name == "raytrader.paper"]
+        assert any("session started" in line for line in lines)
+        assert any("risk kill_switch" in line and "test drill" in line for line in lines)
+        assert any("session finished" in line for line in lines)
 
         # the kill switch raised a critical alert: listed, sent to the webhook, acknowledged
         alerts = wait_for(lambda: [a for a in client.get("/api/v1/alerts").json()
