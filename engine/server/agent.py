@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +35,8 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.obs import logs
+from engine.server import books
+from engine.server.hotswap import StrategySwaps
 from engine.server.hub import Hub
 
 STATES = ("idle", "starting", "running", "paused", "stopping", "stopped", "emergency_stopped",
@@ -48,7 +49,7 @@ class AgentError(Exception):
     """A command the agent cannot carry out now (the API answers 409)."""
 
 
-class Agent:
+class Agent(StrategySwaps):
     """Runs and controls one paper session at a time."""
 
     def __init__(self, hub: Hub, state_dir: Path,
@@ -261,7 +262,7 @@ class Agent:
             out.update(events=loop.k + 1, fills=len(engine.fills),
                        strategies=[c.strategy_id for c in engine.contexts
                                    if c.strategy_id not in self.removed],
-                       risk_state=_state_name(engine.risk.state("portfolio")))
+                       risk_state=books.state_name(engine.risk.state("portfolio")))
         if self.result is not None:
             out["metrics"] = {k: self.result.metrics.get(k) for k in
                               ("events", "n_trades", "n_fills", "final_equity",
@@ -275,37 +276,13 @@ class Agent:
         return loop.engine
 
     def orders(self) -> dict[str, Any]:
-        engine = self._engine()
-        working = [{"client_order_id": o.client_order_id, "strategy_id": o.strategy_id,
-                    "symbol": o.symbol, "side": o.side, "quantity": o.quantity,
-                    "leaves": getattr(o, "leaves", None)}
-                   for book in list(engine.venue.working.values()) for o in list(book)]
-        events = [_event_view(e) for e in list(engine.order_events)[-200:]]
-        return {"working": working, "recent": events}
+        return books.orders(self._engine())
 
     def positions(self) -> list[dict[str, Any]]:
-        engine = self._engine()
-        marks = dict(engine.portfolio.last_price)
-        out = []
-        for (symbol, sid), pos in list(engine.portfolio.positions.items()):
-            mark = marks.get(symbol)
-            out.append({"symbol": symbol, "strategy_id": sid, "qty": pos.qty,
-                        "avg_price": pos.avg_price, "mark": mark,
-                        "realized_pnl": pos.realized_pnl, "fees": pos.fees,
-                        "unrealized_pnl": pos.unrealized_pnl(mark) if mark and pos.qty
-                        else 0.0})
-        return out
+        return books.positions(self._engine())
 
     def risk(self) -> dict[str, Any]:
-        engine = self._engine()
-        risk = engine.risk
-        states = {scope: {"state": _state_name(s), "reason": code}
-                  for scope, (s, code, _) in dict(risk.states).items()}
-        return {"state": _state_name(risk.state("portfolio")), "states": states,
-                "kill_switch": bool(risk.trips.get("kill_switch")),
-                "denials": dict(risk.denials), "breaker_trips": dict(risk.trips),
-                "limits": {k: v for k, v in engine.limits.__dict__.items()
-                           if isinstance(v, (int, float, str, bool)) or v is None}}
+        return books.risk(self._engine())
 
     def signals(self) -> list[dict[str, Any]]:
         """The strategies' decisions, the latest 200: each order a strategy placed (side,
@@ -314,165 +291,7 @@ class Agent:
         return list(self.decisions[-200:])
 
     def performance(self) -> dict[str, Any]:
-        engine = self._engine()
-        portfolio = engine.portfolio
-        equity = portfolio.equity() if portfolio.last_price else portfolio.cash
-        initial = portfolio.initial_cash
-        by_strategy = {}
-        marks = dict(portfolio.last_price)
-        for (symbol, sid), pos in list(portfolio.positions.items()):
-            mark = marks.get(symbol)
-            unrealized = pos.unrealized_pnl(mark) if mark and pos.qty else 0.0
-            by_strategy[sid] = {"realized_pnl": pos.realized_pnl, "unrealized_pnl": unrealized,
-                                "fees": pos.fees,
-                                "net_pnl": pos.realized_pnl + unrealized - pos.fees,
-                                "fills": pos.n_fills}
-        return {"equity": equity, "cash": portfolio.cash, "initial_equity": initial,
-                "total_return": equity / initial - 1.0 if initial else None,
-                "fees": portfolio.total_fees, "trades": len(portfolio.trades),
-                "strategies": by_strategy}
-
-    # --- hot swap ------------------------------------------------------------------------
-
-    def strategies(self) -> list[dict[str, Any]]:
-        engine = self._engine()
-        return [{"id": c.strategy_id, "symbol": c.symbol,
-                 "strategy": type(c.strategy).__module__ + ":" + type(c.strategy).__qualname__,
-                 "name": c.strategy.name, "params": c.strategy.params.to_dict(),
-                 "active": c.strategy_id not in self.removed and
-                 c.strategy_id not in engine._faulted}
-                for c in list(engine.contexts)]
-
-    def register(self, ref: str, params: dict[str, Any], symbol: str,
-                 strategy_id: str | None = None) -> dict[str, Any]:
-        """Add a strategy to the running session (it starts on the next event)."""
-        from engine.strategy import load_strategy
-
-        loop = self._live_loop()
-        if symbol not in loop.kinds:
-            raise ConfigError(f"symbol {symbol!r} is not in the session; it trades "
-                              f"{', '.join(loop.kinds)}")
-        cls = load_strategy(ref)
-        instance = cls(cls.Params.create(params, source=f"strategy {ref!r}"))
-
-        def add() -> str:
-            engine = loop.engine
-            sid = strategy_id or f"{instance.name}:{symbol}"
-            if any(c.strategy_id == sid for c in engine.contexts):
-                raise ConfigError(f"strategy id {sid!r} is already in the session")
-            ctx = engine.add_strategy(instance, symbol, sid,
-                                      capital_share=1.0 / (len(engine.contexts) + 1))
-            engine._call(ctx, "on_start")
-            self._rehook(symbol)
-            return sid
-
-        sid = self._call(add)
-        self._swapped("register", sid, ref=ref, params=params, symbol=symbol)
-        return {"id": sid}
-
-    def unregister(self, strategy_id: str) -> dict[str, Any]:
-        """Take a strategy out: its working orders canceled, its position closed, its hooks
-        no longer called."""
-        loop = self._live_loop()
-
-        def remove() -> None:
-            engine = loop.engine
-            ctx = self._ctx(strategy_id)
-            ctx.cancel_all()
-            if abs(ctx.position) > 1e-12:
-                ctx.exit_position()
-            self.removed.add(strategy_id)
-            engine._call(ctx, "on_stop")
-            self._rehook(ctx.symbol)
-
-        self._call(remove)
-        self._swapped("unregister", strategy_id)
-        return {"id": strategy_id}
-
-    def reparameterize(self, strategy_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Swap a strategy for one with new parameters, handing over its saved state."""
-        loop = self._live_loop()
-        ctx = self._ctx(strategy_id)
-        cls = type(ctx.strategy)
-        merged = {**ctx.strategy.params.to_dict(), **params}
-        successor = cls(cls.Params.create(merged, source=f"strategy {strategy_id!r}"))
-
-        def swap() -> None:
-            engine = loop.engine
-            old = ctx.strategy
-            state = old.save_state() if old.overrides("save_state") else None
-            ctx.strategy = successor
-            successor.ctx = ctx
-            engine._call(ctx, "on_start")
-            if state is not None and successor.overrides("load_state"):
-                successor.load_state(state)
-            self._rehook(ctx.symbol)
-
-        self._call(swap)
-        self._swapped("reparameterize", strategy_id, params=merged)
-        return {"id": strategy_id, "params": successor.params.to_dict()}
-
-    def _ctx(self, strategy_id: str) -> Any:
-        for ctx in self._engine().contexts:
-            if ctx.strategy_id == strategy_id and strategy_id not in self.removed:
-                return ctx
-        raise KeyError(strategy_id)
-
-    def _rehook(self, symbol: str) -> None:
-        """Rebuild the hooks the loop calls on ``symbol``'s events (on the session's loop)."""
-        from engine.backtesting.hook_loop import event_hooks
-
-        loop = self.session.loop
-        engine = loop.engine
-        kind = loop.kinds[symbol][0]
-        hooks = [h for ctx in engine.contexts if ctx.symbol == symbol
-                 and ctx.strategy_id not in engine._faulted
-                 and ctx.strategy_id not in self.removed for h in event_hooks(ctx, kind)]
-        target = self.paused_handlers if self.paused_handlers is not None else loop.handlers
-        target[symbol] = hooks
-        if self.paused_handlers is None:
-            engine._handlers[symbol] = loop.handlers[symbol]
-
-    def _swapped(self, what: str, strategy_id: str, **details: Any) -> None:
-        self.swaps.append({"what": what, "id": strategy_id, "ts": time.time(), **details})
-        self.log.info("strategy " + what, strategy=strategy_id)
-        self._save_strategies(self.session)
-        self.hub.publish("agent", self.status())
-
-    def _saved_path(self) -> Path:
-        return self.state_dir / "strategies.json"
-
-    def _read_saved(self) -> dict[str, Any]:
-        path = self._saved_path()
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _save_strategies(self, session: Any) -> None:
-        """Write the session's strategy set and each strategy's state (atomically)."""
-        loop = session.loop if session is not None else None
-        if loop is None:
-            return
-        entries = []
-        for ctx in list(loop.engine.contexts):
-            if ctx.strategy_id in self.removed:
-                continue
-            strategy = ctx.strategy
-            state = strategy.save_state() if strategy.overrides("save_state") else None
-            if state is None:
-                state = self._pending_states.get(ctx.strategy_id)
-            entries.append({"id": ctx.strategy_id, "symbol": ctx.symbol,
-                            "strategy": f"{type(strategy).__module__}:"
-                                        f"{type(strategy).__qualname__}",
-                            "params": strategy.params.to_dict(), "state": state})
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self._saved_path()
-        tmp = path.with_name(".strategies.json.tmp")
-        tmp.write_text(json.dumps({"saved": time.time(), "strategies": entries},
-                                  default=str, indent=1))
-        tmp.replace(path)
+        return books.performance(self._engine())
 
     # --- the watcher ---------------------------------------------------------------------
 
@@ -500,7 +319,7 @@ class Agent:
         submit = engine.submit
 
         def recorded(cmd: Any) -> None:
-            view = _event_view(cmd)
+            view = books.event_view(cmd)
             view.pop("type", None)
             self.decisions.append(view)
             if len(self.decisions) > 5000:
@@ -533,7 +352,7 @@ class Agent:
         new = list(events[self._seen["orders"]:])
         self._seen["orders"] += len(new)
         for event in new:
-            view = _event_view(event)
+            view = books.event_view(event)
             channel = "risk" if view["type"] == "RiskEvent" else "orders"
             self.hub.publish(channel, view)
             observe(channel, view)
@@ -547,7 +366,7 @@ class Agent:
         count = len(fills)
         if count > start:
             for fill in fills[start:count]:
-                view = _event_view(fill)
+                view = books.event_view(fill)
                 self.hub.publish("trades", view)
                 observe("trades", view)
             self._seen["fills"] = count
@@ -555,26 +374,7 @@ class Agent:
                                 else engine.portfolio.cash,
                                 "day_open": getattr(engine.risk, "day_open", None),
                                 "max_daily_loss": engine.limits.max_daily_loss,
-                                "risk_state": _state_name(engine.risk.state("portfolio"))})
-
-
-def _state_name(code: int) -> str:
-    from engine.risk import STATES
-
-    return STATES[code]
-
-
-def _event_view(event: Any) -> dict[str, Any]:
-    """An order event, fill or risk event as JSON: its type and fields."""
-    if hasattr(event, "_asdict"):
-        fields = event._asdict()
-    elif hasattr(event, "__dataclass_fields__"):
-        fields = {k: getattr(event, k) for k in event.__dataclass_fields__}
-    else:
-        fields = {"repr": repr(event)}
-    return {"type": type(event).__name__,
-            **{k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
-               for k, v in fields.items()}}
+                                "risk_state": books.state_name(engine.risk.state("portfolio"))})
 
 
 __all__ = ["Agent", "AgentError", "STATES"]
