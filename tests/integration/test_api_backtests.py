@@ -132,6 +132,10 @@ def test_a_server_without_token_serves_reads_and_refuses_state_changes(tmp_path:
                       "/api/v1/data/history", "/api/v1/data/upload"):
             assert route in paths, route
         assert client.get("/docs").status_code == 200
+        # Prometheus HTTP service discovery: this server (no cluster attached)
+        [group] = client.get("/api/v1/metrics/targets").json()
+        assert group == {"targets": [api.url.removeprefix("http://")],
+                         "labels": {"actor": "api", "kind": "api"}}
 
 
 def test_the_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:

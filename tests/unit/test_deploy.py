@@ -145,7 +145,7 @@ def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     jobs = {job["job_name"] for job in config["scrape_configs"]}
-    assert {"raytrader-api", "raytrader-graph", "raytrader-files", "ray"} <= jobs
+    assert {"raytrader", "raytrader-files", "ray"} <= jobs
 
 
 def kubernetes_documents() -> list[dict[str, Any]]:
