@@ -46,5 +46,15 @@ def attach_cluster(address: str) -> Callable[[], list[dict[str, Any]]]:
     return metrics_targets
 
 
-# the command line finds both through the ``graph`` entry point (engine never imports Ray)
+def start_graph(config: BacktestConfig, workers: int) -> GraphRun:
+    """Start ``config`` on the graph of the Ray this process is attached to (a local one
+    started, and kept, when none is) and return its handle (``result(progress)``,
+    ``cancel()``): the control API's backtests with ``workers``."""
+    ensure_ray()
+    return GraphRun(config, workers=workers)
+
+
+# the command line and the API find these through the ``graph`` entry point (engine never
+# imports Ray)
 run_graph_from_cli.attach_cluster = attach_cluster  # type: ignore[attr-defined]
+run_graph_from_cli.start_graph = start_graph  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@
 | route | what |
 |---|---|
 | ``GET /api/v1/health`` | up, version, uptime, what runs |
-| ``POST /api/v1/backtest/run`` | start a backtest (body: backtest config fields) |
+| ``POST /api/v1/backtest/run?workers=N`` | start a backtest (body: backtest config fields) |
 | ``GET /api/v1/backtest/{id}`` · ``/trades`` · ``POST .../cancel`` | watch, read, stop it |
 | ``GET /api/v1/agent/status`` · ``POST /api/v1/agent/{start,stop,pause,resume,emergency-stop}`` | the paper agent |
 | ``GET /api/v1/orders`` · ``/positions`` · ``/signals`` · ``/performance`` | the agent's books |
@@ -196,7 +196,10 @@ def create_app(settings: ServerSettings | None = None, *,
     # --- backtests ----------------------------------------------------------------------
 
     @app.post(f"{API}/backtest/run", status_code=202, dependencies=write, tags=["backtest"])
-    async def backtest_run(request: Request) -> dict[str, Any]:
+    async def backtest_run(request: Request,
+                           workers: int = Query(0, ge=0, le=256, description=(
+                               "strategy-worker processes of the Ray actor graph; 0 runs "
+                               "in the server's process"))) -> dict[str, Any]:
         """Start a backtest. The body is a backtest config: the fields of a config file
         (``strategy``/``params`` or ``strategies``, ``symbols``, ``start``, ``end``,
         ``timeframe``, ``capital``, fees, risk fields, ...). Data: ``synthetic`` (or
@@ -210,7 +213,7 @@ def create_app(settings: ServerSettings | None = None, *,
         from engine.run import complete_params
 
         config = complete_params(config)   # unknown strategies and bad params: 422 now
-        job = state.backtests.start(config)
+        job = state.backtests.start(config, workers)
         return job.view()
 
     @app.get(f"{API}/backtests", tags=["backtest"])

@@ -52,6 +52,7 @@ class Job:
     finished: float | None = None
     result: BacktestResult | None = None
     output: str | None = None
+    workers: int = 0      # strategy-worker processes of the actor graph; 0: in-process
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def view(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Job:
                                                                "total": self.total},
             "created": self.created, "started": self.started, "finished": self.finished,
             "error": self.error, "config_hash": self.config.config_hash(),
+            "workers": self.workers,
             "config": self.config.to_dict()}
         if self.result is not None:
             out["metrics"] = _plain(self.result.metrics)
@@ -122,8 +124,18 @@ class Backtests:
         self._lock = threading.Lock()
         self.log = logs.get_logger("raytrader.api.backtests")
 
-    def start(self, config: BacktestConfig) -> Job:
-        job = Job(uuid.uuid4().hex[:12], config)
+    def start(self, config: BacktestConfig, workers: int = 0) -> Job:
+        """Queue a backtest of ``config``: in this process, or on the actor graph with
+        ``workers`` strategy workers (the Ray this process is attached to, else a local one
+        it starts and keeps)."""
+        if workers:
+            from engine.cli.runners import find_runner
+
+            runner = find_runner("graph", "workers")
+            if getattr(runner, "start_graph", None) is None:
+                raise ConfigError("workers: the installed graph runner cannot start runs "
+                                  "for the API (reinstall raytrader)")
+        job = Job(uuid.uuid4().hex[:12], config, workers=workers)
         with self._lock:
             self.jobs[job.id] = job
             finished = [j for j in self.jobs.values() if j.finished is not None]
@@ -150,8 +162,6 @@ class Backtests:
                                        "error": job.error})
 
     def _run(self, job: Job) -> None:
-        from engine.run import run_config
-
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -170,7 +180,7 @@ class Backtests:
         self._announce(job)
         self.log.info("backtest started", backtest_id=job.id)
         try:
-            result = run_config(job.config, progress=progress)
+            result = self._backtest(job, progress)
         except BacktestCanceled:
             self._finish(job, "canceled")
             return
@@ -189,6 +199,22 @@ class Backtests:
                 self.log.warning("backtest results not written", backtest_id=job.id,
                                  error=str(exc))
         self._finish(job, "done")
+
+    def _backtest(self, job: Job, progress: Any) -> BacktestResult:
+        from engine.run import run_config
+
+        if not job.workers:
+            return run_config(job.config, progress=progress)
+        from engine.cli.runners import find_runner
+
+        start_graph = getattr(find_runner("graph", "workers"), "start_graph")  # noqa: B009
+        handle = start_graph(job.config, job.workers)
+        try:
+            result: BacktestResult = handle.result(progress)
+        except BaseException:   # canceled (from the progress callback) or failed
+            handle.cancel()
+            raise
+        return result
 
     def _finish(self, job: Job, status: str) -> None:
         job.status, job.finished = status, time.time()
