@@ -6,12 +6,15 @@ group, so ``engine.cli`` finds it without importing Ray or ``actors``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import ray
 
-from actors.graph import GraphRun, ensure_ray
+from actors.graph import GraphRun, dashboard_url, ensure_ray
 from actors.ray_session import exit_within_after_interrupt, stop_local_ray
+from actors.targets import metrics_targets
 from engine.config import BacktestConfig
 from engine.result import BacktestResult
 
@@ -27,8 +30,31 @@ def run_graph_from_cli(config: BacktestConfig, *, workers: int, address: str | N
     # processes the same Ctrl-C killed
     with exit_within_after_interrupt(30.0):
         try:
-            ensure_ray(address, what="--address")
+            if ensure_ray(address, what="--address") and dashboard_url():
+                print(f"Ray dashboard: {dashboard_url()} (the actors, their logs and "
+                      f"metrics while the run lasts)", file=sys.stderr, flush=True)
             return GraphRun(config, workers=workers, address=address).result(progress)
         finally:
             if joined_here:
                 stop_local_ray()
+
+
+def attach_cluster(address: str) -> Callable[[], list[dict[str, Any]]]:
+    """Attach this process to the Ray cluster at ``address`` and return the function that
+    lists its graph actors' metrics targets (``raytrader serve --ray-address``)."""
+    ensure_ray(address, what="--ray-address")
+    return metrics_targets
+
+
+def start_graph(config: BacktestConfig, workers: int) -> GraphRun:
+    """Start ``config`` on the graph of the Ray this process is attached to (a local one
+    started, and kept, when none is) and return its handle (``result(progress)``,
+    ``cancel()``): the control API's backtests with ``workers``."""
+    ensure_ray()
+    return GraphRun(config, workers=workers)
+
+
+# the command line and the API find these through the ``graph`` entry point (engine never
+# imports Ray)
+run_graph_from_cli.attach_cluster = attach_cluster  # type: ignore[attr-defined]
+run_graph_from_cli.start_graph = start_graph  # type: ignore[attr-defined]

@@ -23,19 +23,41 @@ import ray
 
 from actors.coordinator.actor import CoordinatorActor, GraphCanceled, GraphError
 from actors.ray_session import check_reachable, start_local_ray
+from actors.targets import metrics_targets
 from engine.config import BacktestConfig
+from engine.obs.exporter import targets_dir, write_targets
 from engine.result import BacktestResult
 from engine.run import backtest_config
 from engine.strategy import Strategy
 
 
+def dashboard_wanted(dashboard: bool | None = None) -> bool:
+    """Whether a local Ray starts its dashboard: ``dashboard``, else
+    ``RAYTRADER_RAY_DASHBOARD`` (``1``/``0``); off by default from Python (scripts, tests,
+    sweeps), on for the command line (``raytrader backtest --workers N``, ``--no-dashboard``
+    to skip it)."""
+    if dashboard is not None:
+        return dashboard
+    return os.environ.get("RAYTRADER_RAY_DASHBOARD", "0").strip().lower() in ("1", "true",
+                                                                               "yes", "on")
+
+
+_dashboard: list[str] = []   # the local Ray's dashboard address, while this process runs it
+
+
+def dashboard_url() -> str | None:
+    """The address of the dashboard of the local Ray this process started, if it has one."""
+    return _dashboard[-1] if _dashboard else None
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, *,
-               what: str = "address") -> bool:
+               what: str = "address", dashboard: bool | None = None) -> bool:
     """Connect to Ray (``address``) or start a local one; True when this call started it.
 
     An ``address`` nobody answers on is a ``ConfigError`` naming ``what`` (checked with a short
     TCP connect first). A local Ray started here stops completely, even when interrupted
-    during its start: see ``actors.ray_session.stop_local_ray``.
+    during its start: see ``actors.ray_session.stop_local_ray``. It runs Ray's dashboard
+    when :func:`dashboard_wanted` says so (its address: :func:`dashboard_url`).
     """
     if ray.is_initialized():
         return False
@@ -49,8 +71,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, *,
     os.environ["PYTHONPATH"] = env["PYTHONPATH"]
     # address="local": a new Ray of this process's own, never a cluster someone else left
     # running on the machine (which refuses num_cpus; join one with address="auto")
-    start_local_ray(address="local", num_cpus=num_cpus or os.cpu_count(),
-                    include_dashboard=False, log_to_driver=False, configure_logging=False)
+    with_dashboard = dashboard_wanted(dashboard)
+    context = start_local_ray(address="local", num_cpus=num_cpus or os.cpu_count(),
+                              include_dashboard=with_dashboard, log_to_driver=False,
+                              configure_logging=False)
+    _dashboard.clear()
+    url = getattr(context, "dashboard_url", None)
+    if with_dashboard and url:
+        _dashboard.append(url if url.startswith("http") else f"http://{url}")
     return True
 
 
@@ -81,6 +109,7 @@ class GraphRun:
             self.coordinator = CoordinatorActor.options(  # type: ignore[attr-defined]
                 max_restarts=0).remote()
         self._reusable = not spread
+        self._published = False
         self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)
 
     def progress(self) -> tuple[int, int]:
@@ -94,6 +123,23 @@ class GraphRun:
         """Name -> pid and node of every actor the run started."""
         return ray.get(self.coordinator.actors.remote(), timeout=30)
 
+    def metrics_targets(self) -> list[dict[str, Any]]:
+        """Where Prometheus scrapes each graph actor alive in the cluster (``address``,
+        ``actor``, ``role``, ``run_id``): this run's once they have started, and any other
+        graph's on the same cluster."""
+        return metrics_targets()
+
+    def _publish_targets(self) -> None:
+        """Write the run's scrape targets where Prometheus looks for them
+        (``RAYTRADER_PROMETHEUS_SD_DIR``), once its actors are up."""
+        where = targets_dir()
+        if where is None or self._published:
+            return
+        targets = self.metrics_targets()
+        if targets:
+            write_targets(where / "raytrader-graph.json", targets)
+            self._published = True
+
     def result(self, progress: Callable[[int, int], None] | None = None,
                poll_s: float = 0.25) -> BacktestResult:
         """Wait for the result; Ctrl-C cancels the run (every actor is stopped) and re-raises."""
@@ -102,6 +148,7 @@ class GraphRun:
                 ready, _ = ray.wait([self.ref], timeout=poll_s)
                 if ready:
                     break
+                self._publish_targets()
                 if progress is not None:
                     done, total = self.progress()
                     if total:
@@ -156,4 +203,5 @@ def backtest(strategy: str | type[Strategy] = "sma_cross",
                      frames=frames)
 
 
-__all__ = ["GraphCanceled", "GraphError", "GraphRun", "backtest", "ensure_ray", "run_graph"]
+__all__ = ["GraphCanceled", "GraphError", "GraphRun", "backtest", "dashboard_url",
+           "dashboard_wanted", "ensure_ray", "run_graph"]

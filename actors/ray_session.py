@@ -69,14 +69,15 @@ def _bootstrap_address(address: str, what: str) -> str | None:
     return found
 
 
-def start_local_ray(**init_args: Any) -> None:
+def start_local_ray(**init_args: Any) -> Any:
     """``ray.init(**init_args)`` starting a local Ray whose processes ``stop_local_ray`` can
-    find; an interrupt or error during the start stops what had started, then re-raises."""
+    find; an interrupt or error during the start stops what had started, then re-raises.
+    Returns Ray's context (``dashboard_url`` among others)."""
     marker = uuid.uuid4().hex
     _local[:] = [marker]
     os.environ[_MARKER] = marker
     try:
-        ray.init(**init_args)
+        return ray.init(**init_args)
     except BaseException:
         stop_local_ray()
         raise

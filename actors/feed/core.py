@@ -41,6 +41,8 @@ class FeedCore:
         self.pub, self.pub_endpoint = bus.bind(zmq.XPUB, host, xpub_verbose=1)
         self.acks, self.ack_endpoint = bus.bind(zmq.PULL, host)
         self.events_published = 0
+        self.batches_published = 0
+        self.in_flight = 0   # batches published and not yet acknowledged by every subscriber
         self._stop = threading.Event()
 
     def load(self, streams: dict[str, Stream]) -> None:
@@ -76,9 +78,12 @@ class FeedCore:
                                      encode(batch)])
             expected.append(n_subs.get(topic, 0))
             self.events_published += hi - lo
+            self.batches_published += 1
             oldest = self._take_acks(acked, expected, oldest, block=False)
+            self.in_flight = number + 1 - oldest
         while oldest < len(expected):
             oldest = self._take_acks(acked, expected, oldest, block=True)
+            self.in_flight = len(expected) - oldest
         return self.events_published
 
     def _plan(self) -> list[tuple[str, int, int]]:

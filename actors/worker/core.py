@@ -11,6 +11,8 @@ pair's last ``IntentBatch`` and the other pairs go on.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import zmq
 
@@ -40,6 +42,10 @@ class WorkerCore:
         self.rows: dict[str, int] = {}
         self.streams: dict[str, Stream] = {}
         self.events = 0
+        self.batches = 0
+        self.watermark_ns: dict[str, int] = {}   # symbol -> event time of its last row done
+        # called with each batch's compute time (the shell's latency histogram)
+        self.on_batch: Callable[[float], None] | None = None
         self._stop = threading.Event()
 
     def load(self, streams: dict[str, Stream]) -> None:
@@ -87,6 +93,7 @@ class WorkerCore:
             start = self.rows[topic]
             n = len(batch)
             end_of_stream = n == 0
+            began = time.perf_counter()
             for plan in plans:
                 sid = plan.strategy_id
                 if sid in faulted:
@@ -102,6 +109,11 @@ class WorkerCore:
                 bus.send(self.out, to_message(update, plan.symbol))
             self.rows[topic] = start + n
             self.events += n
+            self.batches += 1
+            if n:
+                self.watermark_ns[batch.symbol] = int(batch.columns["ts"][n - 1])
+            if self.on_batch is not None:
+                self.on_batch(time.perf_counter() - began)
             self.acks.send(bytes(number.buffer))
             if end_of_stream:
                 open_topics.discard(topic)

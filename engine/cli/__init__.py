@@ -18,6 +18,7 @@
                      [--output DIR]
     raytrader trend [--data ...] [--symbols A,B] [--sweep DIR ...] [--output DIR]
     raytrader report RUN_DIR [--output FILE]
+    raytrader serve [--host 127.0.0.1] [--port 8080]
     raytrader --version
 
 One module a command: ``backtest``, ``strategies``, ``data``, ``live``,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.live import add_live_commands
     from engine.cli.research import add_research_commands
     from engine.cli.research_sweep import add_research_sweep_commands
+    from engine.cli.serve import add_serve_command
     from engine.cli.strategies import add_strategies_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_live_commands(sub)
     add_research_commands(sub)
     add_research_sweep_commands(sub)
+    add_serve_command(sub)
     return parser
 
 

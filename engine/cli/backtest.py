@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,11 @@ def add_backtest_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
                          "in this process without Ray")
     bt.add_argument("--address", help="join this Ray cluster (host:port or 'auto') instead "
                                       "of starting a local Ray; needs --workers")
+    bt.add_argument("--metrics-port", type=int, metavar="PORT",
+                    help="serve Prometheus metrics of the run (its progress, then its "
+                         "result) on this port of 127.0.0.1 (0: a free one)")
+    bt.add_argument("--no-dashboard", action="store_true",
+                    help="with --workers N and a local Ray: do not start Ray's dashboard")
     bt.add_argument("--batch", action="store_true",
                     help="with --workers 0: use the strategies' batch paths (same result)")
     bt.add_argument("--output", help="write result.json and the trades and fills tables here "
@@ -279,6 +285,25 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return base.replace(**values)
 
 
+def _watch_metrics(args: argparse.Namespace) -> Any:
+    """With ``--metrics-port``: this process's exporter, and the run's watch."""
+    if args.metrics_port is None:
+        return None
+    from engine.obs.exporter import serve_metrics, targets_dir, write_targets
+    from engine.obs.run import RunWatch
+
+    if not 0 <= args.metrics_port < 65536:
+        raise ConfigError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+    host, port = serve_metrics("127.0.0.1", args.metrics_port)
+    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    where = targets_dir()
+    if where is not None:
+        write_targets(where / f"raytrader-backtest-{os.getpid()}.json",
+                      [{"address": f"{host}:{port}", "actor": "backtest",
+                        "kind": "backtest"}])
+    return RunWatch("backtest" if not args.workers else "driver")
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Run ``raytrader backtest``; returns the exit code."""
     from rich.console import Console
@@ -292,12 +317,33 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.address and not args.workers:
         raise ConfigError("--address joins a Ray cluster for the actor graph: give --workers N")
     runner = find_runner("graph", "--workers") if args.workers else None
+    if runner is not None and not args.address:
+        # the graph runner starts a local Ray with its dashboard unless told not to
+        # (RAYTRADER_RAY_DASHBOARD=0 in the environment keeps it off too)
+        if args.no_dashboard:
+            os.environ["RAYTRADER_RAY_DASHBOARD"] = "0"
+        else:
+            os.environ.setdefault("RAYTRADER_RAY_DASHBOARD", "1")
     output = check_output_dir(args.output, what="--output") if args.output else None
+    watch = _watch_metrics(args)
 
     def run(progress: Any) -> Any:
+        if watch is not None:
+            shown = progress
+
+            def progress(done: int, total: int) -> None:
+                watch.progress(done, total)
+                if shown is not None:
+                    shown(done, total)
+
         if runner is None:
-            return run_config(config, progress=progress, batch=args.batch)
-        return runner(config, workers=args.workers, address=args.address, progress=progress)
+            result = run_config(config, progress=progress, batch=args.batch)
+        else:
+            result = runner(config, workers=args.workers, address=args.address,
+                            progress=progress)
+        if watch is not None:
+            watch.finish(result)
+        return result
 
     console = Console(stderr=True)
     if not args.quiet and console.is_terminal:

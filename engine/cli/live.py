@@ -65,6 +65,14 @@ def add_live_commands(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--feed", choices=("trades", "quotes"), default="trades",
                        help="the market the strategies see: every trade (closed bars with "
                             "--timeframe), or the best bid and ask (default: trades)")
+        p.add_argument("--metrics-port", type=int, metavar="PORT",
+                       help="serve Prometheus metrics on this port (0: a free one) while the "
+                            "session runs")
+        p.add_argument("--metrics-host", default="127.0.0.1",
+                       help="address for --metrics-port (default 127.0.0.1)")
+        p.add_argument("--log-format", choices=("json", "console"),
+                       help="structured log lines on stderr (default: none unless "
+                            "RAYTRADER_LOG_FORMAT is set)")
         p.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
                        help="print a heartbeat line (events, fills, working orders, equity, "
                             "data age) to stderr this often; 0 for none (default: 10)")
@@ -128,6 +136,29 @@ def _heartbeat(args: argparse.Namespace) -> dict[str, Any]:
             "on_heartbeat": lambda beat: print(beat.line(), file=sys.stderr, flush=True)}
 
 
+def _observe(args: argparse.Namespace, kind: str) -> None:
+    """Structured logs (``--log-format`` or ``RAYTRADER_LOG_FORMAT``) and the metrics
+    exporter (``--metrics-port``) of this session's process."""
+    import os
+
+    from engine.obs import logs
+
+    if args.log_format or os.environ.get("RAYTRADER_LOG_FORMAT"):
+        logs.configure(args.log_format)
+    if args.metrics_port is not None:
+        from engine.obs.exporter import serve_metrics, targets_dir, write_targets
+
+        if not 0 <= args.metrics_port < 65536:
+            raise ConfigError(f"--metrics-port must be 0-65535, got {args.metrics_port}")
+        host, port = serve_metrics(args.metrics_host, args.metrics_port)
+        print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+        where = targets_dir()
+        if where is not None:
+            write_targets(where / f"raytrader-{kind}-{os.getpid()}.json",
+                          [{"address": f"{host}:{port}", "actor": f"{kind}:{args.exchange}",
+                            "kind": kind}])
+
+
 def _run(session: Any) -> Any:
     """Run ``session`` with Ctrl-C (and SIGTERM) ending it gracefully: a live session still
     cancels its working orders (and flattens, if asked); a second Ctrl-C stops at once."""
@@ -146,6 +177,7 @@ def _run(session: Any) -> Any:
 def cmd_paper(args: argparse.Namespace) -> int:
     from engine.live.session import PaperSession
 
+    _observe(args, "paper")
     session = PaperSession(_config(args), exchange_spec(args), args.duration,
                            feed=args.feed, **_heartbeat(args))
     result = _run(session)
@@ -168,6 +200,7 @@ def cmd_live(args: argparse.Namespace) -> int:
                           "`raytrader paper` to trade on live data with simulated fills)")
     config = _config(args)
     spec = exchange_spec(args)
+    _observe(args, "live")
     credentials = load_credentials(args.exchange)
     session = LiveSession(config, spec, credentials, args.journal, args.duration,
                           flatten=args.flatten, feed=args.feed, **_heartbeat(args))

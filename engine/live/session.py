@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from engine.datasource import LoadedData
 from engine.errors import ConfigError, RaytraderError
 from engine.live.feed import BarFeed, QuoteFeed, TradeFeed
 from engine.live.loop import LiveLoop
+from engine.obs.session import SessionWatch
 from engine.result import BacktestResult
 from engine.risk import PORTFOLIO, STATES
 from engine.run import (add_strategies, assemble_result, build_engine, complete_params,
@@ -78,6 +80,7 @@ class ExchangeSpec:
         import ccxt.pro
 
         from engine.live.executor import keep_error_headers
+        from engine.obs.exchange import instrument
 
         if self.exchange_id not in ccxt.pro.exchanges:
             raise ConfigError(f"unknown exchange {self.exchange_id!r}: ccxt.pro knows "
@@ -87,6 +90,7 @@ class ExchangeSpec:
         ws_url = settings.pop("ws_url", None)
         exchange = getattr(ccxt.pro, self.exchange_id)({**settings, **(credentials or {})})
         keep_error_headers(exchange)
+        instrument(exchange)   # requests, errors and order latency for the metrics
         if self.sandbox:
             exchange.set_sandbox_mode(True)
         if rest_url or ws_url:
@@ -142,6 +146,9 @@ class PaperSession:
         self.on_heartbeat = on_heartbeat
         self.beats = 0
         self._last_message = 0.0
+        self.queue: asyncio.Queue[Any] | None = None   # market messages waiting (metrics)
+        self.exchange_stats: Any = None   # the exchange client's request counts (metrics)
+        self.executor: Any = None
 
     def stop(self) -> None:
         """End the session as its duration would: what follows a normal end (for a live
@@ -227,6 +234,7 @@ class PaperSession:
         session ends are processed too, so every message a feed passed on is an event.
         Returns whether any message came."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queue = queue
         self.feeds = [self._feed(exchange, s, interval) for s in self.symbols]
 
         async def pump(feed: TradeFeed | BarFeed | QuoteFeed) -> None:
@@ -282,6 +290,9 @@ class PaperSession:
     async def run(self) -> BacktestResult:
         config = self.config
         exchange = self.spec.client()
+        self.exchange_stats = exchange.raytrader_stats
+        watch = SessionWatch(self, "paper", uuid.uuid4().hex[:8])
+        error: BaseException | None = None
         try:
             await check_symbols(exchange, self.symbols)
             interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
@@ -298,7 +309,11 @@ class PaperSession:
             result = assemble_result(config, engine, loaded)
             result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
             return result
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            watch.close(error)
             await exchange.close()
 
 
@@ -389,13 +404,17 @@ class LiveSession(PaperSession):
         exchange = self.spec.client(self.credentials.ccxt())
         journal = Journal(self.journal_path, initial_cash=config.capital,
                           config=config.to_dict())
+        self.exchange_stats = exchange.raytrader_stats
+        watch = SessionWatch(self, "live", journal.run_id)
+        error: BaseException | None = None
         try:
             await check_symbols(exchange, self.symbols)
             interval = timeframe_to_ns(config.timeframe) if config.timeframe else 0
             kind = self._kind(interval)
             engine = build_engine(config, [], [])
-            executor = CcxtExecutor(exchange, journal.run_id, journal, lambda event: None,
-                                    mark=lambda s: engine.portfolio.last_price.get(s))
+            executor = self.executor = CcxtExecutor(
+                exchange, journal.run_id, journal, lambda event: None,
+                mark=lambda s: engine.portfolio.last_price.get(s))
             venue = self.venue = ExchangeVenue(executor)
             venue.on_event = engine._on_venue_event
             venue.on_fill = engine._on_fill
@@ -449,7 +468,11 @@ class LiveSession(PaperSession):
                                          "resends": executor.resends,
                                          "budget_waited": executor.budget.waited}
             return result
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            watch.close(error)
             journal.close()
             await exchange.close()
 
