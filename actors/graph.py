@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -106,8 +107,9 @@ class GraphRun:
         else:
             _idle_coordinator.clear()     # from an earlier Ray session, or in use
             # a @ray.remote class: mypy sees the plain class, without Ray's .options
+            # named (coordinator@<id>) so that its metrics target is listed while it lives
             self.coordinator = CoordinatorActor.options(  # type: ignore[attr-defined]
-                max_restarts=0).remote()
+                name=f"coordinator@{uuid.uuid4().hex[:8]}", max_restarts=0).remote()
         self._reusable = not spread
         self._published = False
         self.ref = self.coordinator.run.remote(config, workers, batch_rows, spread, frames)

@@ -32,10 +32,12 @@ from actors.coordinator.core import (Graph, GraphCanceled, GraphData, GraphError
 from actors.execution.actor import ExecutionActor
 from actors.feed.actor import FeedActor
 from actors.risk.actor import RiskActor
+from actors.shell import CoreShell
 from actors.risk.core import RiskSetup
 from actors.worker.actor import WorkerActor
 from engine.config import BacktestConfig
 from engine.datasource import data_identity, known_symbols
+from engine.obs.metrics import Samples
 from engine.result import BacktestResult
 
 
@@ -53,8 +55,15 @@ class Actor(Protocol):
 
 # ray's stubs type the keyword form of ray.remote for tasks only (no max_concurrency)
 @ray.remote(num_cpus=0, max_concurrency=4)  # type: ignore[call-overload]
-class CoordinatorActor:
+class CoordinatorActor(CoreShell):
+    role = "coordinator"
+
     def __init__(self) -> None:
+        # what its runs did, for its metrics (read when Prometheus scrapes)
+        self.outcomes: Counter[str] = Counter()
+        self.actors_started = 0
+        self.data_loads: Counter[str] = Counter()
+        self.last_phases: dict[str, float] = {}
         self._warm: WarmGraph[Actor] = WarmGraph()
         # the last run's data, by what it read: a run over the same data skips the load
         self._data: tuple[Any, GraphData] | None = None
@@ -63,10 +72,11 @@ class CoordinatorActor:
         self._reused = False
         self._cancel = threading.Event()
         self._begin()
+        self.observe()
 
     def _begin(self) -> None:
         """A coordinator serves one run after another: reset what a run leaves."""
-        self.run_id = uuid.uuid4().hex[:8]
+        self.graph_run = uuid.uuid4().hex[:8]   # names this run's actors: ...@<graph_run>
         self.phases = Phases()
         self.started: dict[str, dict[str, Any]] = {}   # name -> pid and node of each actor
         self._actors: dict[str, Actor] = {}   # this run's actors by name, killed if it fails
@@ -80,6 +90,7 @@ class CoordinatorActor:
             spread: bool = False,
             frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None) -> BacktestResult:
         self._begin()
+        outcome = "failed"
         try:
             config = check_spec(config, workers, batch_rows)
             # When the symbols are known without loading the data (synthetic, catalog: a
@@ -99,13 +110,34 @@ class CoordinatorActor:
             result = self._run(plan, data, graph)
             self._warm.keep(graph)
             self._actors.clear()     # kept warm for the next run of this shape
+            outcome = "ok"
+        except GraphCanceled:
+            outcome = "canceled"
+            raise
         finally:
             self._kill_all()
+            self.outcomes[outcome] += 1
+            self.actors_started += len(self.spawned)
         self.phases.mark("total")
+        self.last_phases = dict(self.phases)
         result.timing["graph_phases"] = dict(self.phases)
         result.timing["data_reused"] = self._reused
         result.timing["graph_started"] = list(self.spawned)
+        self.log.info("graph run finished", graph_run=self.graph_run, seconds=self.phases["total"],
+                      started=len(self.spawned), data_reused=self._reused)
         return result
+
+    def samples(self, samples: Samples) -> None:
+        for outcome, n in self.outcomes.items():
+            samples.add("raytrader_runs_total", n, kind="graph", outcome=outcome)
+        samples.add("raytrader_graph_actors_started_total", self.actors_started,
+                    actor=self.actor)
+        for result, n in self.data_loads.items():
+            samples.add("raytrader_data_loads_total", n, actor=self.actor, result=result)
+        for phase in ("prepare", "object_store", "actors_started", "total"):
+            if phase in self.last_phases:
+                samples.add("raytrader_graph_phase_seconds", self.last_phases[phase],
+                            actor=self.actor, phase=phase)
 
     def _load(self, config: BacktestConfig,
               frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None) -> GraphData:
@@ -115,7 +147,9 @@ class CoordinatorActor:
         key = data_identity(config) if frames is None else None
         if key is not None and self._data is not None and self._data[0] == key:
             self._reused = True
+            self.data_loads["reused"] += 1
             return self._data[1]
+        self.data_loads["loaded"] += 1
         self._data = self._refs = None   # the old dataset can go before the new one loads
         data = load_streams(config, frames)
         if key is not None:
@@ -130,7 +164,7 @@ class CoordinatorActor:
         if not self._reset(reuse, plan):
             reuse = Reuse()   # a warm actor died while idle: start every actor afresh
         slot = itertools.count()   # a spread run places actor k on node k mod nodes
-        config, rid = plan.config, self.run_id
+        config, rid = plan.config, self.graph_run
         risk = reuse.risk
         if plan.risk and risk is None:
             risk = self._spawn("risk", RiskActor, f"risk@{rid}", next(slot), spread,

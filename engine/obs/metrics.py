@@ -120,6 +120,16 @@ CATALOG: dict[str, Spec] = {
     "raytrader_run_seconds": Spec("histogram", "wall time of a finished run", ("kind",)),
     "raytrader_runs_total": Spec("counter", "runs finished, by outcome (ok, failed, canceled)",
                                  ("kind", "outcome")),
+    # the coordinator of the actor graph
+    "raytrader_graph_phase_seconds": Spec("gauge", "seconds from the start of the last graph "
+                                          "run to each of its phases (prepare, object_store, "
+                                          "actors_started, total)", ("actor", "phase")),
+    "raytrader_graph_actors_started_total": Spec("counter", "actor processes the coordinator "
+                                                 "started (the rest of each run's graph was "
+                                                 "kept warm)", ("actor",)),
+    "raytrader_data_loads_total": Spec("counter", "runs whose data the coordinator loaded "
+                                       "(result=loaded) or kept from the last run "
+                                       "(result=reused)", ("actor", "result")),
     "raytrader_api_requests_total": Spec("counter", "control API requests by route and status",
                                          ("method", "route", "status")),
     "raytrader_alerts_total": Spec("counter", "copilot alerts raised, by rule and severity",

@@ -65,9 +65,18 @@ def test_every_graph_actor_serves_its_metrics_and_prometheus_scrapes_them(
     assert events > 100_000 and len(result.fills) > 0
 
     roles = sorted(t["role"] for t in run.metrics_targets())
-    assert roles == ["execution", "feed", "risk", "worker", "worker"]
+    assert roles == ["coordinator", "execution", "feed", "risk", "worker", "worker"]
     scraped = {t["actor"]: scrape(t["address"]) for t in run.metrics_targets()}
     targets = {t["actor"]: t for t in run.metrics_targets()}
+    # the coordinator: the runs, the processes it started, the data it loaded, the phases of
+    # its last run (a coordinator lives on: earlier runs of this Ray session count too)
+    coordinator = scraped["coordinator"]
+    assert total(coordinator, "raytrader_runs_total", kind="graph", outcome="ok") >= 1
+    assert total(coordinator, "raytrader_graph_actors_started_total") >= \
+        len(result.timing["graph_started"])
+    assert total(coordinator, "raytrader_data_loads_total", result="loaded") >= 1
+    assert total(coordinator, "raytrader_graph_phase_seconds", phase="total") == \
+        pytest.approx(result.timing["graph_phases"]["total"])
 
     feed = next(v for k, v in scraped.items() if k.startswith("feed:"))
     assert total(feed, "raytrader_events_total", direction="out") == events
@@ -103,8 +112,8 @@ def test_every_graph_actor_serves_its_metrics_and_prometheus_scrapes_them(
     sd = tmp_path / "sd"
     write_targets(sd / "raytrader-graph.json", run.metrics_targets())
     with running_prometheus(tmp_path, sd) as prom:
-        wait_until(lambda: len(query(prom, 'up{job="raytrader"} == 1')) == 5, 30,
-                   "Prometheus scraping the five actors")
+        wait_until(lambda: len(query(prom, 'up{job="raytrader"} == 1')) == 6, 30,
+                   "Prometheus scraping the coordinator and the five actors")
         by_role = {r["metric"]["role"]: float(r["value"][1]) for r in query(
             prom, 'sum by (role) (raytrader_events_total{direction="in"})')}
         assert by_role == {"worker": events, "execution": events}
@@ -115,7 +124,8 @@ def test_every_graph_actor_serves_its_metrics_and_prometheus_scrapes_them(
              for line in path.read_text(errors="replace").splitlines()
              if line.startswith("{") and '"actor"' in line]
     finished = {line["actor"]: line for line in lines if line.get("event") in (
-        "execution finished", "feed finished", "worker finished", "risk audit finished")}
+        "execution finished", "feed finished", "worker finished", "risk audit finished",
+        "graph run finished")}
     assert set(finished) == set(scraped), finished.keys()
     for actor, line in finished.items():
         assert line["run_id"] == targets[actor]["run_id"] and line["level"] == "info"
