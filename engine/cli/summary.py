@@ -59,6 +59,8 @@ def print_summary(result: Any) -> None:
     table.add_row("Config hash", result.config_hash[:16])
     console = Console()
     console.print(table)
+    if result.data.get("market"):
+        console.print(f"market: {result.data['market']}", highlight=False, soft_wrap=True)
     if result.risk:
         console.print(risk_table(result.risk))
 

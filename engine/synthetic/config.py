@@ -98,7 +98,7 @@ DEFAULT_CRASH = RegimeParams(
     mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=3.45,
     jumps_per_day=24.0, jump_scale=0.025, activity=4.0, size_factor=2.5,
     spread_factor=4.0, buy_probability=0.4)
-DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT hourly bars 2017-2021"
+DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021"
 
 # Row = regime being left, column = next regime (order of REGIME_NAMES); rows are
 # normalized, the diagonal must be 0.
