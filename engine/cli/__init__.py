@@ -9,6 +9,8 @@
     raytrader strategies [list | show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]
+    raytrader data facts SOURCE... [--symbol S] [--output FILE]
+    raytrader synthetic fit --data SOURCE --output params.json [--keep-drift]
     raytrader montecarlo RUN_DIR [--paths N] [--seed K] [--ruin 0.5] [--output DIR]
     raytrader stress [backtest's flags] [--window NAME ...] [--shock NAME[:K=V,...] ...]
                      [--output DIR]
@@ -16,7 +18,8 @@
     raytrader report RUN_DIR [--output FILE]
     raytrader --version
 
-One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``research``
+One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``synthetic``
+(``synthetic fit`` and ``data facts``), ``research``
 (``montecarlo``, ``stress``, ``trend``, ``report``); ``summary`` prints a result and
 ``runners`` finds the actor-graph runner that ``--workers N`` needs. That runner is a plugin
 (the ``raytrader.runners`` entry point, ``actors.cli``), so nothing here imports Ray.
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.live import add_live_commands
     from engine.cli.research import add_research_commands
     from engine.cli.strategies import add_strategies_command
+    from engine.cli.synthetic import add_synthetic_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
                                      description="raytrader: backtest and trade crypto strategies")
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_live_commands(sub)
     add_research_commands(sub)
+    add_synthetic_command(sub)
     return parser
 
 

@@ -114,6 +114,29 @@ def measure_facts(data: pd.DataFrame, *, interval_ns: int | None = None,
     return out
 
 
+def measure_quotes(quotes: pd.DataFrame, *, source: str = "") -> dict[str, Any]:
+    """The facts a quotes-only data set allows: the spread distribution."""
+    ts = quotes["ts"].to_numpy(np.int64)
+    return {"source": source, "kind": "quotes", "quotes": len(quotes),
+            "first": str(pd.Timestamp(int(ts[0]), unit="ns")),
+            "last": str(pd.Timestamp(int(ts[-1]), unit="ns")),
+            "spread_bps": _spreads(quotes)}
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and numpy scalars as Python ones (strict
+    JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 # -- returns and moments -----------------------------------------------------------------
 
 def _infer_interval(bars: pd.DataFrame) -> int:
