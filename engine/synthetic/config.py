@@ -79,24 +79,24 @@ class RegimeParams:
 # mean-reverting pull is weak (0.2/day): at the old 6/day a trend rule lost more than half
 # its capital a year, which no real year of BTC showed.
 DEFAULT_TREND_UP = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=5.9, volatility=0.98,
-    jumps_per_day=1.0, jump_scale=0.01, activity=1.0, size_factor=1.0,
+    mean_duration_minutes=18 * 60, drift_per_year=5.9, volatility=1.18,
+    jumps_per_day=1.0, jump_scale=0.012, activity=1.0, size_factor=1.0,
     spread_factor=1.0, buy_probability=0.52)
 DEFAULT_TREND_DOWN = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=-6.0, volatility=1.04,
-    jumps_per_day=1.5, jump_scale=0.0125, activity=1.1, size_factor=1.1,
+    mean_duration_minutes=18 * 60, drift_per_year=-6.0, volatility=1.25,
+    jumps_per_day=1.5, jump_scale=0.015, activity=1.1, size_factor=1.1,
     spread_factor=1.1, buy_probability=0.48)
 DEFAULT_MEAN_REVERTING = RegimeParams(
-    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=0.8,
-    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.0075, activity=0.75,
+    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=0.96,
+    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.009, activity=0.75,
     size_factor=0.9, spread_factor=0.9, buy_probability=0.5)
 DEFAULT_VOLATILE = RegimeParams(
-    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=1.72,
-    jumps_per_day=4.0, jump_scale=0.02, activity=1.8, size_factor=1.4,
+    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=2.06,
+    jumps_per_day=4.0, jump_scale=0.024, activity=1.8, size_factor=1.4,
     spread_factor=2.0, buy_probability=0.5)
 DEFAULT_CRASH = RegimeParams(
-    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=3.45,
-    jumps_per_day=24.0, jump_scale=0.025, activity=4.0, size_factor=2.5,
+    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=4.14,
+    jumps_per_day=24.0, jump_scale=0.03, activity=4.0, size_factor=2.5,
     spread_factor=4.0, buy_probability=0.4)
 DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021"
 
