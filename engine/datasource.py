@@ -47,7 +47,6 @@ class LoadedData:
     feeds: list[Feed]
     source: str
     reports: dict[str, Any]
-    market: str | None = None    # one line on a synthetic market: what it was fitted to, seed
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description of the data a run used."""
@@ -61,8 +60,6 @@ class LoadedData:
             })
         if self.reports:
             out["import_reports"] = self.reports
-        if self.market:
-            out["market"] = self.market
         return out
 
 
@@ -138,14 +135,16 @@ def synthetic_config(config: BacktestConfig) -> SyntheticConfig:
     return SyntheticConfig.from_dict(params, source="synthetic_params")
 
 
-def describe_market(market_config: SyntheticConfig, seed: int,
-                    params: str | Mapping[str, Any] | None) -> str:
-    """One line on a synthetic market: what its parameters were fitted to, where they came
-    from, and the seed."""
-    what = market_config.description or "custom parameters"
+def describe_market(config: BacktestConfig) -> str | None:
+    """One line on the synthetic market a config simulates (what its parameters were fitted
+    to, where they came from, the seed); None when its data is not synthetic."""
+    if not (config.data == SYNTHETIC or config.data.startswith(SYNTHETIC + ":")):
+        return None
+    params = config.synthetic_params
+    what = synthetic_config(config).description or "custom parameters"
     origin = (f"params {params}" if isinstance(params, str)
               else "params given in the config" if params is not None else "built-in defaults")
-    return f"synthetic, {what} ({origin}, seed {seed})"
+    return f"synthetic, {what} ({origin}, seed {config.seed})"
 
 
 def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
@@ -170,8 +169,7 @@ def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> Lo
             feeds.append(Feed(symbol, TRADE, market.trades(), 0))
         else:
             feeds.append(Feed(symbol, "quote", market.quotes(), 0))
-    return LoadedData(feeds, config.data, {},
-                      describe_market(market_config, config.seed, config.synthetic_params))
+    return LoadedData(feeds, config.data, {})
 
 
 def _file(config: BacktestConfig, path: Path, start: int | None, end: int | None) -> LoadedData:

@@ -242,6 +242,8 @@ def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     ra = pd.Series(a[ok]).rank().to_numpy()
     rb = pd.Series(b[ok]).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:     # a constant (e.g. volume-less data): undefined
+        return math.nan
     return float(np.corrcoef(ra, rb)[0, 1])
 
 

@@ -20,6 +20,8 @@ defaults) and matches, in order:
    short span sits below the long-run mean, since the slow volatility factor is skewed).
    Log returns are linear in that factor, so one step is exact for the simulated seeds;
    kurtosis does not depend on it, so step 2 never has to redo it.
+   A data set shorter than two half-lives of the slow factor cannot show how much that factor
+   varies: its volatility-of-volatility is scaled down in proportion to the span.
 4. **Drift**: the trend-up drift is set so the long-run log drift is 0, or the data's own
    with ``keep_drift``. Regime durations, transitions and the mean-reverting pull stay at the
    template's (the data's one realized path identifies them poorly).
@@ -43,9 +45,9 @@ from engine.synthetic.profile import typical_vol_multiplier
 from engine.timeframes import NS_PER_DAY, parse_time, timeframe_to_ns
 
 FIT_SEEDS = (101, 102, 103, 104)
-# Short data sets (under 90 days) are fitted on twice the seeds: a month's kurtosis hinges on
+# Short data sets (under 90 days) are fitted on three times the seeds: a month's kurtosis hinges on
 # a few large moves, so fewer simulated months give a noisy median.
-SHORT_FIT_SEEDS = (101, 102, 103, 104, 105, 106, 107, 108)
+SHORT_FIT_SEEDS = tuple(range(101, 113))
 SHORT_DAYS = 90.0
 _THETA_RANGE = (0.05, 3.0)
 _SLOW_RANGE = (0.05, 1.2)
@@ -104,6 +106,14 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
                               "symbol": symbol, "seeds": list(seeds),
                               "simulated_days": sim_days, "targets": {}, "achieved": {}}
     theta, slow = 1.0, base.vol_of_vol_slow
+    # A span shorter than two half-lives of the slow volatility factor cannot show how much it
+    # varies; left at the template's, it would make simulated spans of that length scatter
+    # far around the data's volatility. Scaled down in proportion to the span instead.
+    identified = days / (2.0 * base.vol_half_life_slow_days)
+    if identified < 1.0:
+        slow = max(base.vol_of_vol_slow * identified, 0.0)
+        say(f"slow volatility: vol-of-vol {slow:.3f} ({days:g} days show "
+            f"{identified:.0%} of two {base.vol_half_life_slow_days:g}-day half-lives)")
     fit_daily = days >= 365 and "1d" in facts["returns"] and finest != "1d"
     # Daily tails first (the slow factor moves hourly kurtosis too), then the finest ones.
     if fit_daily:
