@@ -230,7 +230,7 @@ def test_summary_counts_have_separators_and_return_pct_is_a_percent(tmp_path: Pa
                                                                      capsys) -> None:
     code, out, err = run_cli(capsys, "backtest", "--timeframe", "1m", "--param", "fast=2",
                              "--param", "slow=3", "--start", "2024-01-01", "--end",
-                             "2024-01-21", "--output", str(tmp_path))
+                             "2024-02-01", "--output", str(tmp_path))
     assert code == 0, err
     metrics = json.loads((tmp_path / "result.json").read_text())["metrics"]
     assert metrics["n_fills"] >= 1000 and metrics["n_trades"] >= 1000
