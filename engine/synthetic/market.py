@@ -6,12 +6,16 @@ block))``, and carries the latent state (log mid, anchor, regime, last trade tim
 next. Within a block:
 
 1. a per-minute Markov chain picks the regime;
-2. compound Poisson jumps arrive at the regime's jump rate;
-3. trades arrive as a Poisson process whose rate is the regime's activity times the
-   intraday/weekday seasonality, normalized so ``trades_per_minute`` is the long-run mean;
-4. the log mid is evaluated at each trade time (drift, OU pull, diffusion, jumps), quoted
-   with a spread on the tick grid, and the trade fills at the ask (buyer aggressor) or the
-   bid (seller aggressor) with a lognormal size.
+2. two AR(1) log-volatility factors (fast and slow, carried across blocks) give each minute
+   a variance multiplier of mean 1 (stochastic volatility);
+3. compound Poisson jumps arrive at the regime's jump rate times that multiplier;
+4. trades arrive as a Poisson process whose rate is the regime's activity times the
+   intraday/weekday seasonality times a power of the multiplier (busy when volatile),
+   normalized so ``trades_per_minute`` is the long-run mean;
+5. the log mid is evaluated at each trade time (drift, OU pull, diffusion whose variance
+   follows the seasonality and the multiplier, jumps), quoted with a spread on the tick
+   grid, and the trade fills at the ask (buyer aggressor) or the bid (seller aggressor) with
+   a lognormal size.
 
 Bars of any timeframe are folded from those trades block by block, so they are exact
 aggregations of ``trades()`` while memory stays bounded by one block. Generating whole
