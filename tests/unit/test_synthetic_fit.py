@@ -253,3 +253,22 @@ def test_fit_reproduces_the_one_minute_files(name: str, tmp_path: Path,
     kurt = float(np.median([s["returns"]["1m"]["excess_kurtosis"] for s in sims]))
     assert vol == pytest.approx(real["annual_volatility"], rel=0.2)
     assert 0.5 < kurt / real["returns"]["1m"]["excess_kurtosis"] < 2.0
+
+
+def test_data_identity_follows_the_params(tmp_path: Path) -> None:
+    # A process that keeps loaded data between runs reuses it only on an equal key.
+    from engine.config import BacktestConfig
+    from engine.datasource import data_identity
+
+    path = tmp_path / "params.json"
+    path.write_text('{"vol_of_vol_slow": 0.1}')
+    config = BacktestConfig(synthetic_params=str(path))
+    before = data_identity(config)
+    assert before != data_identity(BacktestConfig())
+    path.write_text('{"vol_of_vol_slow": 0.25}')
+    assert data_identity(config) != before
+    as_mapping = BacktestConfig(synthetic_params={"vol_of_vol_slow": 0.1})
+    assert data_identity(as_mapping) != data_identity(as_mapping.replace(
+        synthetic_params={"vol_of_vol_slow": 0.2}))
+    with pytest.raises(ConfigError, match="synthetic_params must be a params file path"):
+        BacktestConfig(synthetic_params=3)  # type: ignore[arg-type]
