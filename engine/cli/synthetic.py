@@ -14,7 +14,7 @@ import pandas as pd
 
 from engine.cli import EXIT_OK
 from engine.errors import ConfigError, DataError
-from engine.synthetic.facts import json_ready
+from engine.synthetic.facts import MIN_RETURNS, json_ready
 
 CATALOG_ENV = "RAYTRADER_CATALOG"
 
@@ -148,7 +148,8 @@ def run_fit(args: argparse.Namespace) -> int:
                           "synthetic market")
     facts, symbol = measure_source(args.data, args)
     if "annual_volatility" not in facts:
-        raise DataError(f"{args.data}: holds quotes only; fit needs bars or trades")
+        raise DataError(f"{args.data}: too short or quotes only: fit needs at least "
+                        f"{MIN_RETURNS + 1} bars (or minutes of trades)")
     symbol = symbol or "BTC/USDT"
     result = fit_config(facts, symbol=symbol, keep_drift=args.keep_drift,
                         description=f"fitted to {facts['source']} ({symbol})",

@@ -49,6 +49,17 @@ def measure_facts(data: pd.DataFrame, *, interval_ns: int | None = None,
         if interval_ns is None:
             interval_ns = _infer_interval(bars)
     bars = bars.sort_values("ts", kind="stable").drop_duplicates("ts", keep="last")
+    if trades is not None and len(bars) < MIN_RETURNS + 1 and len(trades) >= MIN_RETURNS:
+        # Too short for returns (a few minutes of ticks), long enough for trade sizes.
+        ts = trades["ts"].to_numpy(np.int64)
+        out_short: dict[str, Any] = {
+            "source": source, "kind": "trades", "trades": len(trades),
+            "first": str(pd.Timestamp(int(ts[0]), unit="ns")),
+            "last": str(pd.Timestamp(int(ts[-1]), unit="ns")),
+            "trade_size": _trade_sizes(trades)}
+        if quotes is not None and len(quotes):
+            out_short["spread_bps"] = _spreads(quotes)
+        return out_short
     if len(bars) < MIN_RETURNS + 1:
         raise DataError(f"{source or 'data'}: {len(bars)} bars are too few to measure "
                         f"stylized facts (need {MIN_RETURNS + 1})")

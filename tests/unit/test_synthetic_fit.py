@@ -107,6 +107,9 @@ def test_trades_and_quotes_facts() -> None:
     assert 0.0 < facts["spread_bps"]["q50"] < 20.0
     quotes_only = measure_quotes(market.quotes())
     assert quotes_only["spread_bps"] == facts["spread_bps"]
+    # A few minutes of ticks: too short for returns, enough for the trade sizes.
+    minutes = measure_facts(trades.head(200))
+    assert "returns" not in minutes and minutes["trade_size"]["trades"] == 200
 
 
 # -- params files ------------------------------------------------------------------------------
