@@ -180,3 +180,32 @@ def test_real_sma_years_are_the_pinned_ones() -> None:
         end = f"{year + 1}-01-01" if year < 2021 else "2021-06-10"
         measured = sma_before_fees(data=str(path), start=f"{year}-01-01", end=end)
         assert measured == pytest.approx(pinned, abs=5e-4), (sym, year)
+
+
+def _doc_table() -> None:
+    """Print docs/synthetic.md's facts table: the real BTC series, the real years' range, the
+    band, and the median synthetic year of BTC and ETH."""
+    from engine.data.importers import load_all
+
+    real_years, whole = [], {}
+    for sym, path in REAL_1H.items():
+        bars = load_all(path, skip_bad=True)[0].frame
+        if sym == "BTC":
+            whole = fact_values(measure_facts(bars))
+        for year in YEARS:
+            lo, hi = (pd.Timestamp(f"{y}-01-01").value for y in (year, year + 1))
+            real_years.append(fact_values(measure_facts(
+                bars[(bars["ts"] >= lo) & (bars["ts"] < hi)])))
+    btc, eth = median_values("BTC/USDT"), median_values("ETH/USDT")
+    bands = {**BANDS, "weekend/weekday volume": WEEKEND_BAND, "mean acf lags 1-24": MEAN_ACF_BAND}
+    print("| fact | real BTC 2017-21 | real years min .. max | band | synthetic BTC | "
+          "synthetic ETH |")
+    print("|---|---|---|---|---|---|")
+    for name, (lo, hi) in bands.items():
+        values = [y[name] for y in real_years]
+        print(f"| {name} | {whole[name]:.3f} | {min(values):.3f} .. {max(values):.3f} | "
+              f"{lo} .. {hi} | {btc[name]:.3f} | {eth[name]:.3f} |")
+
+
+if __name__ == "__main__":
+    _doc_table()
