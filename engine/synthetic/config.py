@@ -79,24 +79,24 @@ class RegimeParams:
 # mean-reverting pull is weak (0.2/day): at the old 6/day a trend rule lost more than half
 # its capital a year, which no real year of BTC showed.
 DEFAULT_TREND_UP = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=5.9, volatility=1.18,
-    jumps_per_day=1.0, jump_scale=0.012, activity=1.0, size_factor=1.0,
+    mean_duration_minutes=18 * 60, drift_per_year=5.9, volatility=1.3,
+    jumps_per_day=1.0, jump_scale=0.0072, activity=1.0, size_factor=1.0,
     spread_factor=1.0, buy_probability=0.52)
 DEFAULT_TREND_DOWN = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=-6.0, volatility=1.25,
-    jumps_per_day=1.5, jump_scale=0.015, activity=1.1, size_factor=1.1,
+    mean_duration_minutes=18 * 60, drift_per_year=-6.0, volatility=1.38,
+    jumps_per_day=1.5, jump_scale=0.009, activity=1.1, size_factor=1.1,
     spread_factor=1.1, buy_probability=0.48)
 DEFAULT_MEAN_REVERTING = RegimeParams(
-    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=0.96,
-    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.009, activity=0.75,
+    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=1.06,
+    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.0054, activity=0.75,
     size_factor=0.9, spread_factor=0.9, buy_probability=0.5)
 DEFAULT_VOLATILE = RegimeParams(
-    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=2.06,
-    jumps_per_day=4.0, jump_scale=0.024, activity=1.8, size_factor=1.4,
+    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=2.27,
+    jumps_per_day=4.0, jump_scale=0.0144, activity=1.8, size_factor=1.4,
     spread_factor=2.0, buy_probability=0.5)
 DEFAULT_CRASH = RegimeParams(
-    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=4.14,
-    jumps_per_day=24.0, jump_scale=0.03, activity=4.0, size_factor=2.5,
+    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=4.55,
+    jumps_per_day=24.0, jump_scale=0.018, activity=4.0, size_factor=2.5,
     spread_factor=4.0, buy_probability=0.4)
 DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021"
 
@@ -147,14 +147,14 @@ class SyntheticConfig:
     - ``default_days``: span of a market built without ``end`` (30).
     - ``vol_of_vol_fast``, ``vol_half_life_fast_hours``: stationary standard deviation and
       half-life of the fast log-volatility factor (stochastic volatility: clustering within
-      the day, fat tails of hourly returns) (0.45, 6 h).
+      the day, fat tails of hourly returns) (0.5, 4 h).
     - ``vol_of_vol_slow``, ``vol_half_life_slow_days``: the same for the slow factor (calm
       and turbulent weeks: the slow decay of the autocorrelation of absolute returns, fat
       tails of daily returns). Both factors at 0 turn stochastic volatility off; the
       variance multiplier they make has mean 1, so the long-run volatility is unchanged
       (0.6, 60 days).
     - ``volume_follows_volatility``: elasticity of the trade rate to the volatility factors
-      (trade rate ~ variance multiplier ** this), the volume-volatility correlation (0.4).
+      (trade rate ~ variance multiplier ** this), the volume-volatility correlation (0.3).
     - ``description``: one line on what the parameters were fitted to (printed with a run).
     """
 
@@ -177,11 +177,11 @@ class SyntheticConfig:
     price_significant_digits: int = 7
     jump_clip: float = 8.0
     default_days: float = 30.0
-    vol_of_vol_fast: float = 0.45
-    vol_half_life_fast_hours: float = 6.0
+    vol_of_vol_fast: float = 0.5
+    vol_half_life_fast_hours: float = 4.0
     vol_of_vol_slow: float = 0.6
     vol_half_life_slow_days: float = 60.0
-    volume_follows_volatility: float = 0.4
+    volume_follows_volatility: float = 0.3
     seasonal_volatility: float = 0.45
     description: str = DEFAULT_DESCRIPTION
 
