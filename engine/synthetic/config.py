@@ -73,8 +73,8 @@ class RegimeParams:
 
 # Fitted to Binance BTC/USDT and ETH/USDT hourly bars of 2017-2021 (docs/synthetic.md has the
 # facts side by side and how they were matched). With BTC's volatility multiplier (0.80-0.90)
-# and the stochastic volatility below, a year has ~85 % volatility, hourly excess kurtosis
-# ~15-25, a slow decay of the autocorrelation of |returns|, and a long-run log drift of
+# and the stochastic volatility below, a typical year has ~80 % volatility, hourly excess
+# kurtosis ~13-17, a slow decay of the autocorrelation of |returns|, and a long-run log drift of
 # ~0.1 %/year: the trend regimes' drifts and the crashes' cancel (no hidden drift). The
 # mean-reverting pull is weak (0.2/day): at the old 6/day a trend rule lost more than half
 # its capital a year, which no real year of BTC showed.
