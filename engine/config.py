@@ -81,6 +81,9 @@ class BacktestConfig:
     # how entries are sized (engine.sizing): "target" (default) leaves it to the strategies;
     # a strategy entry's own "sizing" wins over this one
     sizing: SizingPolicy = dataclasses.field(default_factory=SizingPolicy)
+    # the synthetic market's parameters (engine.synthetic.SyntheticConfig): a JSON file as
+    # written by ``raytrader synthetic fit``, or the same keys as a mapping; None: defaults
+    synthetic_params: str | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
@@ -108,6 +111,12 @@ class BacktestConfig:
         if not (self.periods_per_year > 0):
             raise ConfigError(f"periods_per_year must be positive, got {self.periods_per_year!r}")
         self.equity_interval_ns()
+        params = self.synthetic_params
+        if params is not None and not isinstance(params, (str, Mapping)):
+            raise ConfigError(f"synthetic_params must be a params file path or a mapping, "
+                              f"got {params!r}")
+        if isinstance(params, Mapping):
+            object.__setattr__(self, "synthetic_params", dict(params))
         if self.strategies is not None:
             object.__setattr__(self, "strategies", _strategy_entries(self.strategies))
 
@@ -224,7 +233,7 @@ class BacktestConfig:
             del out["sizing"]   # left out while unset, so earlier configs keep their hash
         out["params"] = dict(self.params)
         # settings added later are left out while unset, so earlier configs keep their hash
-        for name in ("strategies", "equity_interval", *_RISK_FIELDS):
+        for name in ("strategies", "equity_interval", "synthetic_params", *_RISK_FIELDS):
             if out.get(name, 0) is None:
                 del out[name]
         if self.strategies is not None:

@@ -5,7 +5,8 @@ detected), the Parquet catalog, or frames handed in from Python.
 
 - ``synthetic`` (bars at ``timeframe``, default 1h) or ``synthetic:trades`` /
   ``synthetic:quotes``: each symbol's market is derived from the seed and the symbol name;
-  default range 2024-01-01 for one year;
+  default range 2024-01-01 for one year; ``synthetic_params`` (a params file, as written by
+  ``raytrader synthetic fit``, or a mapping) replaces the built-in market parameters;
 - a path to a CSV (or JSON/.json.gz trades) file in any format ``engine.data.importers``
   detects; the file holds one instrument, named by ``symbols``, by the file's symbol column, or
   by its file name (``BTCUSDT-1m-2024-01.csv``, see ``engine.data.symbols``); ``symbols``
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from engine.backtesting import Feed
-from engine.config import SYNTHETIC, BacktestConfig
+from engine.config import SYNTHETIC, BacktestConfig, canonical_json
 from engine.data.resample import resample_bars, trades_to_bars
 from engine.data.schema import BAR, TRADE
 from engine.errors import ConfigError, NoDataError
@@ -34,6 +35,7 @@ from engine.timeframes import format_ns, ns_to_timeframe, parse_time, timeframe_
 
 if TYPE_CHECKING:
     from engine.data.importers import ImportResult
+    from engine.synthetic import SyntheticConfig
 
 DEFAULT_SYNTHETIC_START = "2024-01-01"
 DEFAULT_SYNTHETIC_DAYS = 365
@@ -90,12 +92,22 @@ def data_identity(config: BacktestConfig) -> tuple[Any, ...]:
               config.skip_bad, tuple(config.symbols or ()), config.timeframe, config.venue)
     data = config.data
     if data == SYNTHETIC or data.startswith(SYNTHETIC + ":"):
-        return fields, ()
+        params = config.synthetic_params
+        if params is None:
+            return fields, ()
+        if isinstance(params, str):
+            return fields, _file_keys([Path(params)])
+        return fields, (canonical_json(params),)
     if data == "catalog" or data.startswith("catalog:"):
         where = Path(_catalog_root(config))
     else:
         where = Path(data)
     paths = sorted(where.rglob("*")) if where.is_dir() else [where]
+    return fields, (str(where.resolve()),), _file_keys(paths)
+
+
+def _file_keys(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, modification time) of each file; -1s for one that cannot be read."""
     files = []
     for path in paths:
         try:
@@ -105,11 +117,35 @@ def data_identity(config: BacktestConfig) -> tuple[Any, ...]:
             continue
         if not path.is_dir():
             files.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return fields, (str(where.resolve()),), tuple(files)
+    return tuple(files)
 
 
 def _symbols(config: BacktestConfig, default: str) -> tuple[str, ...]:
     return config.symbols if config.symbols else (default,)
+
+
+def synthetic_config(config: BacktestConfig) -> SyntheticConfig:
+    """The synthetic market's parameters of a backtest config (``synthetic_params``)."""
+    from engine.synthetic import SyntheticConfig
+
+    params = config.synthetic_params
+    if params is None:
+        return SyntheticConfig()
+    if isinstance(params, str):
+        return SyntheticConfig.from_file(params)
+    return SyntheticConfig.from_dict(params, source="synthetic_params")
+
+
+def describe_market(config: BacktestConfig) -> str | None:
+    """One line on the synthetic market a config simulates (what its parameters were fitted
+    to, where they came from, the seed); None when its data is not synthetic."""
+    if not (config.data == SYNTHETIC or config.data.startswith(SYNTHETIC + ":")):
+        return None
+    params = config.synthetic_params
+    what = synthetic_config(config).description or "custom parameters"
+    origin = (f"params {params}" if isinstance(params, str)
+              else "params given in the config" if params is not None else "built-in defaults")
+    return f"synthetic, {what} ({origin}, seed {config.seed})"
 
 
 def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> LoadedData:
@@ -122,9 +158,11 @@ def _synthetic(config: BacktestConfig, start: int | None, end: int | None) -> Lo
     start = start if start is not None else parse_time(DEFAULT_SYNTHETIC_START)
     end = end if end is not None else start + DEFAULT_SYNTHETIC_DAYS * 86_400 * 1_000_000_000
     timeframe = config.timeframe or "1h"
+    market_config = synthetic_config(config)
     feeds = []
     for symbol in _symbols(config, "BTC/USDT"):
-        market = SyntheticMarket(symbol, seed=config.seed, start=start, end=end)
+        market = SyntheticMarket(symbol, seed=config.seed, start=start, end=end,
+                                 config=market_config)
         if kind == "bars":
             interval = timeframe_to_ns(timeframe)
             feeds.append(Feed(symbol, BAR, market.bars(timeframe), interval))

@@ -13,6 +13,8 @@
     raytrader strategies [list | show NAME]
     raytrader data import FILE... [--catalog DIR]
     raytrader data list [--catalog DIR]
+    raytrader data facts SOURCE... [--symbol S] [--output FILE]
+    raytrader synthetic fit --data SOURCE --output params.json [--keep-drift]
     raytrader montecarlo RUN_DIR [--paths N] [--seed K] [--ruin 0.5] [--output DIR]
     raytrader stress [backtest's flags] [--window NAME ...] [--shock NAME[:K=V,...] ...]
                      [--output DIR]
@@ -21,12 +23,12 @@
     raytrader serve [--host 127.0.0.1] [--port 8080]
     raytrader --version
 
-One module a command: ``backtest``, ``strategies``, ``data``, ``live``,
-``research_sweep`` (``sweep`` and ``walkforward``) and ``research`` (``montecarlo``,
-``stress``, ``trend``, ``report``); ``summary`` prints a result and ``runners`` finds the
-Ray runners that ``--workers N`` needs. Those runners are plugins (the
-``raytrader.runners`` entry points, ``actors.cli`` and ``actors.research``), so nothing
-here imports Ray.
+One module a command: ``backtest``, ``strategies``, ``data``, ``live``, ``synthetic``
+(``synthetic fit`` and ``data facts``), ``research_sweep`` (``sweep`` and
+``walkforward``), ``research`` (``montecarlo``, ``stress``, ``trend``, ``report``) and
+``serve``; ``summary`` prints a result and ``runners`` finds the Ray runners that
+``--workers N`` needs. Those runners are plugins (the ``raytrader.runners`` entry points,
+``actors.cli`` and ``actors.research``), so nothing here imports Ray.
 
 Exit codes: 0 done, 1 a strategy faulted or the run failed, 2 bad input (one line on stderr
 naming the file, field or flag at fault), 130 interrupted.
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli.research_sweep import add_research_sweep_commands
     from engine.cli.serve import add_serve_command
     from engine.cli.strategies import add_strategies_command
+    from engine.cli.synthetic import add_synthetic_command
 
     parser = argparse.ArgumentParser(prog="raytrader",
                                      description="raytrader: backtest and trade crypto strategies")
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_research_commands(sub)
     add_research_sweep_commands(sub)
     add_serve_command(sub)
+    add_synthetic_command(sub)
     return parser
 
 

@@ -36,7 +36,7 @@ _CONFIG_FLAGS = (
     "max_open_positions", "max_gross_exposure", "equity_interval", "account",
     "on_insufficient", "max_drawdown", "max_daily_loss", "stop_loss", "kill_at", "sizing",
     "max_leverage", "max_position_share", "max_order_notional", "max_consecutive_losses",
-    "cooldown", "max_cost_bps", "max_orders_per_minute",
+    "cooldown", "max_cost_bps", "max_orders_per_minute", "synthetic_params",
 )
 
 
@@ -122,6 +122,10 @@ def add_run_options(bt: argparse.ArgumentParser) -> None:
                     help="when a resting limit order fills: 'through' once the market trades "
                          "beyond its price, 'touch' also at its price" + d("limit_fill"))
     bt.add_argument("--seed", type=int, help="seed of the synthetic market" + d("seed"))
+    bt.add_argument("--synthetic-params", metavar="FILE",
+                    help="parameters of the synthetic market, a JSON file as written by "
+                         "'raytrader synthetic fit' (default: built-in, fitted to Binance "
+                         "BTC/USDT and ETH/USDT hourly 2017-2021)")
     bt.add_argument("--venue", help="venue name (catalog reads, reports)" + d("venue"))
     bt.add_argument("--catalog", help="catalog folder for --data catalog (default: "
                                       "$RAYTRADER_CATALOG or ./catalog)")

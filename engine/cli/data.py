@@ -1,4 +1,5 @@
-"""The ``raytrader data`` commands: ``import`` files into a Parquet catalog, ``list`` it."""
+"""The ``raytrader data`` commands: ``import`` files into a Parquet catalog, ``list`` it;
+``facts`` (stylized facts of any data) lives in ``engine.cli.synthetic``."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     lst = commands.add_parser("list", help="list the series stored in the catalog")
     _add_catalog_option(lst)
     lst.set_defaults(func=run_list)
+
+    from engine.cli.synthetic import add_facts_command
+    add_facts_command(commands)
     return data
 
 

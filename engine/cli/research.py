@@ -91,6 +91,8 @@ def add_research_commands(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--start", help="first time, e.g. 2020-01-01")
     tr.add_argument("--end", help="end time (exclusive)")
     tr.add_argument("--seed", type=int, help="seed of the synthetic market")
+    tr.add_argument("--synthetic-params", metavar="FILE",
+                    help="parameters of the synthetic market ('raytrader synthetic fit')")
     tr.add_argument("--catalog", help="catalog folder for --data catalog")
     tr.add_argument("--skip-bad", action="store_true", default=None,
                     help="skip malformed CSV rows instead of failing")
@@ -202,7 +204,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
     from engine.timeframes import timeframe_to_ns
 
     values: dict[str, Any] = {"data": args.data}
-    for key in ("start", "end", "seed", "catalog", "skip_bad"):
+    for key in ("start", "end", "seed", "catalog", "skip_bad", "synthetic_params"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     symbols = _split_symbols(args.symbols)

@@ -14,6 +14,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.table import Table
 from rich.text import Text
 
+from engine.datasource import describe_market
 from engine.data.validate import ImportReport
 
 
@@ -59,6 +60,9 @@ def print_summary(result: Any) -> None:
     table.add_row("Config hash", result.config_hash[:16])
     console = Console()
     console.print(table)
+    market = describe_market(cfg)
+    if market:
+        console.print(f"market: {market}", highlight=False, soft_wrap=True)
     if result.risk:
         console.print(risk_table(result.risk))
 

@@ -109,6 +109,33 @@ def activity_profile(block_start: int, n_minutes: int, hourly: np.ndarray,
 
 
 @njit(cache=True)
+def variance_path(z: np.ndarray, state: np.ndarray, persistence: np.ndarray,
+                  innovation: np.ndarray, variance_bias: float, rate_elasticity: float,
+                  rate_bias: float) -> tuple[np.ndarray, np.ndarray]:
+    """Stochastic volatility of each minute of a block: two AR(1) log-volatility factors.
+
+    ``state`` = [fast, slow] log-volatility factors (updated in place); each minute
+    ``h_i <- persistence[i] * h_i + innovation[i] * z[i, m]``. Returns the variance
+    multiplier ``exp(2 h + variance_bias)`` (mean 1 with ``variance_bias = -2 Var h``) and
+    the trade-rate multiplier ``exp(2 rate_elasticity h + rate_bias)`` (mean 1 likewise).
+    """
+    n = z.shape[1]
+    variance = np.empty(n)
+    rate = np.empty(n)
+    fast = state[0]
+    slow = state[1]
+    for m in range(n):
+        fast = persistence[0] * fast + innovation[0] * z[0, m]
+        slow = persistence[1] * slow + innovation[1] * z[1, m]
+        h = fast + slow
+        variance[m] = dexp(2.0 * h + variance_bias)
+        rate[m] = dexp(2.0 * rate_elasticity * h + rate_bias)
+    state[0] = fast
+    state[1] = slow
+    return variance, rate
+
+
+@njit(cache=True)
 def cumulative(rates: np.ndarray) -> np.ndarray:
     """``[0, r0, r0 + r1, ...]``, summed left to right."""
     out = np.empty(rates.shape[0] + 1)

@@ -6,12 +6,16 @@ block))``, and carries the latent state (log mid, anchor, regime, last trade tim
 next. Within a block:
 
 1. a per-minute Markov chain picks the regime;
-2. compound Poisson jumps arrive at the regime's jump rate;
-3. trades arrive as a Poisson process whose rate is the regime's activity times the
-   intraday/weekday seasonality, normalized so ``trades_per_minute`` is the long-run mean;
-4. the log mid is evaluated at each trade time (drift, OU pull, diffusion, jumps), quoted
-   with a spread on the tick grid, and the trade fills at the ask (buyer aggressor) or the
-   bid (seller aggressor) with a lognormal size.
+2. two AR(1) log-volatility factors (fast and slow, carried across blocks) give each minute
+   a variance multiplier of mean 1 (stochastic volatility);
+3. compound Poisson jumps arrive at the regime's jump rate times that multiplier;
+4. trades arrive as a Poisson process whose rate is the regime's activity times the
+   intraday/weekday seasonality times a power of the multiplier (busy when volatile),
+   normalized so ``trades_per_minute`` is the long-run mean;
+5. the log mid is evaluated at each trade time (drift, OU pull, diffusion whose variance
+   follows the seasonality and the multiplier, jumps), quoted with a spread on the tick
+   grid, and the trade fills at the ask (buyer aggressor) or the bid (seller aggressor) with
+   a lognormal size.
 
 Bars of any timeframe are folded from those trades block by block, so they are exact
 aggregations of ``trades()`` while memory stays bounded by one block. Generating whole
@@ -42,7 +46,8 @@ from engine.timeframes import NS_PER_DAY, NS_PER_MINUTE, parse_time, timeframe_t
 
 BLOCK_MINUTES = MINUTES_PER_DAY
 BLOCK_NS = NS_PER_DAY
-_CORE_STREAM, _QUOTE_STREAM, _INIT_STREAM = 0, 1, 2
+_CORE_STREAM, _QUOTE_STREAM, _INIT_STREAM, _VOL_INIT_STREAM = 0, 1, 2, 3
+_LN2 = 0.6931471805599453
 # Trades are at least 2 ns apart so each quote can sit 1 ns before its trade, strictly
 # after the previous trade.
 _TRADE_GAP_NS = 2
@@ -97,6 +102,29 @@ class _Model:
         self.weekday_factor = 7.0 / (5.0 + 2.0 * config.weekend_activity)
         self.weekend_factor = config.weekend_activity * self.weekday_factor
         self.anchor_rate = 1.0 / (config.anchor_hours * 60.0)
+        # The variance follows the seasonal activity a as a * (1 - w + w * a): w = 0 makes
+        # it proportional to activity, w = 1 to its square (volatility proportional to
+        # activity); divided by its weekly mean so the long-run volatility is unchanged.
+        w = config.seasonal_volatility
+        day = kernels.activity_profile(0, MINUTES_PER_DAY, self.hourly, 1.0, 1.0)
+        mean_square = (kernels.sequential_sum(day * day) / MINUTES_PER_DAY * (
+            5.0 * self.weekday_factor * self.weekday_factor
+            + 2.0 * self.weekend_factor * self.weekend_factor) / 7.0)
+        self.season_weight = w
+        self.season_variance_scale = 1.0 / ((1.0 - w) + w * mean_square)
+        # Stochastic volatility: a fast and a slow AR(1) log-volatility factor per minute.
+        sd = (config.vol_of_vol_fast, config.vol_of_vol_slow)
+        half_lives = (config.vol_half_life_fast_hours * 60.0,
+                      config.vol_half_life_slow_days * MINUTES_PER_DAY)
+        self.sv_sd = np.array(sd)
+        self.sv_persistence = np.array([kernels.dexp_scalar(-_LN2 / h) for h in half_lives])
+        self.sv_innovation = np.array([s * math.sqrt(1.0 - p * p)
+                                       for s, p in zip(sd, self.sv_persistence)])
+        total = sd[0] * sd[0] + sd[1] * sd[1]
+        e = config.volume_follows_volatility
+        self.sv_variance_bias = -2.0 * total
+        self.sv_rate_elasticity = e
+        self.sv_rate_bias = -2.0 * e * e * total
 
 
 class SyntheticMarket:
@@ -238,6 +266,11 @@ class SyntheticMarket:
                 return code
         return len(REGIME_NAMES) - 1
 
+    def _initial_volatility(self) -> np.ndarray:
+        """The log-volatility factors at ``start``, drawn from their stationary law."""
+        z = self._rng(_VOL_INIT_STREAM, 0).standard_normal(2)
+        return z * self._model.sv_sd
+
     def _collect_trades(self, until: int | None, limit: int | None) -> pd.DataFrame:
         parts: dict[str, list[np.ndarray]] = {"ts": [], "price": [], "size": [], "side": []}
         count = 0
@@ -261,6 +294,7 @@ class SyntheticMarket:
         state = np.zeros(2)                    # log mid relative to initial price, anchor
         last_ts = self.start - 1
         regime = self._initial_regime()
+        sv_state = self._initial_volatility()
         b = 0
         while until is None or self.start + b * BLOCK_NS < until:
             block_start = self.start + b * BLOCK_NS
@@ -268,17 +302,23 @@ class SyntheticMarket:
             path = kernels.regime_path(rng.random(BLOCK_MINUTES), regime,
                                        model.leave_probability, model.next_cumulative)
             regime = int(path[-1])
-            activity = kernels.activity_profile(block_start, BLOCK_MINUTES, model.hourly,
-                                                model.weekday_factor, model.weekend_factor)
+            variance, rate = kernels.variance_path(
+                rng.standard_normal((2, BLOCK_MINUTES)), sv_state, model.sv_persistence,
+                model.sv_innovation, model.sv_variance_bias, model.sv_rate_elasticity,
+                model.sv_rate_bias)
+            season = kernels.activity_profile(block_start, BLOCK_MINUTES, model.hourly,
+                                              model.weekday_factor, model.weekend_factor)
+            activity = (season * ((1.0 - model.season_weight) + model.season_weight * season)
+                        * model.season_variance_scale * variance)
 
-            jump_cum = kernels.cumulative(model.jump_rate[path])
+            jump_cum = kernels.cumulative(model.jump_rate[path] * variance)
             jump_ts, jump_minute = kernels.arrival_times(
                 jump_cum, _unit_exponentials(rng, jump_cum[-1]), block_start, block_start, 0)
             jump_size = kernels.jump_sizes(rng.standard_normal((jump_ts.shape[0], 4)),
                                            path[jump_minute], model.jump_mean,
                                            model.jump_scale, cfg.jump_clip)
 
-            trade_cum = kernels.cumulative(model.trade_rate[path] * activity)
+            trade_cum = kernels.cumulative(model.trade_rate[path] * season * rate)
             ts, minute = kernels.arrival_times(
                 trade_cum, _unit_exponentials(rng, trade_cum[-1]), block_start, last_ts,
                 _TRADE_GAP_NS)

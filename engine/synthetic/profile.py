@@ -131,3 +131,10 @@ def _ten(e: int) -> float:
 def _power_of_ten(e: int) -> tuple[float, float]:
     """``10**e`` as (multiplier, divisor), both exact integers in float64."""
     return (float(10**e), 1.0) if e >= 0 else (1.0, float(10**-e))
+
+
+def typical_vol_multiplier(symbol: str) -> float:
+    """The middle of the volatility-multiplier band of ``symbol``'s base asset (what a fit
+    to that symbol's data divides out, so the fitted market has the data's volatility)."""
+    _, _, vol_lo, vol_hi, _ = _KNOWN_BASES.get(base_asset(symbol), _OTHER_BASE)
+    return (vol_lo + vol_hi) / 2.0

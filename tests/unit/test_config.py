@@ -80,6 +80,7 @@ CHANGED: dict[str, Any] = {
     "strategy_risk": {"sma_cross": {"stop_loss": 0.01}},
     "sizing": "kelly:kelly_scale=0.25",
     "equity_interval": "event",
+    "synthetic_params": {"vol_of_vol_slow": 0.3},
     "fee_bps": 7.0,
     "execution": VenueConfig(venue="kraken", taker_fee_bps=7.5),
     "risk": RiskLimits(max_gross_exposure=1.5),
@@ -338,7 +339,7 @@ def test_to_dict_writes_the_sections_flat() -> None:
     unset = {f.name for f in dataclasses.fields(RiskLimits)
              if getattr(config.risk, f.name) is None}
     assert set(out) == set(VALID_KEYS) - {"fee_bps", "execution", "risk", "strategies", "sizing",
-                                          "equity_interval"} - unset
+                                          "equity_interval", "synthetic_params"} - unset
 
 
 def test_a_section_given_whole_equals_its_flat_keys() -> None:

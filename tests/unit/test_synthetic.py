@@ -24,9 +24,9 @@ from engine.timeframes import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, parse_time
 GOLDEN_ARGS = dict(symbol="BTC/USDT", seed=7, start="2024-01-01", n_bars=3, timeframe="1m")
 GOLDEN_BARS = [
     # ts, open, high, low, close, volume
-    (1704067200000000000, 34073.5, 34104.89, 34072.11, 34078.92, 1.25785),
-    (1704067260000000000, 34085.86, 34103.6, 34081.12, 34094.15, 1.20788),
-    (1704067320000000000, 34084.41, 34103.91, 34066.2, 34066.2, 2.0465999999999998),
+    (1704067200000000000, 34073.36, 34076.3, 34065.02, 34067.92, 0.21797),
+    (1704067260000000000, 34073.7, 34073.7, 34065.7, 34071.16, 0.08759),
+    (1704067320000000000, 34072.41, 34072.41, 34072.41, 34072.41, 0.0732),
 ]
 
 
@@ -105,8 +105,8 @@ def test_longer_market_extends_shorter_one(trades: pd.DataFrame) -> None:
                             end="2024-03-02T12:00").trades()
     pd.testing.assert_frame_equal(short, trades.iloc[:len(short)], check_exact=True)
     assert trades["ts"].iloc[len(short)] >= parse_time("2024-03-02T12:00")
-    first = synthetic_trades("BTC/USDT", seed=3, start="2024-03-01T00:30", n_trades=50_000)
-    pd.testing.assert_frame_equal(first, trades.iloc[:50_000], check_exact=True)
+    first = synthetic_trades("BTC/USDT", seed=3, start="2024-03-01T00:30", n_trades=40_000)
+    pd.testing.assert_frame_equal(first, trades.iloc[:40_000], check_exact=True)
 
 
 def test_golden_first_bars() -> None:
@@ -148,7 +148,20 @@ def test_trades_follow_the_schema(market: SyntheticMarket, trades: pd.DataFrame)
     lots = np.round(size * profile.lot_div / profile.lot_mul)
     assert np.array_equal(lots * profile.lot_mul / profile.lot_div, size)
     minutes = (market.end - market.start) / NS_PER_MINUTE
-    assert 0.7 * market.trades_per_minute < len(trades) / minutes < 1.5 * market.trades_per_minute
+    # Two days: the trade rate follows the stochastic volatility, so a calm or a busy stretch
+    # may sit far from the long-run mean (checked over a year below).
+    assert 0.25 * market.trades_per_minute < len(trades) / minutes < 4 * market.trades_per_minute
+
+
+def test_long_run_trade_rate_is_the_configured_one() -> None:
+    # The rate follows a slow volatility factor (60-day half-life), so one year may sit well
+    # off the mean; eight years of different seeds average it out.
+    rates = []
+    for seed in range(8):
+        market = SyntheticMarket("BTC/USDT", seed=seed, start="2023-01-01", end="2024-01-01",
+                                 trades_per_minute=1.0)
+        rates.append(len(market.trades()) / ((market.end - market.start) / NS_PER_MINUTE))
+    assert 0.8 < float(np.mean(rates)) < 1.25
 
 
 @pytest.mark.parametrize("timeframe", ["1m", "5m", "1h", "1d"])
@@ -248,7 +261,7 @@ def test_volatility_is_in_a_crypto_range(long_market: SyntheticMarket) -> None:
     alt = SyntheticMarket("PEPE/USDT", seed=11, start="2023-01-01", end="2024-01-01",
                           trades_per_minute=1.0).bars("4h")["close"].to_numpy()
     alt_annual = np.std(np.diff(np.log(alt))) * math.sqrt(365 * 6)
-    assert annual < alt_annual < 1.8
+    assert annual < alt_annual < 3.0
 
 
 def test_busy_regimes_trade_more_with_wider_spreads(long_market: SyntheticMarket) -> None:
