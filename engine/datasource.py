@@ -54,10 +54,15 @@ class LoadedData:
         out: dict[str, Any] = {"source": self.source, "feeds": []}
         for feed in self.feeds:
             ts = feed.frame["ts"].to_numpy()
+            marks = feed.mark_prices()
+            priced = np.flatnonzero(np.isfinite(marks) & (marks > 0))
             out["feeds"].append({
                 "symbol": feed.symbol, "kind": feed.kind,
                 "timeframe": ns_to_timeframe(feed.interval_ns) if feed.interval_ns else None,
                 "rows": len(ts), "first": format_ns(int(ts[0])), "last": format_ns(int(ts[-1])),
+                # the market's own move over the run (what buying and holding earned)
+                "first_price": float(marks[priced[0]]) if len(priced) else None,
+                "last_price": float(marks[priced[-1]]) if len(priced) else None,
             })
         if self.reports:
             out["import_reports"] = self.reports

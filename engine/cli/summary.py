@@ -63,8 +63,19 @@ def print_summary(result: Any) -> None:
     market = describe_market(cfg)
     if market:
         console.print(f"market: {market}", highlight=False, soft_wrap=True)
+    moves = market_moves(feeds)
+    if moves:
+        console.print(f"buy and hold over the run: {moves}", highlight=False, soft_wrap=True)
     if result.risk:
         console.print(risk_table(result.risk))
+
+
+def market_moves(feeds: list[dict[str, Any]]) -> str:
+    """Each symbol's move from its first to its last price (``BTC/USDT -79.0 %``): what the
+    market itself did, to read a strategy's return against."""
+    moves = [f"{f['symbol']} {f['last_price'] / f['first_price'] - 1:+.1%}".replace("%", " %")
+             for f in feeds if f.get("first_price") and f.get("last_price") is not None]
+    return ", ".join(moves)
 
 
 def risk_table(risk: dict[str, Any]) -> Table:

@@ -195,6 +195,12 @@ def test_default_backtest_says_what_market_it_simulated(capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert ("market: synthetic, fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021 "
             "(built-in defaults, seed 42)") in out
+    # and how the market itself moved: its first and last price, as the result records them
+    from engine.run import backtest
+
+    feed = backtest(start="2024-01-01", end="2024-01-08").data["feeds"][0]
+    move = feed["last_price"] / feed["first_price"] - 1
+    assert f"buy and hold over the run: BTC/USDT {move:+.1%}".replace("%", " %") in out
 
 
 # -- the commands ------------------------------------------------------------------------------
