@@ -63,12 +63,17 @@ def ray_paths(tmp_path: Path, evaluators: dict[str, Any]) -> dict[str, dict[str,
     return out
 
 
-def test_one_process_one_and_two_workers_give_identical_tables(tmp_path: Path) -> None:
+def fresh_ray() -> None:
+    """A Ray session of this test's own (two CPUs), whose workers import from this tree."""
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
                  dict.fromkeys([os.getcwd(), *[p for p in sys.path if p]]))}})
+
+
+def test_one_process_one_and_two_workers_give_identical_tables(tmp_path: Path) -> None:
+    fresh_ray()
     try:
         tables = ray_paths(tmp_path, {
             "local": lambda frames: None,
@@ -160,11 +165,7 @@ def test_ctrl_c_stops_a_sweep_without_writing_results(tmp_path: Path, workers: s
 def test_a_worker_that_dies_fails_the_job_and_stops_the_others() -> None:
     from actors.coordinator.core import GraphError
 
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-                 dict.fromkeys([os.getcwd(), *[p for p in sys.path if p]]))}})
+    fresh_ray()
     try:
         ref = "tests.kit.strategies:SlowBatch"
         config = BacktestConfig.from_dict({"strategy": ref, "start": "2024-01-01",
