@@ -86,6 +86,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, *,
 _idle_coordinator: list[Any] = []   # one coordinator kept between runs of this driver
 
 
+def _session() -> tuple[str, str]:
+    """This driver's Ray session: its job id and its node's id. Job ids start again at 1 in
+    each new Ray session of a process (after ``ray.shutdown()``), so the job id alone would
+    take a coordinator of an ended session for this one's."""
+    context = ray.get_runtime_context()
+    return context.get_job_id(), context.get_node_id()
+
+
 class GraphRun:
     """A backtest running on the actor graph.
 
@@ -101,8 +109,8 @@ class GraphRun:
                  frames: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                  batch_rows: int = 65_536, spread: bool = False) -> None:
         self.started_ray = ensure_ray(address)
-        job = ray.get_runtime_context().get_job_id()
-        if _idle_coordinator and not spread and _idle_coordinator[-1][0] == job:
+        session = _session()
+        if _idle_coordinator and not spread and _idle_coordinator[-1][0] == session:
             self.coordinator = _idle_coordinator.pop()[1]
         else:
             _idle_coordinator.clear()     # from an earlier Ray session, or in use
@@ -157,8 +165,7 @@ class GraphRun:
                         progress(done, total)
             result = ray.get(self.ref)
             if self._reusable and not _idle_coordinator:
-                _idle_coordinator.append((ray.get_runtime_context().get_job_id(),
-                                          self.coordinator))
+                _idle_coordinator.append((_session(), self.coordinator))
                 self._reusable = False
         except KeyboardInterrupt:
             self.cancel()

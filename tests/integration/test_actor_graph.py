@@ -228,3 +228,15 @@ def test_killed_worker_fails_the_run_fast_and_cleans_up() -> None:
     assert time.monotonic() - t0 < 15
     assert name.split("@")[0] in str(info.value)
     assert wait_gone([a["pid"] for a in actors.values()]) == []
+
+
+def test_a_new_ray_session_in_the_same_process_starts_its_own_coordinator() -> None:
+    # the coordinator kept idle after a run belongs to its Ray session: after ray.shutdown()
+    # and a new session (whose job ids start again at 1), a run starts a coordinator of its
+    # own instead of calling the ended session's
+    config = spec(symbols=SYMBOLS[:1])
+    first = run_graph(config, workers=1)
+    ray.shutdown()
+    ensure_ray(num_cpus=2)
+    again = run_graph(config, workers=1)
+    assert again.fills.equals(first.fills)
