@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.booking import risk_run
 from engine.errors import ConfigError
+from engine.fill_log import FillRun
 from engine.market_stats import StatsConfig
 from engine.messages import (BUY, OrderCanceled, OrderDenied, OrderFilled, OrderRejected,
                              RiskEvent, SubmitOrder)
@@ -497,12 +498,10 @@ class RiskEngine:
                                (float(info[1]), int(ts[booked - 1])) if info[0] else None)
         return booked
 
-    def run_booked(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
-                   qty: np.ndarray, leaves: np.ndarray, price: np.ndarray, fee: np.ndarray,
-                   ts: list[int]) -> None:
-        """A run of one order's fills was booked into this engine's state
-        (:meth:`set_run_state`): a subclass that keeps the flow of events (the audit) takes
-        them here."""
+    def run_booked(self, run: FillRun) -> None:
+        """A run of one order's fills (``engine.fill_log.FillRun``) was booked into this
+        engine's state (:meth:`set_run_state`): a subclass that keeps the flow of events (the
+        audit) takes it here."""
 
     def _trade_closed(self, strategy_id: str, symbol: str, pnl: float, ts: int) -> None:
         """A round trip closed: the consecutive-loss breaker and the cooldowns learn of it."""

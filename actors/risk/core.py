@@ -36,6 +36,7 @@ import zmq
 from engine import bus
 from engine.codec import decode_many, encode_many
 from engine.errors import InvalidMessageError
+from engine.fill_log import FillRun as BookedRun   # (engine.messages.FillRun: its message)
 from engine.messages import (FillBatch, FillRun, OrderCanceled, OrderDenied, OrderFilled,
                              OrderRejected, RiskEvent, SubmitOrder, Valuation)
 from engine.risk import PORTFOLIO, MarketView, RiskEngine, RiskLimits
@@ -243,14 +244,13 @@ class AuditedRisk(RiskEngine):
             self._close_fills()
             self._records.append(event)
 
-    def run_booked(self, strategy_id: str, symbol: str, client_order_id: str, side: str,
-                   qty: np.ndarray, leaves: np.ndarray, price: np.ndarray, fee: np.ndarray,
-                   ts: list[int]) -> None:
+    def run_booked(self, run: BookedRun) -> None:
         self._close_fills()
-        self._records.append(FillRun(strategy_id, symbol, client_order_id, side,
-                                     qty.astype("<f8").tobytes(), leaves.astype("<f8").tobytes(),
-                                     price.astype("<f8").tobytes(), fee.astype("<f8").tobytes(),
-                                     np.array(ts, dtype="<i8").tobytes()))
+        sid, _, symbol, coid, _, side = run.header
+        v = run.values.astype("<f8")
+        self._records.append(FillRun(sid, symbol, coid, side, v[:, 0].tobytes(),
+                                     v[:, 6].tobytes(), v[:, 1].tobytes(), v[:, 2].tobytes(),
+                                     run.ts.astype("<i8").tobytes()))
         if len(self._records) >= self.batch:
             self.flush()
 

@@ -382,14 +382,13 @@ class BacktestEngine:
         self.portfolio.net_qty[symbol] = net_after[-1]
         ctx.position = pos.qty
         ctx.avg_price = pos.avg_price
-        self.fills.add_run(self.venue.forecast_run_booked(order, values[:m], ts[:m]))
+        run = self.venue.forecast_run_booked(order, values[:m], ts[:m])
+        self.fills.add_run(run)
         self.run_fills += m
         self._fill_keys.extend_run(ts[:m], feed, rows[:m])
         self._fill_cash.extend(cash_after)
         self._fill_net_qty.extend(net_after)
-        if type(self.risk).run_booked is not RiskEngine.run_booked:   # (the audit keeps runs)
-            self.risk.run_booked(sid, symbol, order.client_order_id, order.side, values[:m, 0],
-                                 values[:m, 6], values[:m, 1], values[:m, 2], ts[:m])
+        self.risk.run_booked(run)
         if self.risk.events:   # a closed round trip tripped a breaker or a cooldown
             self._risk_events()
         return m

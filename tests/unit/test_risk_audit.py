@@ -13,6 +13,7 @@ from actors.risk.core import AuditedRisk, AuditReport, RiskCore, RiskSetup
 from engine import bus
 from engine.codec import encode_many
 from engine.errors import InvalidMessageError
+from engine.fill_log import FillRun as BookedRun
 from engine.messages import (BUY, SELL, FillBatch, FillRun, OrderCanceled, OrderFilled,
                              SubmitOrder)
 from engine.risk import MarketView, RiskLimits
@@ -84,9 +85,11 @@ def flow(audited: AuditedRisk, runs: bool = False) -> tuple[int, int]:
             booked = audited.on_fill_run(sid, symbol, cmd.client_order_id, side, qty_,
                                          leaves_, price_, fee_, ts_)
             if booked:
-                audited.run_booked(sid, symbol, cmd.client_order_id, side, qty_[:booked],
-                                   leaves_[:booked], price_[:booked], fee_[:booked],
-                                   ts_[:booked])
+                # the kernel's rows: qty, price, fee, slippage, filled, notional, leaves
+                rows = np.column_stack([qty_, price_, fee_, np.zeros(len(qty_)),
+                                        np.zeros(len(qty_)), np.zeros(len(qty_)), leaves_])
+                audited.run_booked(BookedRun((sid, "SIM", symbol, cmd.client_order_id, "V-1",
+                                              side), k, rows[:booked], ts_[:booked]))
             else:   # the fill the kernel leaves to the Python path
                 audited.on_event(pieces[0])
                 booked = 1
