@@ -313,6 +313,10 @@ class CoordinatorActor(CoreShell):
     def cancel(self) -> None:
         self._cancel.set()
 
+    def stop(self) -> None:
+        """What stopping a graph actor means for the coordinator (it has no core): cancel."""
+        self.cancel()
+
     def _kill_all(self) -> None:
         self._kill(self._actors)
         self._actors.clear()
