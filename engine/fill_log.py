@@ -29,8 +29,6 @@ FILL_COLUMNS = ["ts", "symbol", "strategy_id", "client_order_id", "side", "qty",
 _SOURCE = {"ts": "ts_event", "qty": "last_qty", "price": "last_price"}
 _NUMERIC = {"ts": np.int64, "qty": np.float64, "price": np.float64, "fee": np.float64,
             "slippage_bps": np.float64, "leaves_qty": np.float64}
-# a run's rows, as engine.fills.market_fills gives them
-_V_QTY, _V_PRICE, _V_FEE, _V_SLIP, _V_FILLED, _V_LEAVES = 0, 1, 2, 3, 4, 6
 
 
 class FillRun:
@@ -50,6 +48,11 @@ class FillRun:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def column(self, name: str) -> np.ndarray:
+        """One of the fills table's numeric columns (``qty``, ``price``, ``fee``,
+        ``slippage_bps``, ``leaves_qty``) over the run."""
+        return self.values[:, _RUN_VALUES[name]]
 
     def event(self, i: int) -> OrderFilled:
         sid, venue, symbol, coid, voi, side = self.header
@@ -175,6 +178,7 @@ class FillLog(Sequence[OrderFilled]):
         return out
 
 
-_RUN_VALUES = {"qty": _V_QTY, "price": _V_PRICE, "fee": _V_FEE, "slippage_bps": _V_SLIP,
-               "leaves_qty": _V_LEAVES}
+# the fills table's numeric columns in a run's rows (as engine.fills.market_fills gives them:
+# qty, price, fee, slippage_bps, filled_after, notional_after, leaves_after)
+_RUN_VALUES = {"qty": 0, "price": 1, "fee": 2, "slippage_bps": 3, "leaves_qty": 6}
 _HEADER = {"strategy_id": 0, "venue": 1, "symbol": 2, "client_order_id": 3, "side": 5}

@@ -247,9 +247,9 @@ class AuditedRisk(RiskEngine):
     def run_booked(self, run: BookedRun) -> None:
         self._close_fills()
         sid, _, symbol, coid, _, side = run.header
-        v = run.values.astype("<f8")
-        self._records.append(FillRun(sid, symbol, coid, side, v[:, 0].tobytes(),
-                                     v[:, 6].tobytes(), v[:, 1].tobytes(), v[:, 2].tobytes(),
+        qty, leaves, price, fee = (run.column(name).astype("<f8").tobytes()
+                                   for name in ("qty", "leaves_qty", "price", "fee"))
+        self._records.append(FillRun(sid, symbol, coid, side, qty, leaves, price, fee,
                                      run.ts.astype("<i8").tobytes()))
         if len(self._records) >= self.batch:
             self.flush()
