@@ -101,6 +101,9 @@ def main() -> None:
     print(f"generated {len(bars):,} one-minute bars in {gen_s:.2f} s")
 
     rates: dict[str, list[float]] = {"rules off": [], "every rule on": []}
+    # CPU seconds of each run besides its wall time: on a shared host the wall clock swings
+    # with other processes' load, the process's own CPU time much less
+    cpu: dict[str, list[float]] = {"rules off": [], "every rule on": []}
     batch_rates: dict[str, list[float]] = {"rules off": [], "every rule on": []}
     for run in range(args.repeat):
         for label, limits in (("rules off", RiskLimits()), ("every rule on", EVERY_RULE)):
@@ -110,7 +113,9 @@ def main() -> None:
             engine.add_feed(Feed("BTC/USDT", "bar", bars, interval))
             engine.add_strategy(SmaCross({"fast": 10, "slow": 30, "allocation": 0.1}),
                                 "BTC/USDT")
+            c0 = time.process_time()
             engine.run()
+            cpu[label].append(time.process_time() - c0)
             if args.batch:
                 batch_rates[label].append(batch_run(bars, interval, limits, engine, run, label))
             t1 = time.perf_counter()
@@ -120,7 +125,8 @@ def main() -> None:
             rates[label].append(rate)
             risk = engine.risk
             print(f"run {run + 1} {label}: {engine.events_processed:,} events in "
-                  f"{engine.elapsed_seconds:.3f} s = {rate:,.0f} events/s; fills "
+                  f"{engine.elapsed_seconds:.3f} s ({cpu[label][-1]:.3f} s CPU) = {rate:,.0f} "
+                  f"events/s; fills "
                   f"{len(engine.fills):,}, round trips {len(engine.portfolio.trades):,}, "
                   f"denied {risk.n_denied:,}, reduced {risk.n_reduced:,}, final equity "
                   f"{curve['equity'].iloc[-1]:,.2f}; equity curve built in {post_s:.3f} s")
@@ -131,11 +137,15 @@ def main() -> None:
     print(f"median over {args.repeat} runs: rules off {off:,.0f} events/s (best "
           f"{max(rates['rules off']):,.0f}); every rule on {on:,.0f} events/s (best "
           f"{max(rates['every rule on']):,.0f}); the rules cost {100 * (1 - on / off):.1f} %")
+    cpu_off, cpu_on = (statistics.median(cpu[k]) for k in ("rules off", "every rule on"))
+    print(f"CPU time, median over {args.repeat} runs: rules off {cpu_off:.3f} s, every rule "
+          f"on {cpu_on:.3f} s; the rules cost {100 * (1 - cpu_off / cpu_on):.1f} % of the throughput "
+          f"by CPU time ({100 * (cpu_on / cpu_off - 1):.1f} % more CPU per event)")
     if args.batch:
         b_off, b_on = (statistics.median(batch_rates[k]) for k in ("rules off", "every rule on"))
         print(f"batch pass, median over {args.repeat} runs: rules off {b_off:,.0f} events/s "
               f"({b_off / off:.1f}x the hooks); every rule on {b_on:,.0f} events/s "
-              f"({b_on / on:.1f}x)")
+              f"({b_on / on:.1f}x); the rules cost {100 * (1 - b_on / b_off):.1f} %")
         print(f"batch_events_per_second_rules_on: {b_on:.0f}")
         print(f"batch_events_per_second: {b_off:.0f}")
     print(f"events_per_second_rules_on: {on:.0f}")
