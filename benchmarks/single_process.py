@@ -139,8 +139,8 @@ def main() -> None:
           f"{max(rates['every rule on']):,.0f}); the rules cost {100 * (1 - on / off):.1f} %")
     cpu_off, cpu_on = (statistics.median(cpu[k]) for k in ("rules off", "every rule on"))
     print(f"CPU time, median over {args.repeat} runs: rules off {cpu_off:.3f} s, every rule "
-          f"on {cpu_on:.3f} s; the rules cost {100 * (1 - cpu_off / cpu_on):.1f} % of the throughput "
-          f"by CPU time ({100 * (cpu_on / cpu_off - 1):.1f} % more CPU per event)")
+          f"on {cpu_on:.3f} s; the rules cost {100 * (1 - cpu_off / cpu_on):.1f} % of the "
+          f"throughput by CPU time ({100 * (cpu_on / cpu_off - 1):.1f} % more CPU per event)")
     if args.batch:
         b_off, b_on = (statistics.median(batch_rates[k]) for k in ("rules off", "every rule on"))
         print(f"batch pass, median over {args.repeat} runs: rules off {b_off:,.0f} events/s "

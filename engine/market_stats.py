@@ -284,19 +284,63 @@ class _Grid:
         return c if c < last else last
 
 
-def _grid(events: Sequence[SymbolEvents], interval: int) -> _Grid:
+def _grid(events: Sequence[SymbolEvents], interval: int,
+          history: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> _Grid:
     """Every symbol's log returns on one grid of ``interval`` ns from the earliest event's
-    cell to the latest's."""
-    starts = [int(e.ts[0]) for e in events if e.ts.size]
-    ends = [int(e.ts[-1]) for e in events if e.ts.size]
+    cell to the latest's (``history``'s prices, before each symbol's events, included)."""
+    series = []
+    for e in events:
+        ts, price = e.ts, e.price
+        if history and e.symbol in history:
+            before_ts, before_price = history[e.symbol]
+            ts = np.concatenate((before_ts, ts))
+            price = np.concatenate((before_price, price))
+        series.append((ts, price))
+    starts = [int(ts[0]) for ts, _ in series if ts.size]
+    ends = [int(ts[-1]) for ts, _ in series if ts.size]
     first_end = -(-min(starts) // interval) * interval
     cells = (-(-max(ends) // interval) * interval - first_end) // interval + 1
     returns = np.empty((len(events), cells))
-    for s, e in enumerate(events):
-        logs = np.log(_grid_prices(e.ts, e.price, first_end, interval, cells))
+    for s, (ts, price) in enumerate(series):
+        logs = np.log(_grid_prices(ts, price, first_end, interval, cells))
         returns[s, 0] = np.nan
         np.subtract(logs[1:], logs[:-1], out=returns[s, 1:])
     return _Grid(first_end, interval, returns)
+
+
+def history_arrays(symbol: str, ts: Any, price: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One symbol's history as int64 times and float64 prices: one-dimensional, of one
+    length, times non-decreasing (an error naming the symbol otherwise)."""
+    times = np.ascontiguousarray(ts, dtype=np.int64)
+    prices = np.ascontiguousarray(price, dtype=np.float64)
+    if times.ndim != 1 or times.shape != prices.shape:
+        raise DataError(f"market stats history {symbol!r}: times {times.shape} and prices "
+                        f"{prices.shape} must be one-dimensional and of one length")
+    if times.size > 1 and bool((times[1:] < times[:-1]).any()):
+        raise DataError(f"market stats history {symbol!r}: times must be non-decreasing")
+    return times, prices
+
+
+def _checked_history(history: Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+                     events: Sequence[SymbolEvents]
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """``history`` as int64 times and float64 prices, checked: equal lengths, times in
+    order and before the symbol's first event, symbols the events have."""
+    if not history:
+        return None
+    firsts = {e.symbol: (int(e.ts[0]) if e.ts.size else None) for e in events}
+    out = {}
+    for symbol, (times, prices) in history.items():
+        if symbol not in firsts:
+            raise ConfigError(f"market stats history: unknown symbol {symbol!r}; the events "
+                              f"have {list(firsts)}")
+        ts, price = history_arrays(symbol, times, prices)
+        first = firsts[symbol]
+        if ts.size and first is not None and int(ts[-1]) >= first:
+            raise DataError(f"market stats history {symbol!r}: it must end before the "
+                            f"symbol's first event ({first}), its last time is {int(ts[-1])}")
+        out[symbol] = (ts, price)
+    return out
 
 
 # --- the statistics -------------------------------------------------------------------------
@@ -306,10 +350,16 @@ class MarketStats:
     """Regime, correlation and pre-trade cost of a set of symbols, at any event time ``ts``,
     from events with event time <= ``ts`` only (see the module docstring)."""
 
-    def __init__(self, events: Sequence[SymbolEvents], config: StatsConfig | None = None
-                 ) -> None:
+    def __init__(self, events: Sequence[SymbolEvents], config: StatsConfig | None = None,
+                 history: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         """The statistics of ``events``, one :class:`SymbolEvents` per symbol, in the order
-        :meth:`correlated` lists symbols."""
+        :meth:`correlated` lists symbols.
+
+        ``history`` (symbol -> event times and prices, all before the symbol's first event)
+        adds prices from before the data to the regime and correlation grids only, not to
+        the cost: what a live session fetched through REST to know the regime from its
+        start, given to a backtest over the session's recording so it decides alike."""
+        history = _checked_history(history, events)
         self.config = config = config if config is not None else StatsConfig()
         self.symbols = tuple(e.symbol for e in events)
         if not self.symbols:
@@ -320,7 +370,7 @@ class MarketStats:
             raise NoDataError(f"market stats: no events for {list(self.symbols)}")
         self._index = {s: i for i, s in enumerate(self.symbols)}
 
-        regime = _grid(events, timeframe_to_ns(config.regime_interval))
+        regime = _grid(events, timeframe_to_ns(config.regime_interval), history)
         self._regime_grid = regime
         self._percentile = np.empty_like(regime.returns)
         for s in range(len(events)):
@@ -332,7 +382,7 @@ class MarketStats:
         self._regime = code.astype(np.int8)
 
         interval = timeframe_to_ns(config.correlation_interval)
-        corr = (regime if interval == regime.interval else _grid(events, interval))
+        corr = (regime if interval == regime.interval else _grid(events, interval, history))
         self._corr_grid = corr
         n = len(self.symbols)
         # one column per unordered pair, the diagonal included; cells in rows, so a lookup
@@ -354,7 +404,8 @@ class MarketStats:
         self._impact_k = config.impact_k_bps
 
     @classmethod
-    def from_feeds(cls, feeds: Sequence[Any], config: StatsConfig | None = None
+    def from_feeds(cls, feeds: Sequence[Any], config: StatsConfig | None = None,
+                   history: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
                    ) -> MarketStats:
         """The statistics of backtest feeds (``engine.backtesting.feed.Feed``), one per
         symbol: event times, mark prices, and bar volume, trade size or the quote columns."""
@@ -374,7 +425,7 @@ class MarketStats:
                                            ask_size=columns["ask_size"], ordered=True))
             else:
                 raise ConfigError(f"feed {feed.symbol!r}: unknown kind {feed.kind!r}")
-        return cls(events, config)
+        return cls(events, config, history)
 
     def _symbol(self, symbol: str) -> int:
         try:
@@ -442,4 +493,4 @@ class MarketStats:
 
 
 __all__ = ["CALM", "HIGHLY_VOLATILE", "NORMAL", "REGIMES", "VOLATILE", "MarketStats",
-           "StatsConfig", "SymbolEvents"]
+           "StatsConfig", "SymbolEvents", "history_arrays"]

@@ -112,6 +112,9 @@ class BacktestEngine:
         self.kill_at_ns = kill_ns if kill_ns is not None else NEVER
         # the market statistics behind the regime, correlation and cost rules (built on start)
         self.market: Any = None
+        # prices from before the data for the market rules' regime and correlation (what a
+        # live session fetched before its first event: engine.live.stats); None for none
+        self.market_history: dict[str, tuple[Any, Any]] | None = None
         self._margin_called = False
         self._view: LazyMarketView | None = None
         self.venue = SimulatedVenue(self.venue_config, self._on_venue_event, self._on_fill)
@@ -489,7 +492,8 @@ class BacktestEngine:
                 ctx.capital_share = even
         started = perf_seconds()
         if self.limits.market_rules and self.market is None:
-            self.market = MarketStats.from_feeds(self.feeds, self.limits.stats_config())
+            self.market = MarketStats.from_feeds(self.feeds, self.limits.stats_config(),
+                                                 self.market_history)
         self.clock.set(min(int(f.frame["ts"].iloc[0]) for f in self.feeds))
         for ctx in self.contexts:
             self._call(ctx, "on_start")

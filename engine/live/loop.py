@@ -32,6 +32,7 @@ from engine.backtesting.hook_loop import KIND_HOOK, event_hooks
 from engine.clock import perf_seconds
 from engine.data.schema import BAR, QUOTE, TRADE
 from engine.errors import ConfigError
+from engine.live.stats import LiveMarketStats
 from engine.messages import Bar, Quote, Trade
 
 _NEVER = 1 << 62
@@ -42,10 +43,6 @@ class LiveLoop:
     declared with their kind, and bar interval for bars)."""
 
     def __init__(self, engine: BacktestEngine, kinds: dict[str, tuple[str, int]]) -> None:
-        if engine.limits.market_rules:
-            raise ConfigError("the market rules (block_regime, volatile_scale, max_cost_bps, "
-                              "max_group_exposure) need market statistics over history: not "
-                              "available to paper and live sessions yet")
         self.engine = engine
         self.kinds = dict(kinds)
         for symbol, (kind, interval) in self.kinds.items():
@@ -55,6 +52,12 @@ class LiveLoop:
                 raise ConfigError(f"{symbol}: bars need a positive interval")
             if symbol not in engine.venue.working:
                 engine.venue.add_symbol(symbol)
+        # the market rules read statistics kept as events arrive (engine.live.stats); a
+        # session adds the history it fetched before the first event
+        self.stats: LiveMarketStats | None = None
+        if engine.limits.market_rules:
+            self.stats = engine.market = LiveMarketStats(
+                {s: kind for s, (kind, _) in self.kinds.items()}, engine.limits.stats_config())
         self.rows: dict[str, list[tuple[Any, ...]]] = {s: [] for s in self.kinds}
         self.last_ts = -1
         self.k = -1            # the global index of the event being processed
@@ -101,10 +104,13 @@ class LiveLoop:
         venue = engine.venue
         book = venue.working[symbol]
         self.k += 1
+        stats = self.stats
         if isinstance(msg, Bar):
             interval = self.kinds[symbol][1]
             o, h, lo, c, v = msg.open, msg.high, msg.low, msg.close, msg.volume
             self.rows[symbol].append((ts - interval, o, h, lo, c, v))
+            if stats is not None:
+                stats.on_event(symbol, ts, c, v)
             if book:
                 engine._event_seq = self.k
                 venue.on_bar(symbol, o, h, lo, c, v, ts - interval, ts)
@@ -114,6 +120,8 @@ class LiveLoop:
         elif isinstance(msg, Trade):
             self.rows[symbol].append((ts, msg.price, msg.size, msg.aggressor,
                                       int(msg.trade_id) if msg.trade_id.isdigit() else self.k))
+            if stats is not None:
+                stats.on_event(symbol, ts, msg.price, msg.size)
             if book:
                 engine._event_seq = self.k
                 venue.on_trade(symbol, msg.price, msg.size, ts)
@@ -122,6 +130,9 @@ class LiveLoop:
                 msg = msg._replace(ts_event=ts, ts_init=ts)
         else:
             self.rows[symbol].append((ts, msg.bid, msg.ask, msg.bid_size, msg.ask_size))
+            if stats is not None:
+                stats.on_event(symbol, ts, (msg.bid + msg.ask) / 2, bid=msg.bid, ask=msg.ask,
+                               bid_size=msg.bid_size, ask_size=msg.ask_size)
             if book:
                 engine._event_seq = self.k
                 venue.on_quote(symbol, msg.bid, msg.ask, msg.bid_size, msg.ask_size, ts)

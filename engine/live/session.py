@@ -149,6 +149,7 @@ class PaperSession:
         self.queue: asyncio.Queue[Any] | None = None   # market messages waiting (metrics)
         self.exchange_stats: Any = None   # the exchange client's request counts (metrics)
         self.executor: Any = None
+        self.history_bars: dict[str, int] = {}   # market rules: bars fetched per symbol
 
     def stop(self) -> None:
         """End the session as its duration would: what follows a normal end (for a live
@@ -287,6 +288,16 @@ class PaperSession:
             take(queue.get_nowait())
         return started
 
+    async def _history(self, exchange: Any, loop: LiveLoop) -> None:
+        """With the market rules on: each symbol's closed bars before now, through REST, so
+        the regime and correlation know the market from the first event
+        (``engine.live.stats``)."""
+        if loop.stats is None:
+            return
+        from engine.live.stats import fetch_history
+
+        self.history_bars = await fetch_history(exchange, loop.stats, int(time.time() * 1000))
+
     async def run(self) -> BacktestResult:
         config = self.config
         exchange = self.spec.client()
@@ -300,6 +311,7 @@ class PaperSession:
             engine = build_engine(config, [], [])
             loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
             add_strategies(engine, plan_pairs(config, self.symbols))
+            await self._history(exchange, loop)
             started = await self._market(exchange, loop, interval)
             if not started:
                 raise ConfigError(f"no market data from {exchange.id} for "
@@ -308,6 +320,8 @@ class PaperSession:
             loaded = LoadedData(engine.feeds, f"paper:{exchange.id}", {})
             result = assemble_result(config, engine, loaded)
             result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
+            if loop.stats is not None:
+                result.timing["market_history_bars"] = dict(self.history_bars)
             return result
         except BaseException as exc:
             error = exc
@@ -421,6 +435,7 @@ class LiveSession(PaperSession):
             engine.venue = venue   # type: ignore[assignment]
             loop = self.loop = LiveLoop(engine, {s: (kind, interval) for s in self.symbols})
             add_strategies(engine, plan_pairs(config, self.symbols))
+            await self._history(exchange, loop)
             if journal.last_seq() > 0:
                 # a second run on this journal: resume where the last one stopped
                 await self._resume(engine, journal, executor, venue, exchange)
@@ -459,6 +474,8 @@ class LiveSession(PaperSession):
             loaded = LoadedData(engine.feeds, f"live:{exchange.id}", {})
             result = assemble_result(config, engine, loaded)
             result.timing["feeds"] = {f.symbol: dataclasses.asdict(f.stats) for f in self.feeds}
+            if loop.stats is not None:
+                result.timing["market_history_bars"] = dict(self.history_bars)
             if self.reconciliation is not None:
                 rec = self.reconciliation
                 result.timing["resumed"] = {

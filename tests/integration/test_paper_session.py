@@ -5,7 +5,9 @@ places exactly the session's orders."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import numpy as np
 import pytest
 
 from engine.backtesting import BacktestEngine
@@ -72,6 +74,41 @@ def test_a_paper_session_on_quotes_equals_a_backtest_over_its_recording() -> Non
     replay = BacktestEngine(capital=10_000.0, venue_config=session.config.execution,
                             risk_limits=session.config.risk)
     replay.add_feed(recorded)
+    add_strategies(replay, plan_pairs(session.config, ["BTC/USDT"]))
+    replay.run()
+    assert replay.fills == loop.engine.fills
+    assert replay.order_events == loop.engine.order_events
+
+
+def test_a_risk_preset_trades_on_live_market_statistics_seeded_from_rest() -> None:
+    """--risk medium (the README's paper example) turns the market rules on: the session
+    fetches the closed hourly bars the regime needs through REST before its first event,
+    keeps the statistics as trades arrive, and a backtest over the recording, given the
+    same history, places exactly the session's orders."""
+    hour = 3_600_000
+    rng = np.random.default_rng(5)
+    with running_fake_binance() as server:
+        now = int(time.time() * 1000)
+        price = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.01, 800)))
+        for k, p in zip(range(800, 0, -1), price):   # one trade in each of 800 past hours
+            server.push_trade("BTCUSDT", f"{p:.2f}", "1", time_ms=now - k * hour)
+        session = PaperSession(config().replace(risk_preset="medium"), spec_for(server),
+                               duration=4.0)
+        with pushing_market(server, price=wave, every=0.01, delay=0.5, book=False):
+            result = asyncio.run(session.run())
+    loop = session.loop
+    assert loop is not None and loop.stats is not None
+    assert result.timing["market_history_bars"] == {"BTC/USDT": 745}
+    times, closes = loop.stats.history["BTC/USDT"]
+    assert times.size == 745 and closes[-1] == pytest.approx(float(f"{price[-1]:.2f}"))
+    # the regime is known from the first event: 744 closed hours before it
+    assert not np.isnan(loop.stats.regime_percentile("BTC/USDT", loop.last_ts))
+    assert result.metrics["events"] > 50 and len(result.fills) > 0
+    replay = BacktestEngine(capital=10_000.0, venue_config=session.config.execution,
+                            risk_limits=session.config.risk)
+    replay.market_history = loop.stats.history
+    for feed in loop.feeds():
+        replay.add_feed(feed)
     add_strategies(replay, plan_pairs(session.config, ["BTC/USDT"]))
     replay.run()
     assert replay.fills == loop.engine.fills

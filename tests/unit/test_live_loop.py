@@ -22,8 +22,10 @@ from strategies.sma_cross import SmaCross
 MINUTE = 60_000_000_000
 
 
-def backtest(feeds: list[Feed], limits: RiskLimits | None = None) -> BacktestEngine:
+def backtest(feeds: list[Feed], limits: RiskLimits | None = None,
+             history: dict[str, tuple[Any, Any]] | None = None) -> BacktestEngine:
     engine = BacktestEngine(capital=50_000.0, risk_limits=limits)
+    engine.market_history = history
     for feed in feeds:
         engine.add_feed(feed)
         engine.add_strategy(SmaCross({"fast": 5, "slow": 20}), feed.symbol)
@@ -33,10 +35,14 @@ def backtest(feeds: list[Feed], limits: RiskLimits | None = None) -> BacktestEng
 
 
 def session(messages: list[Any], kinds: dict[str, tuple[str, int]],
-            limits: RiskLimits | None = None) -> tuple[BacktestEngine, LiveLoop]:
+            limits: RiskLimits | None = None,
+            history: dict[str, tuple[Any, Any]] | None = None
+            ) -> tuple[BacktestEngine, LiveLoop]:
     engine = BacktestEngine(capital=50_000.0, risk_limits=limits)
     loop = LiveLoop(engine, kinds)
     for symbol in kinds:
+        if history and loop.stats is not None:
+            loop.stats.add_history(symbol, *history[symbol])
         engine.add_strategy(SmaCross({"fast": 5, "slow": 20}), symbol)
         engine.add_strategy(Momentum({"lookback": 15, "threshold": 0.001}), symbol)
     loop.start(messages[0].ts_event)
@@ -113,9 +119,43 @@ def test_the_result_is_assembled_from_the_recording() -> None:
     assert live.events_processed == 3_000
 
 
-def test_market_rules_are_refused_until_they_have_live_statistics() -> None:
-    engine = BacktestEngine(capital=1_000.0, risk_limits=RiskLimits(max_cost_bps=10.0))
-    with pytest.raises(ConfigError, match="market statistics"):
-        LiveLoop(engine, {"BTC/USDT": ("trade", 0)})
+# small grids, so a few thousand one-minute bars reach every regime and correlate
+MARKET_RULES = RiskLimits(
+    block_regime="HIGHLY_VOLATILE", volatile_scale=0.5, max_cost_bps=8.0,
+    correlation_threshold=0.3, max_group_exposure=0.6, max_gross_exposure=1.0,
+    market_stats={"regime_interval": "5m", "regime_window": 6, "regime_lookback": 40,
+                  "regime_thresholds": [30.0, 60.0, 85.0], "correlation_interval": "15m",
+                  "correlation_window": 8, "cost_window": 20, "impact_k_bps": 5.0})
+
+
+def test_market_rules_on_live_statistics_decide_as_the_backtest_over_the_recording() -> None:
+    """The regime filter, the cost check and correlation groups read statistics the session
+    keeps as bars arrive, seeded with history from before it; a backtest over the recording,
+    given the same history, makes the same decisions to the order."""
+    kinds = {"BTC/USDT": ("bar", MINUTE), "ETH/USDT": ("bar", MINUTE)}
+    frames = {s: synthetic_bars(s, seed=i + 7, start="2024-01-01", n_bars=4_000,
+                                timeframe="1m") for i, s in enumerate(kinds)}
+    before, during = 1_500, slice(1_500, None)
+    messages = [m for pair in zip(bar_messages(frames["BTC/USDT"][during], "BTC/USDT"),
+                                  bar_messages(frames["ETH/USDT"][during], "ETH/USDT"))
+                for m in pair]
+    history = {s: (f["ts"].to_numpy()[:before] + MINUTE, f["close"].to_numpy()[:before])
+               for s, f in frames.items()}
+    engine, loop = session(messages, kinds, MARKET_RULES, history)
+    assert loop.stats is not None and engine.market is loop.stats
+    # the rules bound: entries refused by regime and by cost, others scaled, groups capped
+    denials = engine.risk.denials
+    assert denials["regime"] > 0 and denials["pre_trade_cost"] > 0, dict(denials)
+    reduced = engine.risk.reductions
+    assert reduced["regime"] > 0 and reduced["correlation_exposure"] > 0, dict(reduced)
+    assert loop.stats.rebuilds < len(messages) / 4   # once per closed 5-minute cell, at most
+
+    assert_same(engine, backtest(loop.feeds(), MARKET_RULES, loop.stats.history))
+    # without the history the replay's regime starts blind, and decides otherwise
+    blind = backtest(loop.feeds(), MARKET_RULES)
+    assert blind.order_events != engine.order_events
+
+
+def test_a_bar_loop_needs_an_interval() -> None:
     with pytest.raises(ConfigError, match="positive interval"):
         LiveLoop(BacktestEngine(capital=1_000.0), {"BTC/USDT": ("bar", 0)})
