@@ -32,3 +32,5 @@ class DataInfo:
 
     source: str
     reports: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # prices from before the data for the market rules (a recorded session's history)
+    market_history: dict[str, Any] | None = None

@@ -48,6 +48,9 @@ class LoadedData:
     feeds: list[Feed]
     source: str
     reports: dict[str, Any]
+    # symbol -> (times, prices) from before the data, for the market rules' regime and
+    # correlation: what a recorded live session was seeded with (``engine.live.stats``)
+    market_history: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description of the data a run used."""
@@ -296,7 +299,16 @@ def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> Load
     series = list(_catalog_series(config).items())
     with ThreadPoolExecutor(max(1, min(len(series), os.cpu_count() or 1))) as pool:
         feeds = list(pool.map(lambda item: read(*item), series))
-    return LoadedData(feeds, f"catalog:{root}", {})
+    # a recorded session's market-rule history, where it kept one (only the market rules
+    # read it, so only they pay for it)
+    history = {}
+    if config.risk.market_rules:
+        for feed in feeds:
+            kept = catalog.read_history(config.venue, feed.symbol)
+            if kept is not None:
+                before = kept[0] < int(feed.frame["ts"].iloc[0])   # a --start cuts the data
+                history[feed.symbol] = (kept[0][before], kept[1][before])
+    return LoadedData(feeds, f"catalog:{root}", {}, history or None)
 
 
 def _from_frames(config: BacktestConfig, frames: pd.DataFrame | Mapping[str, pd.DataFrame],

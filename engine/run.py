@@ -105,7 +105,8 @@ def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None 
     config = complete_params(config, classes)
     loaded = load_data(config, frames)
     plans = plan_pairs(config, [f.symbol for f in loaded.feeds], classes)
-    engine = build_engine(config, loaded.feeds, plans, classes)
+    engine = build_engine(config, loaded.feeds, plans, classes,
+                          market_history=loaded.market_history)
     if batch:
         engine.run_batch(progress)
     else:
@@ -114,13 +115,17 @@ def run_config(config: BacktestConfig, *, strategy_class: type[Strategy] | None 
 
 
 def build_engine(config: BacktestConfig, feeds: Iterable[Feed], plans: Iterable[PairPlan],
-                 classes: Mapping[str, type[Strategy]] | None = None) -> BacktestEngine:
+                 classes: Mapping[str, type[Strategy]] | None = None, *,
+                 market_history: dict[str, Any] | None = None) -> BacktestEngine:
     """The engine of one run: ``feeds``, then one strategy per planned (symbol, strategy) pair,
     with the config's capital, venue and risk limits. The single-process run and the
     execution actor both build theirs here. ``classes`` resolves strategy references that are
-    not importable names (a class handed to :func:`backtest`)."""
+    not importable names (a class handed to :func:`backtest`); ``market_history`` seeds the
+    market rules' regime and correlation with prices from before the data (a recorded live
+    session's, kept in its catalog)."""
     engine = BacktestEngine(capital=config.capital, venue_config=config.execution,
                             risk_limits=config.risk)
+    engine.market_history = market_history
     for feed in feeds:
         engine.add_feed(feed)
     add_strategies(engine, plans, classes)

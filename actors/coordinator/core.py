@@ -150,7 +150,7 @@ def load_streams(config: BacktestConfig,
         columns = {name: np.ascontiguousarray(feed.frame[name].to_numpy())
                    for name in feed.frame.columns}
         streams[feed.symbol] = Stream(feed.kind, feed.interval_ns, columns)
-    return GraphData(streams, DataInfo(loaded.source, loaded.reports))
+    return GraphData(streams, DataInfo(loaded.source, loaded.reports, loaded.market_history))
 
 
 def worker_groups(pairs: Sequence[P], workers: int) -> list[list[P]]:

@@ -90,8 +90,9 @@ class ExecutionCore:
             frame = pd.DataFrame(stream.columns, copy=False)
             feed = Feed(symbol, stream.kind, frame, interval_ns=stream.interval_ns)
             feeds.append(feed)
-        self.engine = build_engine(config, feeds, self.plans)
-        self.loaded = LoadedData(feeds, info.source, info.reports)
+        self.engine = build_engine(config, feeds, self.plans,
+                                   market_history=info.market_history)
+        self.loaded = LoadedData(feeds, info.source, info.reports, info.market_history)
         self.progress = (0, sum(len(s) for s in streams.values()))
 
     def connect_risk(self, endpoint: str | None) -> None:

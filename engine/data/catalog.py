@@ -41,6 +41,7 @@ from engine.errors import ConfigError, DataError, NoDataError
 from engine.timeframes import format_ns, ns_to_timeframe, parse_time, timeframe_to_ns
 
 TICK_DIR = "tick"
+HISTORY_DIR = "history"   # the market-rule history of recorded sessions (not a kind)
 ROW_GROUP_ROWS = 256_000   # rows per Parquet row group: a read skips the groups out of range
 LIST_COLUMNS = ["venue", "symbol", "kind", "timeframe", "rows", "first_ts", "last_ts", "parts"]
 _PART = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
@@ -204,6 +205,41 @@ class ParquetCatalog:
         stored = ", ".join(sorted(str(t) for t in set(of_symbol["timeframe"])))
         return (f"no {_timeframe_dir(kind, timeframe)} {kind} data for {symbol} on {venue} "
                 f"{where}; stored timeframes: {stored}")
+
+    # --- market-rule history --------------------------------------------------------------
+
+    def _history_path(self, venue: str, symbol: str) -> Path:
+        return self.root / HISTORY_DIR / escape_name(venue) / escape_name(symbol) / \
+            "prices.parquet"
+
+    def write_history(self, venue: str, symbol: str, ts: Any, price: Any) -> Path:
+        """Keep the prices a live session's market rules were seeded with before its first
+        event (``engine.live.stats``): a backtest over the recording reads them back
+        (:meth:`read_history`) so its regime and correlation start where the session's did.
+        Replaces what was kept for the series; written atomically. Not a series: ``list``
+        and ``read`` do not see it."""
+        from engine.market_stats import history_arrays
+
+        times, prices = history_arrays(symbol, ts, price)
+        frame = pd.DataFrame({"ts": times, "price": prices})
+        path = self._history_path(venue, symbol)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, pa.Table.from_pandas(frame, preserve_index=False))
+        return path
+
+    def read_history(self, venue: str, symbol: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The market-rule history kept for the series (:meth:`write_history`), or None."""
+        from engine.market_stats import history_arrays
+
+        path = self._history_path(venue, symbol)
+        if not path.exists():
+            return None
+        try:
+            table = pq.read_table(path)
+            return history_arrays(symbol, table.column("ts").to_numpy(),
+                                  table.column("price").to_numpy())
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            raise DataError(f"{path}: unreadable market-rule history ({exc})") from None
 
     # --- inventory ------------------------------------------------------------------------
 
@@ -374,10 +410,18 @@ def _write_part(folder: Path, frame: pd.DataFrame, kind: str, meta: dict[str, An
     path = folder / f"part-{int(ts[0]):019d}-{int(ts[-1]):019d}.parquet"
     schema = _ARROW_SCHEMAS[kind].with_metadata({"raytrader": json.dumps(meta)})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    _write_atomically(path, table, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    return path
+
+
+def _write_atomically(path: Path, table: pa.Table, **options: Any) -> None:
+    """Write ``table`` to ``path``: a temporary file in the same folder, fsynced, renamed
+    over it, the folder fsynced; a reader sees the old file or the new one, never part."""
+    folder = path.parent
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{uuid.uuid4().hex}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            pq.write_table(table, fh, **options)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -385,7 +429,6 @@ def _write_part(folder: Path, frame: pd.DataFrame, kind: str, meta: dict[str, An
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(folder)
-    return path
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -213,6 +213,11 @@ class PaperSession:
             store.write(feed.frame, venue=self.config.execution.venue, symbol=feed.symbol,
                         kind=feed.kind, timeframe=timeframe, mode="replace")
             written.append(f"{feed.kind} {feed.symbol}: {len(feed.frame):,} rows")
+        stats = self.loop.stats
+        for symbol, (ts, price) in (stats.history if stats is not None else {}).items():
+            # what the market rules were seeded with: the replay starts from it too
+            store.write_history(self.config.execution.venue, symbol, ts, price)
+            written.append(f"market-rule history {symbol}: {len(ts):,} prices")
         return written
 
     def _kind(self, interval: int) -> str:

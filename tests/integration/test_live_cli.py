@@ -6,12 +6,17 @@ printed and no file it wrote."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from engine.cli import main
+from engine.config import BacktestConfig
+from tests.kit.actor_cores import run_cores
 from tests.kit.fake_exchange.app import API_KEY, API_SECRET
 from tests.kit.fake_exchange.clients import SPOT_ONLY
 from tests.kit.fake_exchange.runner import FakeBinanceServer, running_fake_binance
@@ -101,3 +106,49 @@ def test_a_paper_session_s_recording_replays_to_its_orders(
     paper = (tmp_path / "paper" / "fills.csv").read_text()
     replay = (tmp_path / "replay" / "fills.csv").read_text()
     assert paper == replay and paper.count("\n") > 3
+
+
+def test_a_recording_with_the_market_rules_replays_to_its_orders(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--risk aggressive turns the market rules on: --record keeps the hourly history they
+    were seeded with beside the data, so the replay (one process, and the actor graph's
+    cores) decides as the session did. The history ends in a storm, so the session's regime
+    is HIGHLY_VOLATILE from its first trade and its entries are halved; a replay without the
+    history would see NORMAL and buy twice as much."""
+    catalog = tmp_path / "catalog"
+    hour = 3_600_000
+    with running_fake_binance() as server:
+        now = int(time.time() * 1000)
+        moves = np.random.default_rng(9).normal(0, 0.002, 800)
+        moves[-30:] *= 25
+        walk = 30_000 * np.exp(np.cumsum(moves))
+        for k, p in zip(range(800, 0, -1), walk):
+            server.push_trade("BTCUSDT", f"{p:.2f}", "1", time_ms=now - k * hour)
+        with pushing_market(server, price=wave, every=0.01, delay=1.0, spread=0.5):
+            code = main(["paper", *ARGS, "--risk", "aggressive", "--exchange-config",
+                         str(exchange_config(tmp_path, server)), "--output",
+                         str(tmp_path / "paper"), "--record", str(catalog)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "recorded market-rule history BTC/USDT: 745 prices" in out
+    replay_args = [a for a in ARGS if a not in ("--exchange", "binance", "--duration", "4")]
+    code = main(["backtest", *replay_args, "--risk", "aggressive", "--data",
+                 f"catalog:{catalog}", "--output", str(tmp_path / "replay")])
+    assert code == 0, capsys.readouterr().err
+    paper = pd.read_csv(tmp_path / "paper" / "fills.csv")
+    replay = pd.read_csv(tmp_path / "replay" / "fills.csv")
+    assert len(paper) > 0
+    pd.testing.assert_frame_equal(paper, replay)
+    session = json.loads((tmp_path / "paper" / "result.json").read_text())
+    assert session["risk"]["reductions"]["regime"] > 0
+    result = json.loads((tmp_path / "replay" / "result.json").read_text())
+    assert result["risk"]["reductions"] == session["risk"]["reductions"]
+    # the actor graph's cores load the same history with the data
+    config = BacktestConfig.from_dict({
+        "data": f"catalog:{catalog}", "symbols": ["BTC/USDT"], "strategy": "sma_cross",
+        "params": {"fast": 3, "slow": 8, "allocation": 0.2}, "capital": 5000,
+        "risk_preset": "aggressive"})
+    graph = run_cores(config, workers=2, batch_rows=64).result
+    assert len(graph.fills) == len(paper)
+    assert graph.fills["price"].tolist() == paper["price"].tolist()
+    assert graph.fills["qty"].tolist() == pytest.approx(paper["qty"].tolist(), rel=1e-9)

@@ -311,3 +311,21 @@ def test_cli_imports_the_real_btc_file(tmp_path: Path,
     frame = ParquetCatalog(root).read("binance", "BTC/USDT", "bar", "1h",
                                       start="2020-11-20 07:00", end="2020-11-20 08:00")
     assert frame[["open", "volume"]].iloc[0].tolist() == [18164.79, 6097.86638]
+
+
+def test_a_recorded_session_s_market_rule_history_round_trips_beside_the_series(
+        tmp_path: Path) -> None:
+    store = ParquetCatalog(tmp_path)
+    assert store.read_history("SIM", "BTC/USDT") is None
+    ts, price = np.array([10, 20, 30]), np.array([1.0, np.nan, 3.0])
+    path = store.write_history("SIM", "BTC/USDT", ts, price)
+    got = store.read_history("SIM", "BTC/USDT")
+    assert got is not None
+    assert got[0].tolist() == [10, 20, 30] and np.array_equal(got[1], price, equal_nan=True)
+    assert len(store.list()) == 0   # not a series: listings and reads do not see it
+    with pytest.raises(DataError, match=r"BTC/USDT.*non-decreasing"):
+        store.write_history("SIM", "BTC/USDT", [3, 1], [1.0, 2.0])
+    assert store.read_history("SIM", "BTC/USDT") is not None   # the kept one stays
+    path.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match=r"prices\.parquet: unreadable market-rule history"):
+        store.read_history("SIM", "BTC/USDT")
