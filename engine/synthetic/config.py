@@ -74,29 +74,31 @@ class RegimeParams:
 # Fitted to Binance BTC/USDT and ETH/USDT hourly bars of 2017-2021 (docs/synthetic.md has the
 # facts side by side and how they were matched). With BTC's volatility multiplier (0.80-0.90)
 # and the stochastic volatility below, a typical year has ~80 % volatility, hourly excess
-# kurtosis ~13-17, a slow decay of the autocorrelation of |returns|, and a long-run log drift of
-# ~0.1 %/year: the trend regimes' drifts and the crashes' cancel (no hidden drift). The
-# mean-reverting pull is weak (0.2/day): at the old 6/day a trend rule lost more than half
-# its capital a year, which no real year of BTC showed.
+# kurtosis ~10-20, a slow decay of the autocorrelation of |returns|, and a long-run log drift
+# of ~-0.2 %/year: the trend regimes' drifts and the crashes' cancel (no hidden drift). The
+# trends (+-8-9 a year over 18 h visits) give daily returns the momentum of the real years (a
+# 24 h / 1 h variance ratio near 1 despite the hourly reversal). The mean-reverting pull is
+# weak (0.2/day): at the old 6/day a trend rule lost more than half its capital a year, which
+# no real year of BTC showed.
 DEFAULT_TREND_UP = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=5.9, volatility=1.3,
-    jumps_per_day=1.0, jump_scale=0.0072, activity=1.0, size_factor=1.0,
+    mean_duration_minutes=18 * 60, drift_per_year=8.2, volatility=0.86,
+    jumps_per_day=1.0, jump_scale=0.0076, activity=1.0, size_factor=1.0,
     spread_factor=1.0, buy_probability=0.52)
 DEFAULT_TREND_DOWN = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=-6.0, volatility=1.38,
-    jumps_per_day=1.5, jump_scale=0.009, activity=1.1, size_factor=1.1,
+    mean_duration_minutes=18 * 60, drift_per_year=-9.0, volatility=0.91,
+    jumps_per_day=1.5, jump_scale=0.0095, activity=1.1, size_factor=1.1,
     spread_factor=1.1, buy_probability=0.48)
 DEFAULT_MEAN_REVERTING = RegimeParams(
-    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=1.06,
-    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.0054, activity=0.75,
+    mean_duration_minutes=24 * 60, drift_per_year=0.0, volatility=0.70,
+    reversion_per_day=0.2, jumps_per_day=0.5, jump_scale=0.0057, activity=0.75,
     size_factor=0.9, spread_factor=0.9, buy_probability=0.5)
 DEFAULT_VOLATILE = RegimeParams(
-    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=2.27,
-    jumps_per_day=4.0, jump_scale=0.0144, activity=1.8, size_factor=1.4,
+    mean_duration_minutes=6 * 60, drift_per_year=0.0, volatility=1.50,
+    jumps_per_day=4.0, jump_scale=0.0152, activity=1.8, size_factor=1.4,
     spread_factor=2.0, buy_probability=0.5)
 DEFAULT_CRASH = RegimeParams(
-    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=4.55,
-    jumps_per_day=24.0, jump_scale=0.018, activity=4.0, size_factor=2.5,
+    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=3.0,
+    jumps_per_day=24.0, jump_scale=0.019, activity=4.0, size_factor=2.5,
     spread_factor=4.0, buy_probability=0.4)
 DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021"
 
@@ -173,16 +175,18 @@ class SyntheticConfig:
     depth_dispersion: float = 0.8
     anchor_hours: float = 24.0
     hourly_activity: tuple[float, ...] = DEFAULT_HOURLY_ACTIVITY
-    weekend_activity: float = 0.8
+    weekend_activity: float = 0.76
     price_significant_digits: int = 7
     jump_clip: float = 8.0
     default_days: float = 30.0
-    vol_of_vol_fast: float = 0.5
-    vol_half_life_fast_hours: float = 4.0
-    vol_of_vol_slow: float = 0.6
-    vol_half_life_slow_days: float = 60.0
-    volume_follows_volatility: float = 0.3
-    seasonal_volatility: float = 0.45
+    vol_of_vol_fast: float = 0.3
+    vol_half_life_fast_hours: float = 24.0
+    vol_of_vol_slow: float = 0.4
+    vol_half_life_slow_days: float = 10.0
+    volume_follows_volatility: float = 0.45
+    overshoot: float = 0.08
+    overshoot_half_life_minutes: float = 30.0
+    seasonal_volatility: float = 0.6
     description: str = DEFAULT_DESCRIPTION
 
     def __post_init__(self) -> None:
@@ -195,10 +199,11 @@ class SyntheticConfig:
         for key in ("trades_per_minute", "mean_trade_notional", "trade_size_dispersion",
                     "spread_bps", "depth_notional", "anchor_hours", "weekend_activity",
                     "jump_clip", "default_days", "vol_half_life_fast_hours",
-                    "vol_half_life_slow_days"):
+                    "vol_half_life_slow_days", "overshoot_half_life_minutes"):
             _require(f"SyntheticConfig.{key}", getattr(self, key), positive=True)
         for key in ("spread_move_sensitivity", "depth_dispersion", "vol_of_vol_fast",
-                    "vol_of_vol_slow", "volume_follows_volatility", "seasonal_volatility"):
+                    "vol_of_vol_slow", "volume_follows_volatility", "seasonal_volatility",
+                    "overshoot"):
             _require(f"SyntheticConfig.{key}", getattr(self, key), positive=False)
         digits = self.price_significant_digits
         if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 12:

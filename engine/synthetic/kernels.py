@@ -206,8 +206,8 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
                     drift: np.ndarray, vol: np.ndarray, reversion: np.ndarray,
                     buy_probability: np.ndarray, trade_notional: np.ndarray,
                     half_spread: np.ndarray, spread_move: float, anchor_rate: float,
-                    p0: float, size_sd: float, tick_mul: float, tick_div: float,
-                    lot_mul: float, lot_div: float, state: np.ndarray, last_ts: int,
+                    overshoot: float, overshoot_rate: float, p0: float, size_sd: float,
+                    tick_mul: float, tick_div: float, lot_mul: float, lot_div: float, state: np.ndarray, last_ts: int,
                     with_book: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                np.ndarray]:
@@ -215,10 +215,13 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
 
     The log mid ``y`` (relative to ``p0``) moves between consecutive trades by drift, an
     Ornstein-Uhlenbeck pull toward ``anchor`` (an EMA of ``y``), diffusion whose variance
-    scales with seasonal ``activity``, and the jumps that fell in between. Per-regime arrays
+    scales with seasonal ``activity``, and the jumps that fell in between. The quoted mid is
+    ``y + u``: the transient ``u`` takes ``overshoot`` times each diffusion move and decays at
+    ``overshoot_rate`` per minute, so prices overshoot and give part of a move back within
+    the hour (the short-term reversal of real hourly returns). Per-regime arrays
     are in per-minute units; ``half_spread`` is a fraction of the mid, scaled by
     ``1 + spread_move * |z|`` for a diffusion shock z (spreads widen when the price runs);
-    ``trade_notional`` is the mean lognormal trade notional. ``state`` = [y, anchor] is
+    ``trade_notional`` is the mean lognormal trade notional. ``state`` = [y, anchor, u] is
     updated in place; ``last_ts`` is the previous trade's time. z rows: diffusion, size.
     Returns price, size, side, bid, ask, mid; the last three are empty unless ``with_book``.
     """
@@ -232,6 +235,7 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
     mid_out = np.empty(n_book)
     y = state[0]
     anchor = state[1]
+    u = state[2]
     size_bias = -0.5 * size_sd * size_sd
     ticks_per_unit = tick_div / tick_mul
     lots_per_unit = lot_div / lot_mul
@@ -250,9 +254,11 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
             j += 1
         pull = min(reversion[r] * dt, 1.0)
         shock = z[0, k]
-        y += drift[r] * dt + pull * (anchor - y) + vol[r] * math.sqrt(activity[m] * dt) * shock
+        move = vol[r] * math.sqrt(activity[m] * dt) * shock
+        y += drift[r] * dt + pull * (anchor - y) + move
         anchor += min(anchor_rate * dt, 1.0) * (y - anchor)
-        mid = p0 * dexp(y)
+        u += overshoot * move - min(overshoot_rate * dt, 1.0) * u
+        mid = p0 * dexp(y + u)
         half = mid * half_spread[r] * (1.0 + spread_move * abs(shock))
         bid_ticks = max(math.floor((mid - half) * ticks_per_unit), 1.0)
         ask_ticks = max(math.ceil((mid + half) * ticks_per_unit), bid_ticks + 1.0)
@@ -275,6 +281,7 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
         j += 1
     state[0] = y
     state[1] = anchor
+    state[2] = u
     return price, size, side, bid, ask, mid_out
 
 

@@ -102,6 +102,7 @@ class _Model:
         self.weekday_factor = 7.0 / (5.0 + 2.0 * config.weekend_activity)
         self.weekend_factor = config.weekend_activity * self.weekday_factor
         self.anchor_rate = 1.0 / (config.anchor_hours * 60.0)
+        self.overshoot_rate = _LN2 / config.overshoot_half_life_minutes
         # The variance follows the seasonal activity a as a * (1 - w + w * a): w = 0 makes
         # it proportional to activity, w = 1 to its square (volatility proportional to
         # activity); divided by its weekly mean so the long-run volatility is unchanged.
@@ -291,7 +292,7 @@ class SyntheticMarket:
         model = self._model
         cfg = self.config
         profile = self.profile
-        state = np.zeros(2)                    # log mid relative to initial price, anchor
+        state = np.zeros(3)        # log mid relative to initial price, anchor, overshoot
         last_ts = self.start - 1
         regime = self._initial_regime()
         sv_state = self._initial_volatility()
@@ -329,8 +330,8 @@ class SyntheticMarket:
                 ts, minute, path, activity, z, u_side, jump_ts, jump_size,
                 model.drift, model.vol, model.reversion, model.buy_probability,
                 model.trade_notional, model.half_spread, cfg.spread_move_sensitivity,
-                model.anchor_rate, profile.initial_price, cfg.trade_size_dispersion,
-                profile.tick_mul, profile.tick_div, profile.lot_mul, profile.lot_div,
+                model.anchor_rate, cfg.overshoot, model.overshoot_rate, profile.initial_price,
+                cfg.trade_size_dispersion, profile.tick_mul, profile.tick_div, profile.lot_mul, profile.lot_div,
                 state, last_ts, with_quotes)
             if n:
                 last_ts = int(ts[-1])
