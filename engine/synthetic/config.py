@@ -81,11 +81,11 @@ class RegimeParams:
 # weak (0.2/day): at the old 6/day a trend rule lost more than half its capital a year, which
 # no real year of BTC showed.
 DEFAULT_TREND_UP = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=8.2, volatility=0.86,
+    mean_duration_minutes=18 * 60, drift_per_year=10.17, volatility=0.86,
     jumps_per_day=1.0, jump_scale=0.0076, activity=1.0, size_factor=1.0,
     spread_factor=1.0, buy_probability=0.52)
 DEFAULT_TREND_DOWN = RegimeParams(
-    mean_duration_minutes=18 * 60, drift_per_year=-9.0, volatility=0.91,
+    mean_duration_minutes=18 * 60, drift_per_year=-9.9, volatility=0.91,
     jumps_per_day=1.5, jump_scale=0.0095, activity=1.1, size_factor=1.1,
     spread_factor=1.1, buy_probability=0.48)
 DEFAULT_MEAN_REVERTING = RegimeParams(
@@ -97,7 +97,7 @@ DEFAULT_VOLATILE = RegimeParams(
     jumps_per_day=4.0, jump_scale=0.0152, activity=1.8, size_factor=1.4,
     spread_factor=2.0, buy_probability=0.5)
 DEFAULT_CRASH = RegimeParams(
-    mean_duration_minutes=45, drift_per_year=-0.02 / 45 * MINUTES_PER_YEAR, volatility=3.0,
+    mean_duration_minutes=45, drift_per_year=-0.04 / 45 * MINUTES_PER_YEAR, volatility=3.0,
     jumps_per_day=24.0, jump_scale=0.019, activity=4.0, size_factor=2.5,
     spread_factor=4.0, buy_probability=0.4)
 DEFAULT_DESCRIPTION = "fitted to Binance BTC/USDT and ETH/USDT 1h 2017-2021"
@@ -178,13 +178,16 @@ class SyntheticConfig:
     weekend_activity: float = 0.76
     price_significant_digits: int = 7
     jump_clip: float = 8.0
+    jump_asymmetry: float = 0.5
     default_days: float = 30.0
-    vol_of_vol_fast: float = 0.3
-    vol_half_life_fast_hours: float = 24.0
+    vol_of_vol_fast: float = 0.1
+    vol_half_life_fast_hours: float = 4.0
+    vol_of_vol_medium: float = 0.2
+    vol_half_life_medium_hours: float = 48.0
     vol_of_vol_slow: float = 0.4
-    vol_half_life_slow_days: float = 10.0
+    vol_half_life_slow_days: float = 7.0
     volume_follows_volatility: float = 0.45
-    overshoot: float = 0.08
+    overshoot: float = 0.12
     overshoot_half_life_minutes: float = 30.0
     seasonal_volatility: float = 0.6
     description: str = DEFAULT_DESCRIPTION
@@ -199,20 +202,25 @@ class SyntheticConfig:
         for key in ("trades_per_minute", "mean_trade_notional", "trade_size_dispersion",
                     "spread_bps", "depth_notional", "anchor_hours", "weekend_activity",
                     "jump_clip", "default_days", "vol_half_life_fast_hours",
-                    "vol_half_life_slow_days", "overshoot_half_life_minutes"):
+                    "vol_half_life_medium_hours", "vol_half_life_slow_days",
+                    "overshoot_half_life_minutes"):
             _require(f"SyntheticConfig.{key}", getattr(self, key), positive=True)
+        _require_finite("SyntheticConfig.jump_asymmetry", self.jump_asymmetry)
         for key in ("spread_move_sensitivity", "depth_dispersion", "vol_of_vol_fast",
-                    "vol_of_vol_slow", "volume_follows_volatility", "seasonal_volatility",
+                    "vol_of_vol_medium", "vol_of_vol_slow", "volume_follows_volatility", "seasonal_volatility",
                     "overshoot"):
             _require(f"SyntheticConfig.{key}", getattr(self, key), positive=False)
         digits = self.price_significant_digits
         if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 12:
             raise ConfigError(f"SyntheticConfig.price_significant_digits must be an int in "
                               f"2..12, got {digits!r}")
-        for key in ("vol_of_vol_fast", "vol_of_vol_slow"):
+        for key in ("vol_of_vol_fast", "vol_of_vol_medium", "vol_of_vol_slow"):
             if getattr(self, key) > 3.0:
                 raise ConfigError(f"SyntheticConfig.{key} must be <= 3 (a log-volatility "
                                   f"standard deviation), got {getattr(self, key)!r}")
+        if not 0.0 <= self.jump_asymmetry < 1.0:
+            raise ConfigError(f"SyntheticConfig.jump_asymmetry must lie in [0, 1), got "
+                              f"{self.jump_asymmetry!r}")
         if not 0.0 <= self.seasonal_volatility <= 1.0:
             raise ConfigError(f"SyntheticConfig.seasonal_volatility must lie in [0, 1], got "
                               f"{self.seasonal_volatility!r}")
@@ -332,6 +340,28 @@ class SyntheticConfig:
             return cls(**kwargs)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+
+
+def clipped_t3_second_moment(clip: float) -> float:
+    """E[T^2] of a Student-t with 3 degrees of freedom clipped to +-``clip``."""
+    # density 6 sqrt(3) / (pi (3 + t^2)^2); integrate t^2 f on [0, c] and add c^2 P(T > c).
+    c = clip
+    a = math.sqrt(3.0)
+    inner = 6.0 * a / math.pi * 0.5 * (math.atan(c / a) / a - c / (3.0 + c * c))
+    return 2.0 * inner + 2.0 * c * c * _t3_tail(c)
+
+
+def clipped_t3_mean_abs(clip: float) -> float:
+    """E|T| of a Student-t with 3 degrees of freedom clipped to +-``clip``."""
+    # integrate t f on [0, c] in closed form and add c P(T > c).
+    c = clip
+    inner = 3.0 * math.sqrt(3.0) / math.pi * (1.0 / 3.0 - 1.0 / (3.0 + c * c))
+    return 2.0 * inner + 2.0 * c * _t3_tail(c)
+
+
+def _t3_tail(c: float) -> float:
+    a = math.sqrt(3.0)
+    return 0.5 - (math.atan(c / a) + a * c / (3.0 + c * c)) / math.pi
 
 
 @functools.lru_cache(maxsize=64)

@@ -112,26 +112,24 @@ def activity_profile(block_start: int, n_minutes: int, hourly: np.ndarray,
 def variance_path(z: np.ndarray, state: np.ndarray, persistence: np.ndarray,
                   innovation: np.ndarray, variance_bias: float, rate_elasticity: float,
                   rate_bias: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stochastic volatility of each minute of a block: two AR(1) log-volatility factors.
+    """Stochastic volatility of each minute of a block: a sum of AR(1) log-volatility factors.
 
-    ``state`` = [fast, slow] log-volatility factors (updated in place); each minute
-    ``h_i <- persistence[i] * h_i + innovation[i] * z[i, m]``. Returns the variance
-    multiplier ``exp(2 h + variance_bias)`` (mean 1 with ``variance_bias = -2 Var h``) and
-    the trade-rate multiplier ``exp(2 rate_elasticity h + rate_bias)`` (mean 1 likewise).
+    ``state`` holds the factors (fast to slow; updated in place); each minute
+    ``h_i <- persistence[i] * h_i + innovation[i] * z[i, m]`` and ``h = sum h_i``. Returns the
+    variance multiplier ``exp(2 h + variance_bias)`` (mean 1 with ``variance_bias = -2 Var h``)
+    and the trade-rate multiplier ``exp(2 rate_elasticity h + rate_bias)`` (mean 1 likewise).
     """
     n = z.shape[1]
+    k = state.shape[0]
     variance = np.empty(n)
     rate = np.empty(n)
-    fast = state[0]
-    slow = state[1]
     for m in range(n):
-        fast = persistence[0] * fast + innovation[0] * z[0, m]
-        slow = persistence[1] * slow + innovation[1] * z[1, m]
-        h = fast + slow
+        h = 0.0
+        for i in range(k):
+            state[i] = persistence[i] * state[i] + innovation[i] * z[i, m]
+            h += state[i]
         variance[m] = dexp(2.0 * h + variance_bias)
         rate[m] = dexp(2.0 * rate_elasticity * h + rate_bias)
-    state[0] = fast
-    state[1] = slow
     return variance, rate
 
 
@@ -186,14 +184,21 @@ def arrival_times(cum_rate: np.ndarray, exps: np.ndarray, block_start: int, prev
 
 @njit(cache=True)
 def jump_sizes(z: np.ndarray, regime: np.ndarray, jump_mean: np.ndarray,
-               jump_scale: np.ndarray, clip: float) -> np.ndarray:
-    """Log jumps ``mean + scale * T``, T Student-t(3) built from four normals per row of
-    ``z`` (T = z0 / sqrt((z1^2 + z2^2 + z3^2) / 3)), clipped to +-``clip``."""
+               jump_scale: np.ndarray, clip: float, asymmetry: float,
+               mean_abs: float) -> np.ndarray:
+    """Log jumps ``mean + scale * S``: T Student-t(3) built from four normals per row of ``z``
+    (T = z0 / sqrt((z1^2 + z2^2 + z3^2) / 3)), clipped to +-``clip``; a fall is ``1 +
+    asymmetry`` and a rise ``1 - asymmetry`` times T, and ``S`` adds back ``asymmetry *
+    mean_abs`` (``mean_abs`` = E|T|), so jumps keep mean ``mean`` but skew to the downside."""
     out = np.empty(z.shape[0])
+    up = 1.0 - asymmetry
+    down = 1.0 + asymmetry
+    offset = asymmetry * mean_abs
     for k in range(z.shape[0]):
         chi2 = (z[k, 1] * z[k, 1] + z[k, 2] * z[k, 2] + z[k, 3] * z[k, 3]) / 3.0
         t = z[k, 0] / math.sqrt(chi2) if chi2 > 0.0 else 0.0
         t = min(max(t, -clip), clip)
+        t = t * (up if t > 0.0 else down) + offset
         r = regime[k]
         out[k] = jump_mean[r] + jump_scale[r] * t
     return out
@@ -274,7 +279,7 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
         side[k] = 1 if buy else -1
         price[k] = a if buy else b
         notional = trade_notional[r] * dexp(size_sd * z[1, k] + size_bias)
-        lots = max(math.floor(notional / mid * lots_per_unit + 0.5), 1.0)
+        lots = max(math.floor(notional / p0 * lots_per_unit + 0.5), 1.0)
         size[k] = lots * lot_mul / lot_div
     while j < n_jumps:      # jumps after the block's last trade carry into the next block
         y += jump_size[j]

@@ -6,7 +6,7 @@ block))``, and carries the latent state (log mid, anchor, regime, last trade tim
 next. Within a block:
 
 1. a per-minute Markov chain picks the regime;
-2. two AR(1) log-volatility factors (fast and slow, carried across blocks) give each minute
+2. three AR(1) log-volatility factors (fast, medium, slow; carried across blocks) give each minute
    a variance multiplier of mean 1 (stochastic volatility);
 3. compound Poisson jumps arrive at the regime's jump rate times that multiplier;
 4. trades arrive as a Poisson process whose rate is the regime's activity times the
@@ -40,7 +40,7 @@ from engine.data.schema import BAR_COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS
 from engine.errors import ConfigError
 from engine.synthetic import kernels
 from engine.synthetic.config import (MINUTES_PER_DAY, MINUTES_PER_YEAR, REGIME_NAMES,
-                                     SyntheticConfig)
+                                     SyntheticConfig, clipped_t3_mean_abs)
 from engine.synthetic.profile import SymbolProfile, stream_entropy, symbol_profile
 from engine.timeframes import NS_PER_DAY, NS_PER_MINUTE, parse_time, timeframe_to_ns
 
@@ -87,6 +87,7 @@ class _Model:
         self.jump_rate = np.array([r.jumps_per_day / MINUTES_PER_DAY for r in regimes])
         self.jump_mean = np.array([r.jump_mean * vol_mult for r in regimes])
         self.jump_scale = np.array([r.jump_scale * vol_mult for r in regimes])
+        self.jump_mean_abs = clipped_t3_mean_abs(config.jump_clip)
         self.buy_probability = np.array([r.buy_probability for r in regimes])
         self.trade_notional = np.array([config.mean_trade_notional * r.size_factor
                                         for r in regimes])
@@ -113,15 +114,16 @@ class _Model:
             + 2.0 * self.weekend_factor * self.weekend_factor) / 7.0)
         self.season_weight = w
         self.season_variance_scale = 1.0 / ((1.0 - w) + w * mean_square)
-        # Stochastic volatility: a fast and a slow AR(1) log-volatility factor per minute.
-        sd = (config.vol_of_vol_fast, config.vol_of_vol_slow)
+        # Stochastic volatility: fast, medium and slow AR(1) log-volatility factors per minute.
+        sd = (config.vol_of_vol_fast, config.vol_of_vol_medium, config.vol_of_vol_slow)
         half_lives = (config.vol_half_life_fast_hours * 60.0,
+                      config.vol_half_life_medium_hours * 60.0,
                       config.vol_half_life_slow_days * MINUTES_PER_DAY)
         self.sv_sd = np.array(sd)
         self.sv_persistence = np.array([kernels.dexp_scalar(-_LN2 / h) for h in half_lives])
         self.sv_innovation = np.array([s * math.sqrt(1.0 - p * p)
                                        for s, p in zip(sd, self.sv_persistence)])
-        total = sd[0] * sd[0] + sd[1] * sd[1]
+        total = sum(s * s for s in sd)
         e = config.volume_follows_volatility
         self.sv_variance_bias = -2.0 * total
         self.sv_rate_elasticity = e
@@ -269,7 +271,7 @@ class SyntheticMarket:
 
     def _initial_volatility(self) -> np.ndarray:
         """The log-volatility factors at ``start``, drawn from their stationary law."""
-        z = self._rng(_VOL_INIT_STREAM, 0).standard_normal(2)
+        z = self._rng(_VOL_INIT_STREAM, 0).standard_normal(self._model.sv_sd.shape[0])
         return z * self._model.sv_sd
 
     def _collect_trades(self, until: int | None, limit: int | None) -> pd.DataFrame:
@@ -304,7 +306,7 @@ class SyntheticMarket:
                                        model.leave_probability, model.next_cumulative)
             regime = int(path[-1])
             variance, rate = kernels.variance_path(
-                rng.standard_normal((2, BLOCK_MINUTES)), sv_state, model.sv_persistence,
+                rng.standard_normal((self._model.sv_sd.shape[0], BLOCK_MINUTES)), sv_state, model.sv_persistence,
                 model.sv_innovation, model.sv_variance_bias, model.sv_rate_elasticity,
                 model.sv_rate_bias)
             season = kernels.activity_profile(block_start, BLOCK_MINUTES, model.hourly,
@@ -317,7 +319,8 @@ class SyntheticMarket:
                 jump_cum, _unit_exponentials(rng, jump_cum[-1]), block_start, block_start, 0)
             jump_size = kernels.jump_sizes(rng.standard_normal((jump_ts.shape[0], 4)),
                                            path[jump_minute], model.jump_mean,
-                                           model.jump_scale, cfg.jump_clip)
+                                           model.jump_scale, cfg.jump_clip,
+                                           cfg.jump_asymmetry, model.jump_mean_abs)
 
             trade_cum = kernels.cumulative(model.trade_rate[path] * season * rate)
             ts, minute = kernels.arrival_times(
