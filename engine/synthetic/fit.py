@@ -13,12 +13,12 @@ defaults) and matches, in order:
    every step) at the data's finest resolution matches the data's. With a year of data or
    more, the slow volatility-of-volatility is first bisected the same way against the daily
    kurtosis (it moves the hourly kurtosis too, so it goes first).
-   Before the tails, two shape parameters are bisected the same way (they barely move the
-   kurtosis): the overshoot (the fraction of each diffusion move the price gives back within
-   the hour) against the lag-1 autocorrelation of returns (at the data's autocorrelation
-   resolution, 1h when there is enough of it), and the jump asymmetry (falls larger than
-   rises) against the skew at the finest resolution; each is 0 when the data shows no
-   reversal or no downside skew.
+   Two shape parameters are bisected the same way: before the tails, the overshoot (the
+   fraction of each diffusion move the price gives back within the hour) against the lag-1
+   autocorrelation of returns (at the data's autocorrelation resolution, 1h when there is
+   enough of it); after them, the jump asymmetry (falls larger than rises) against the skew
+   at the finest resolution, followed by the tails once more. Each is 0 when the data shows
+   no reversal or no downside skew.
 3. **Volatility**: every regime volatility and jump scale is scaled by one factor, first in
    closed form so the model's long-run volatility (regime mix, jumps, the symbol's volatility
    multiplier) equals the data's, then once more by the ratio of the data's volatility to
@@ -133,8 +133,8 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
         say(f"slow volatility: vol-of-vol {slow:.3f} ({days:g} days show "
             f"{identified:.0%} of {SLOW_HALF_LIVES:g} {base.vol_half_life_slow_days:g}-day "
             f"half-lives)")
-    # Shape before tails: the reversal and the downside skew of the data, each bisected on
-    # common random numbers like the tails (both decrease as their parameter grows).
+    # The reversal before the tails, bisected on common random numbers like them (the
+    # autocorrelation decreases as the overshoot grows).
     target_r = _lag_one_acf(facts)
     if math.isfinite(target_r):
         overshoot = _bisect_down(lambda o: median_fact(
@@ -143,14 +143,6 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
         base = base.replace(overshoot=round(overshoot, 4))
         say(f"reversal: overshoot {base.overshoot:.3f} for lag-1 autocorrelation "
             f"{target_r:+.3f}")
-    target_s = _skew(facts, finest)
-    if math.isfinite(target_s):
-        asymmetry = _bisect_down(lambda a: median_fact(
-            with_tails(theta, slow).replace(jump_asymmetry=a),
-            lambda f: _skew(f, finest)), target_s, _ASYMMETRY_RANGE)
-        base = base.replace(jump_asymmetry=round(asymmetry, 4))
-        say(f"skew: jump asymmetry {base.jump_asymmetry:.3f} for {finest} skew "
-            f"{target_s:+.2f}")
     fit_daily = days >= 365 and "1d" in facts["returns"] and finest != "1d"
     # Daily tails first (the slow factor moves hourly kurtosis too), then the finest ones.
     if fit_daily:
@@ -161,6 +153,18 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
     target_k = float(facts["returns"][finest]["excess_kurtosis"])
     theta = _bisect(lambda t: kurtosis_of(with_tails(t, slow), finest), target_k, _THETA_RANGE)
     say(f"tails: theta {theta:.3f} for {finest} excess kurtosis {target_k:.2f}")
+    # The skew comes from the jumps, which the tails just scaled: the asymmetry is bisected on
+    # them, then the tails once more (larger falls fatten them a little).
+    target_s = _skew(facts, finest)
+    if math.isfinite(target_s):
+        asymmetry = _bisect_down(lambda a: median_fact(
+            with_tails(theta, slow).replace(jump_asymmetry=a),
+            lambda f: _skew(f, finest)), target_s, _ASYMMETRY_RANGE)
+        base = base.replace(jump_asymmetry=round(asymmetry, 4))
+        theta = _bisect(lambda t: kurtosis_of(with_tails(t, slow), finest), target_k,
+                        _THETA_RANGE)
+        say(f"skew: jump asymmetry {base.jump_asymmetry:.3f} for {finest} skew "
+            f"{target_s:+.2f}, then theta {theta:.3f}")
     cfg = with_tails(theta, slow)
     drift = float(facts.get("annual_log_drift", 0.0)) if keep_drift else 0.0
     cfg = _set_drift(cfg, drift)

@@ -212,8 +212,8 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
                     buy_probability: np.ndarray, trade_notional: np.ndarray,
                     half_spread: np.ndarray, spread_move: float, anchor_rate: float,
                     overshoot: float, overshoot_rate: float, p0: float, size_sd: float,
-                    tick_mul: float, tick_div: float, lot_mul: float, lot_div: float, state: np.ndarray, last_ts: int,
-                    with_book: bool
+                    tick_mul: float, tick_div: float, lot_mul: float, lot_div: float,
+                    state: np.ndarray, last_ts: int, with_book: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                np.ndarray]:
     """Evaluate the latent mid at each trade time, quote around it and fill the trade.

@@ -6,8 +6,8 @@ block))``, and carries the latent state (log mid, anchor, regime, last trade tim
 next. Within a block:
 
 1. a per-minute Markov chain picks the regime;
-2. three AR(1) log-volatility factors (fast, medium, slow; carried across blocks) give each minute
-   a variance multiplier of mean 1 (stochastic volatility);
+2. three AR(1) log-volatility factors (fast, medium, slow; carried across blocks) give each
+   minute a variance multiplier of mean 1 (stochastic volatility);
 3. compound Poisson jumps arrive at the regime's jump rate times that multiplier;
 4. trades arrive as a Poisson process whose rate is the regime's activity times the
    intraday/weekday seasonality times a power of the multiplier (busy when volatile),
@@ -306,9 +306,9 @@ class SyntheticMarket:
                                        model.leave_probability, model.next_cumulative)
             regime = int(path[-1])
             variance, rate = kernels.variance_path(
-                rng.standard_normal((self._model.sv_sd.shape[0], BLOCK_MINUTES)), sv_state, model.sv_persistence,
-                model.sv_innovation, model.sv_variance_bias, model.sv_rate_elasticity,
-                model.sv_rate_bias)
+                rng.standard_normal((model.sv_sd.shape[0], BLOCK_MINUTES)), sv_state,
+                model.sv_persistence, model.sv_innovation, model.sv_variance_bias,
+                model.sv_rate_elasticity, model.sv_rate_bias)
             season = kernels.activity_profile(block_start, BLOCK_MINUTES, model.hourly,
                                               model.weekday_factor, model.weekend_factor)
             activity = (season * ((1.0 - model.season_weight) + model.season_weight * season)
@@ -334,8 +334,8 @@ class SyntheticMarket:
                 model.drift, model.vol, model.reversion, model.buy_probability,
                 model.trade_notional, model.half_spread, cfg.spread_move_sensitivity,
                 model.anchor_rate, cfg.overshoot, model.overshoot_rate, profile.initial_price,
-                cfg.trade_size_dispersion, profile.tick_mul, profile.tick_div, profile.lot_mul, profile.lot_div,
-                state, last_ts, with_quotes)
+                cfg.trade_size_dispersion, profile.tick_mul, profile.tick_div, profile.lot_mul,
+                profile.lot_div, state, last_ts, with_quotes)
             if n:
                 last_ts = int(ts[-1])
             bid_size = ask_size = None
