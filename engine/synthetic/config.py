@@ -151,6 +151,9 @@ class SyntheticConfig:
     - ``jump_asymmetry``: a in [0, 1); a falling draw T is scaled by 1 + a, a rising one by
       1 - a, and a E|T| is added back so a jump's mean is unchanged: falls are larger and
       rises more frequent, the negative skew of real returns (0.5).
+    - ``jump_minutes``: a jump unfolds in five equal steps over this many minutes (a large
+      move takes minutes, not one trade: at 0 a month of one-minute returns has an excess
+      kurtosis of ~70 against the real files' 10-23; 0 makes jumps instantaneous) (2).
     - ``default_days``: span of a market built without ``end`` (30).
     - ``vol_of_vol_fast``, ``vol_half_life_fast_hours``: stationary standard deviation and
       half-life of the fast log-volatility factor (stochastic volatility: clustering within
@@ -191,6 +194,7 @@ class SyntheticConfig:
     price_significant_digits: int = 7
     jump_clip: float = 8.0
     jump_asymmetry: float = 0.5
+    jump_minutes: float = 2.0
     default_days: float = 30.0
     vol_of_vol_fast: float = 0.1
     vol_half_life_fast_hours: float = 4.0
@@ -220,7 +224,7 @@ class SyntheticConfig:
         _require_finite("SyntheticConfig.jump_asymmetry", self.jump_asymmetry)
         for key in ("spread_move_sensitivity", "depth_dispersion", "vol_of_vol_fast",
                     "vol_of_vol_medium", "vol_of_vol_slow", "volume_follows_volatility",
-                    "seasonal_volatility", "overshoot"):
+                    "seasonal_volatility", "overshoot", "jump_minutes"):
             _require(f"SyntheticConfig.{key}", getattr(self, key), positive=False)
         digits = self.price_significant_digits
         if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 12:

@@ -321,6 +321,8 @@ class SyntheticMarket:
                                            path[jump_minute], model.jump_mean,
                                            model.jump_scale, cfg.jump_clip,
                                            cfg.jump_asymmetry, model.jump_mean_abs)
+            if cfg.jump_minutes > 0.0:
+                jump_ts, jump_size = _spread_jumps(jump_ts, jump_size, cfg.jump_minutes)
 
             trade_cum = kernels.cumulative(model.trade_rate[path] * season * rate)
             ts, minute = kernels.arrival_times(
@@ -399,6 +401,21 @@ def floor_to_grid(ts: int, interval: int) -> int:
     except that whole weeks start on Mondays (as exchanges' weekly candles do)."""
     anchor = _MONDAY_NS if interval % _WEEK_NS == 0 else 0
     return ts - (ts - anchor) % interval
+
+
+JUMP_STEPS = 5
+
+
+def _spread_jumps(ts: np.ndarray, size: np.ndarray, minutes: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each jump as ``JUMP_STEPS`` equal steps over ``minutes`` from its arrival (a large move
+    takes minutes, not one trade), in time order; steps past the block's end land at its end."""
+    step_ns = int(minutes * NS_PER_MINUTE) // JUMP_STEPS
+    offsets = np.arange(JUMP_STEPS, dtype=np.int64) * step_ns
+    spread_ts = (ts[:, None] + offsets[None, :]).ravel()
+    spread_size = np.repeat(size / JUMP_STEPS, JUMP_STEPS)
+    order = np.argsort(spread_ts, kind="stable")
+    return spread_ts[order], spread_size[order]
 
 
 def _unit_exponentials(rng: np.random.Generator, total: float) -> np.ndarray:
