@@ -21,9 +21,10 @@ defaults) and matches, in order:
    no reversal or no downside skew.
 3. **Volatility**: every regime volatility, jump scale and drift is scaled by one factor,
    first in closed form so the model's long-run volatility (regime mix, jumps, the symbol's
-   volatility multiplier) equals the data's, then once more by the ratio of the data's volatility to
-   the median of the simulated markets' over the data's span (the realized volatility of a
-   short span sits below the long-run mean, since the slow volatility factor is skewed).
+   volatility multiplier) equals the data's, then once more by the ratio of the data's
+   volatility to the median of the simulated markets' over the data's span (the realized
+   volatility of a short span sits below the long-run mean, since the slow volatility factor
+   is skewed).
    Log returns are linear in that factor, so one step is exact for the simulated seeds;
    kurtosis does not depend on it, so step 2 never has to redo it.
    A data set shorter than ten half-lives of the slow factor cannot show how much that factor
