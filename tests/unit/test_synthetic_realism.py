@@ -134,8 +134,9 @@ def test_the_bands_reject_the_previous_default_market() -> None:
         volatile=R(6 * 60, 1.0, 1.1, jumps_per_day=6.0, jump_scale=0.008, activity=1.8),
         crash=R(45, -0.03 / 45 * 525_600, 2.5, jumps_per_day=48.0, jump_mean=-0.01,
                 jump_scale=0.015, activity=4.0),
-        jump_clip=25.0, vol_of_vol_fast=0.0, vol_of_vol_slow=0.0,
-        volume_follows_volatility=0.0, seasonal_volatility=0.0)
+        jump_clip=25.0, vol_of_vol_fast=0.0, vol_of_vol_medium=0.0, vol_of_vol_slow=0.0,
+        volume_follows_volatility=0.0, seasonal_volatility=0.0, overshoot=0.0,
+        jump_asymmetry=0.0, jump_minutes=0.0)
     misses = out_of_band(median_values("BTC/USDT", old))
     assert any(m.startswith("acf_abs_returns_long") for m in misses), misses
 
