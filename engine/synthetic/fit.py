@@ -13,14 +13,21 @@ defaults) and matches, in order:
    every step) at the data's finest resolution matches the data's. With a year of data or
    more, the slow volatility-of-volatility is first bisected the same way against the daily
    kurtosis (it moves the hourly kurtosis too, so it goes first).
-3. **Volatility**: every regime volatility and jump scale is scaled by one factor, first in
-   closed form so the model's long-run volatility (regime mix, jumps, the symbol's volatility
-   multiplier) equals the data's, then once more by the ratio of the data's volatility to
-   the median of the simulated markets' over the data's span (the realized volatility of a
-   short span sits below the long-run mean, since the slow volatility factor is skewed).
+   Two shape parameters are bisected the same way: before the tails, the overshoot (the
+   fraction of each diffusion move the price gives back within the hour) against the lag-1
+   autocorrelation of returns (at the data's autocorrelation resolution, 1h when there is
+   enough of it); after them, the jump asymmetry (falls larger than rises) against the skew
+   at the finest resolution, followed by the tails once more. Each is 0 when the data shows
+   no reversal or no downside skew.
+3. **Volatility**: every regime volatility, jump scale and drift is scaled by one factor,
+   first in closed form so the model's long-run volatility (regime mix, jumps, the symbol's
+   volatility multiplier) equals the data's, then once more by the ratio of the data's
+   volatility to the median of the simulated markets' over the data's span (the realized
+   volatility of a short span sits below the long-run mean, since the slow volatility factor
+   is skewed).
    Log returns are linear in that factor, so one step is exact for the simulated seeds;
    kurtosis does not depend on it, so step 2 never has to redo it.
-   A data set shorter than two half-lives of the slow factor cannot show how much that factor
+   A data set shorter than ten half-lives of the slow factor cannot show how much that factor
    varies: its volatility-of-volatility is scaled down in proportion to the span.
 4. **Drift**: the trend-up drift is set so the long-run log drift is 0, or the data's own
    with ``keep_drift``. Regime durations, transitions and the mean-reverting pull stay at the
@@ -38,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DataError
-from engine.synthetic.config import REGIME_NAMES, SyntheticConfig
+from engine.synthetic.config import (REGIME_NAMES, SyntheticConfig, clipped_t3_mean_abs,
+                                     clipped_t3_second_moment)
 from engine.synthetic.facts import measure_facts
 from engine.synthetic.market import SyntheticMarket
 from engine.synthetic.profile import typical_vol_multiplier
@@ -54,6 +62,11 @@ _THETA_RANGE = (0.05, 3.0)
 # March 2020) at the price of simulated years scattering from calm to wild; capped below.
 _SLOW_RANGE = (0.05, 0.8)
 _BISECTIONS = 7
+# Half-lives of the slow volatility factor a span must hold to show how much it varies (a
+# month holds four of seven days: its volatility is one draw of the factor, not its spread).
+SLOW_HALF_LIVES = 10.0
+_OVERSHOOT_RANGE = (0.005, 0.5)
+_ASYMMETRY_RANGE = (0.01, 0.9)
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,10 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
         c = _scale_tails(base, theta).replace(vol_of_vol_slow=slow)
         return _scale_volatility(c, target_vol / vol_mult)
 
+    def median_fact(c: SyntheticConfig, fact: Callable[[Mapping[str, Any]], float]) -> float:
+        return float(np.nanmedian([fact(_simulated(c, symbol, seed, sim_days, tpm, finest))
+                                   for seed in seeds]))
+
     def kurtosis_of(c: SyntheticConfig, resolution: str) -> float:
         values = [_simulated(c, symbol, seed, sim_days, tpm, finest)["returns"]
                   .get(resolution, {}).get("excess_kurtosis", math.nan) for seed in seeds]
@@ -108,14 +125,25 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
                               "symbol": symbol, "seeds": list(seeds),
                               "simulated_days": sim_days, "targets": {}, "achieved": {}}
     theta, slow = 1.0, base.vol_of_vol_slow
-    # A span shorter than two half-lives of the slow volatility factor cannot show how much it
+    # A span shorter than ten half-lives of the slow volatility factor cannot show how much it
     # varies; left at the template's, it would make simulated spans of that length scatter
     # far around the data's volatility. Scaled down in proportion to the span instead.
-    identified = days / (2.0 * base.vol_half_life_slow_days)
+    identified = days / (SLOW_HALF_LIVES * base.vol_half_life_slow_days)
     if identified < 1.0:
         slow = max(base.vol_of_vol_slow * identified, 0.0)
         say(f"slow volatility: vol-of-vol {slow:.3f} ({days:g} days show "
-            f"{identified:.0%} of two {base.vol_half_life_slow_days:g}-day half-lives)")
+            f"{identified:.0%} of {SLOW_HALF_LIVES:g} {base.vol_half_life_slow_days:g}-day "
+            f"half-lives)")
+    # The reversal before the tails, bisected on common random numbers like them (the
+    # autocorrelation decreases as the overshoot grows).
+    target_r = _lag_one_acf(facts)
+    if math.isfinite(target_r):
+        overshoot = _bisect_down(lambda o: median_fact(
+            with_tails(theta, slow).replace(overshoot=o), _lag_one_acf), target_r,
+            _OVERSHOOT_RANGE)
+        base = base.replace(overshoot=round(overshoot, 4))
+        say(f"reversal: overshoot {base.overshoot:.3f} for lag-1 autocorrelation "
+            f"{target_r:+.3f}")
     fit_daily = days >= 365 and "1d" in facts["returns"] and finest != "1d"
     # Daily tails first (the slow factor moves hourly kurtosis too), then the finest ones.
     if fit_daily:
@@ -126,6 +154,18 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
     target_k = float(facts["returns"][finest]["excess_kurtosis"])
     theta = _bisect(lambda t: kurtosis_of(with_tails(t, slow), finest), target_k, _THETA_RANGE)
     say(f"tails: theta {theta:.3f} for {finest} excess kurtosis {target_k:.2f}")
+    # The skew comes from the jumps, which the tails just scaled: the asymmetry is bisected on
+    # them, then the tails once more (larger falls fatten them a little).
+    target_s = _skew(facts, finest)
+    if math.isfinite(target_s):
+        asymmetry = _bisect_down(lambda a: median_fact(
+            with_tails(theta, slow).replace(jump_asymmetry=a),
+            lambda f: _skew(f, finest)), target_s, _ASYMMETRY_RANGE)
+        base = base.replace(jump_asymmetry=round(asymmetry, 4))
+        theta = _bisect(lambda t: kurtosis_of(with_tails(t, slow), finest), target_k,
+                        _THETA_RANGE)
+        say(f"skew: jump asymmetry {base.jump_asymmetry:.3f} for {finest} skew "
+            f"{target_s:+.2f}, then theta {theta:.3f}")
     cfg = with_tails(theta, slow)
     drift = float(facts.get("annual_log_drift", 0.0)) if keep_drift else 0.0
     cfg = _set_drift(cfg, drift)
@@ -140,6 +180,14 @@ def fit_config(facts: Mapping[str, Any], *, symbol: str = "BTC/USDT",
                         lambda f: f["returns"][finest]["excess_kurtosis"])):
         report["targets"][name] = float(fact(facts))
         report["achieved"][name] = float(np.nanmedian([fact(s) for s in sims]))
+    if math.isfinite(target_s):
+        report["targets"][f"{finest}_skew"] = target_s
+        report["achieved"][f"{finest}_skew"] = float(np.nanmedian(
+            [_skew(s, finest) for s in sims]))
+    if math.isfinite(target_r):
+        report["targets"]["acf_returns_lag_1"] = target_r
+        report["achieved"]["acf_returns_lag_1"] = float(np.nanmedian(
+            [_lag_one_acf(s) for s in sims]))
     if fit_daily:
         report["targets"]["1d_excess_kurtosis"] = float(
             facts["returns"]["1d"]["excess_kurtosis"])
@@ -182,6 +230,16 @@ def _fit_microstructure(cfg: SyntheticConfig, facts: Mapping[str, Any]) -> Synth
     return cfg.replace(**changes) if changes else cfg
 
 
+def _lag_one_acf(facts: Mapping[str, Any]) -> float:
+    acf = facts.get("acf_returns") or []
+    return float(acf[0]) if acf and acf[0] is not None else math.nan
+
+
+def _skew(facts: Mapping[str, Any], resolution: str) -> float:
+    value = (facts.get("returns") or {}).get(resolution, {}).get("skew")
+    return float(value) if value is not None else math.nan
+
+
 def _finest(facts: Mapping[str, Any]) -> str:
     returns = facts.get("returns") or {}
     if not returns:
@@ -202,7 +260,10 @@ def long_run_volatility(cfg: SyntheticConfig) -> float:
     diffusion at the stationary regime mix (stochastic volatility and seasonality have mean 1)
     plus the jumps' variance."""
     pi = cfg.stationary_distribution()
-    t2 = _clipped_t3_second_moment(cfg.jump_clip)
+    # A jump's T has variance t2 (1 + a^2) - (a E|T|)^2 after the asymmetry a.
+    a = cfg.jump_asymmetry
+    t2 = (clipped_t3_second_moment(cfg.jump_clip) * (1.0 + a * a)
+          - (a * clipped_t3_mean_abs(cfg.jump_clip)) ** 2)
     var = sum(p * (r.volatility ** 2 + r.jumps_per_day * 365.0
                    * (r.jump_scale ** 2 * t2 + r.jump_mean ** 2))
               for p, r in zip(pi, cfg.regimes))
@@ -210,12 +271,15 @@ def long_run_volatility(cfg: SyntheticConfig) -> float:
 
 
 def _scale_volatility(cfg: SyntheticConfig, target: float) -> SyntheticConfig:
-    """Every regime's volatility, jump mean and scale times one factor so that
-    ``long_run_volatility`` is ``target``."""
+    """Every regime's volatility, jump mean and scale, and drift times one factor so that
+    ``long_run_volatility`` is ``target``: a calmer market has proportionally gentler trends
+    and crashes (a crash of the defaults' 4 % in a market of 30 % volatility would be a
+    days-long one-way run at the minute scale)."""
     k = target / long_run_volatility(cfg)
     regimes = {name: dataclasses.replace(r, volatility=r.volatility * k,
                                          jump_scale=r.jump_scale * k,
-                                         jump_mean=r.jump_mean * k)
+                                         jump_mean=r.jump_mean * k,
+                                         drift_per_year=r.drift_per_year * k)
                for name, r in zip(REGIME_NAMES, cfg.regimes)}
     return cfg.replace(**regimes)
 
@@ -228,22 +292,20 @@ def _set_drift(cfg: SyntheticConfig, drift: float) -> SyntheticConfig:
     return cfg.replace(trend_up=dataclasses.replace(up, drift_per_year=shifted))
 
 
-def _clipped_t3_second_moment(clip: float) -> float:
-    """E[min(T, c)^2 clipped] for a Student-t with 3 degrees of freedom clipped to +-c."""
-    # density 6 sqrt(3) / (pi (3 + t^2)^2); integrate t^2 f on [0, c] and add c^2 P(T > c).
-    c = clip
-    a = math.sqrt(3.0)
-    inner = 6.0 * a / math.pi * 0.5 * (math.atan(c / a) / a - c / (3.0 + c * c))
-    tail = 0.5 - (math.atan(c / a) + a * c / (3.0 + c * c)) / math.pi
-    return 2.0 * inner + 2.0 * c * c * tail
-
-
 def _simulated(cfg: SyntheticConfig, symbol: str, seed: int, days: float,
                trades_per_minute: float, timeframe: str) -> dict[str, Any]:
     start = parse_time("2024-01-01")
     market = SyntheticMarket(symbol, seed=seed, start=start, end=start + int(days * NS_PER_DAY),
                              trades_per_minute=trades_per_minute, config=cfg)
     return measure_facts(market.bars(timeframe), interval_ns=timeframe_to_ns(timeframe))
+
+
+def _bisect_down(measure: Callable[[float], float], target: float,
+                 bounds: tuple[float, float]) -> float:
+    """The x in ``bounds`` where the decreasing ``measure(x)`` meets ``target``; 0 when the
+    target lies above the measure at the lower bound (nothing to add)."""
+    x = _bisect(lambda v: -measure(v), -target, bounds)
+    return 0.0 if x <= bounds[0] else x
 
 
 def _bisect(measure: Callable[[float], float], target: float,

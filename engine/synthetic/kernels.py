@@ -112,26 +112,24 @@ def activity_profile(block_start: int, n_minutes: int, hourly: np.ndarray,
 def variance_path(z: np.ndarray, state: np.ndarray, persistence: np.ndarray,
                   innovation: np.ndarray, variance_bias: float, rate_elasticity: float,
                   rate_bias: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stochastic volatility of each minute of a block: two AR(1) log-volatility factors.
+    """Stochastic volatility of each minute of a block: a sum of AR(1) log-volatility factors.
 
-    ``state`` = [fast, slow] log-volatility factors (updated in place); each minute
-    ``h_i <- persistence[i] * h_i + innovation[i] * z[i, m]``. Returns the variance
-    multiplier ``exp(2 h + variance_bias)`` (mean 1 with ``variance_bias = -2 Var h``) and
-    the trade-rate multiplier ``exp(2 rate_elasticity h + rate_bias)`` (mean 1 likewise).
+    ``state`` holds the factors (fast to slow; updated in place); each minute
+    ``h_i <- persistence[i] * h_i + innovation[i] * z[i, m]`` and ``h = sum h_i``. Returns the
+    variance multiplier ``exp(2 h + variance_bias)`` (mean 1 with ``variance_bias = -2 Var h``)
+    and the trade-rate multiplier ``exp(2 rate_elasticity h + rate_bias)`` (mean 1 likewise).
     """
     n = z.shape[1]
+    k = state.shape[0]
     variance = np.empty(n)
     rate = np.empty(n)
-    fast = state[0]
-    slow = state[1]
     for m in range(n):
-        fast = persistence[0] * fast + innovation[0] * z[0, m]
-        slow = persistence[1] * slow + innovation[1] * z[1, m]
-        h = fast + slow
+        h = 0.0
+        for i in range(k):
+            state[i] = persistence[i] * state[i] + innovation[i] * z[i, m]
+            h += state[i]
         variance[m] = dexp(2.0 * h + variance_bias)
         rate[m] = dexp(2.0 * rate_elasticity * h + rate_bias)
-    state[0] = fast
-    state[1] = slow
     return variance, rate
 
 
@@ -186,14 +184,21 @@ def arrival_times(cum_rate: np.ndarray, exps: np.ndarray, block_start: int, prev
 
 @njit(cache=True)
 def jump_sizes(z: np.ndarray, regime: np.ndarray, jump_mean: np.ndarray,
-               jump_scale: np.ndarray, clip: float) -> np.ndarray:
-    """Log jumps ``mean + scale * T``, T Student-t(3) built from four normals per row of
-    ``z`` (T = z0 / sqrt((z1^2 + z2^2 + z3^2) / 3)), clipped to +-``clip``."""
+               jump_scale: np.ndarray, clip: float, asymmetry: float,
+               mean_abs: float) -> np.ndarray:
+    """Log jumps ``mean + scale * S``: T Student-t(3) built from four normals per row of ``z``
+    (T = z0 / sqrt((z1^2 + z2^2 + z3^2) / 3)), clipped to +-``clip``; a fall is ``1 +
+    asymmetry`` and a rise ``1 - asymmetry`` times T, and ``S`` adds back ``asymmetry *
+    mean_abs`` (``mean_abs`` = E|T|), so jumps keep mean ``mean`` but skew to the downside."""
     out = np.empty(z.shape[0])
+    up = 1.0 - asymmetry
+    down = 1.0 + asymmetry
+    offset = asymmetry * mean_abs
     for k in range(z.shape[0]):
         chi2 = (z[k, 1] * z[k, 1] + z[k, 2] * z[k, 2] + z[k, 3] * z[k, 3]) / 3.0
         t = z[k, 0] / math.sqrt(chi2) if chi2 > 0.0 else 0.0
         t = min(max(t, -clip), clip)
+        t = t * (up if t > 0.0 else down) + offset
         r = regime[k]
         out[k] = jump_mean[r] + jump_scale[r] * t
     return out
@@ -206,19 +211,22 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
                     drift: np.ndarray, vol: np.ndarray, reversion: np.ndarray,
                     buy_probability: np.ndarray, trade_notional: np.ndarray,
                     half_spread: np.ndarray, spread_move: float, anchor_rate: float,
-                    p0: float, size_sd: float, tick_mul: float, tick_div: float,
-                    lot_mul: float, lot_div: float, state: np.ndarray, last_ts: int,
-                    with_book: bool
+                    overshoot: float, overshoot_rate: float, p0: float, size_sd: float,
+                    tick_mul: float, tick_div: float, lot_mul: float, lot_div: float,
+                    state: np.ndarray, last_ts: int, with_book: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                np.ndarray]:
     """Evaluate the latent mid at each trade time, quote around it and fill the trade.
 
     The log mid ``y`` (relative to ``p0``) moves between consecutive trades by drift, an
     Ornstein-Uhlenbeck pull toward ``anchor`` (an EMA of ``y``), diffusion whose variance
-    scales with seasonal ``activity``, and the jumps that fell in between. Per-regime arrays
+    scales with seasonal ``activity``, and the jumps that fell in between. The quoted mid is
+    ``y + u``: the transient ``u`` takes ``overshoot`` times each diffusion move and decays at
+    ``overshoot_rate`` per minute, so prices overshoot and give part of a move back within
+    the hour (the short-term reversal of real hourly returns). Per-regime arrays
     are in per-minute units; ``half_spread`` is a fraction of the mid, scaled by
     ``1 + spread_move * |z|`` for a diffusion shock z (spreads widen when the price runs);
-    ``trade_notional`` is the mean lognormal trade notional. ``state`` = [y, anchor] is
+    ``trade_notional`` is the mean lognormal trade notional. ``state`` = [y, anchor, u] is
     updated in place; ``last_ts`` is the previous trade's time. z rows: diffusion, size.
     Returns price, size, side, bid, ask, mid; the last three are empty unless ``with_book``.
     """
@@ -232,6 +240,7 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
     mid_out = np.empty(n_book)
     y = state[0]
     anchor = state[1]
+    u = state[2]
     size_bias = -0.5 * size_sd * size_sd
     ticks_per_unit = tick_div / tick_mul
     lots_per_unit = lot_div / lot_mul
@@ -250,9 +259,11 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
             j += 1
         pull = min(reversion[r] * dt, 1.0)
         shock = z[0, k]
-        y += drift[r] * dt + pull * (anchor - y) + vol[r] * math.sqrt(activity[m] * dt) * shock
+        move = vol[r] * math.sqrt(activity[m] * dt) * shock
+        y += drift[r] * dt + pull * (anchor - y) + move
         anchor += min(anchor_rate * dt, 1.0) * (y - anchor)
-        mid = p0 * dexp(y)
+        u += overshoot * move - min(overshoot_rate * dt, 1.0) * u
+        mid = p0 * dexp(y + u)
         half = mid * half_spread[r] * (1.0 + spread_move * abs(shock))
         bid_ticks = max(math.floor((mid - half) * ticks_per_unit), 1.0)
         ask_ticks = max(math.ceil((mid + half) * ticks_per_unit), bid_ticks + 1.0)
@@ -268,13 +279,14 @@ def simulate_trades(ts: np.ndarray, minute: np.ndarray, regime: np.ndarray,
         side[k] = 1 if buy else -1
         price[k] = a if buy else b
         notional = trade_notional[r] * dexp(size_sd * z[1, k] + size_bias)
-        lots = max(math.floor(notional / mid * lots_per_unit + 0.5), 1.0)
+        lots = max(math.floor(notional / p0 * lots_per_unit + 0.5), 1.0)
         size[k] = lots * lot_mul / lot_div
     while j < n_jumps:      # jumps after the block's last trade carry into the next block
         y += jump_size[j]
         j += 1
     state[0] = y
     state[1] = anchor
+    state[2] = u
     return price, size, side, bid, ask, mid_out
 
 

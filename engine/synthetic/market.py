@@ -6,8 +6,8 @@ block))``, and carries the latent state (log mid, anchor, regime, last trade tim
 next. Within a block:
 
 1. a per-minute Markov chain picks the regime;
-2. two AR(1) log-volatility factors (fast and slow, carried across blocks) give each minute
-   a variance multiplier of mean 1 (stochastic volatility);
+2. three AR(1) log-volatility factors (fast, medium, slow; carried across blocks) give each
+   minute a variance multiplier of mean 1 (stochastic volatility);
 3. compound Poisson jumps arrive at the regime's jump rate times that multiplier;
 4. trades arrive as a Poisson process whose rate is the regime's activity times the
    intraday/weekday seasonality times a power of the multiplier (busy when volatile),
@@ -40,7 +40,7 @@ from engine.data.schema import BAR_COLUMNS, QUOTE_COLUMNS, TRADE_COLUMNS
 from engine.errors import ConfigError
 from engine.synthetic import kernels
 from engine.synthetic.config import (MINUTES_PER_DAY, MINUTES_PER_YEAR, REGIME_NAMES,
-                                     SyntheticConfig)
+                                     SyntheticConfig, clipped_t3_mean_abs)
 from engine.synthetic.profile import SymbolProfile, stream_entropy, symbol_profile
 from engine.timeframes import NS_PER_DAY, NS_PER_MINUTE, parse_time, timeframe_to_ns
 
@@ -87,6 +87,7 @@ class _Model:
         self.jump_rate = np.array([r.jumps_per_day / MINUTES_PER_DAY for r in regimes])
         self.jump_mean = np.array([r.jump_mean * vol_mult for r in regimes])
         self.jump_scale = np.array([r.jump_scale * vol_mult for r in regimes])
+        self.jump_mean_abs = clipped_t3_mean_abs(config.jump_clip)
         self.buy_probability = np.array([r.buy_probability for r in regimes])
         self.trade_notional = np.array([config.mean_trade_notional * r.size_factor
                                         for r in regimes])
@@ -102,6 +103,7 @@ class _Model:
         self.weekday_factor = 7.0 / (5.0 + 2.0 * config.weekend_activity)
         self.weekend_factor = config.weekend_activity * self.weekday_factor
         self.anchor_rate = 1.0 / (config.anchor_hours * 60.0)
+        self.overshoot_rate = _LN2 / config.overshoot_half_life_minutes
         # The variance follows the seasonal activity a as a * (1 - w + w * a): w = 0 makes
         # it proportional to activity, w = 1 to its square (volatility proportional to
         # activity); divided by its weekly mean so the long-run volatility is unchanged.
@@ -112,15 +114,16 @@ class _Model:
             + 2.0 * self.weekend_factor * self.weekend_factor) / 7.0)
         self.season_weight = w
         self.season_variance_scale = 1.0 / ((1.0 - w) + w * mean_square)
-        # Stochastic volatility: a fast and a slow AR(1) log-volatility factor per minute.
-        sd = (config.vol_of_vol_fast, config.vol_of_vol_slow)
+        # Stochastic volatility: fast, medium and slow AR(1) log-volatility factors per minute.
+        sd = (config.vol_of_vol_fast, config.vol_of_vol_medium, config.vol_of_vol_slow)
         half_lives = (config.vol_half_life_fast_hours * 60.0,
+                      config.vol_half_life_medium_hours * 60.0,
                       config.vol_half_life_slow_days * MINUTES_PER_DAY)
         self.sv_sd = np.array(sd)
         self.sv_persistence = np.array([kernels.dexp_scalar(-_LN2 / h) for h in half_lives])
         self.sv_innovation = np.array([s * math.sqrt(1.0 - p * p)
                                        for s, p in zip(sd, self.sv_persistence)])
-        total = sd[0] * sd[0] + sd[1] * sd[1]
+        total = sum(s * s for s in sd)
         e = config.volume_follows_volatility
         self.sv_variance_bias = -2.0 * total
         self.sv_rate_elasticity = e
@@ -268,7 +271,7 @@ class SyntheticMarket:
 
     def _initial_volatility(self) -> np.ndarray:
         """The log-volatility factors at ``start``, drawn from their stationary law."""
-        z = self._rng(_VOL_INIT_STREAM, 0).standard_normal(2)
+        z = self._rng(_VOL_INIT_STREAM, 0).standard_normal(self._model.sv_sd.shape[0])
         return z * self._model.sv_sd
 
     def _collect_trades(self, until: int | None, limit: int | None) -> pd.DataFrame:
@@ -291,7 +294,7 @@ class SyntheticMarket:
         model = self._model
         cfg = self.config
         profile = self.profile
-        state = np.zeros(2)                    # log mid relative to initial price, anchor
+        state = np.zeros(3)        # log mid relative to initial price, anchor, overshoot
         last_ts = self.start - 1
         regime = self._initial_regime()
         sv_state = self._initial_volatility()
@@ -303,9 +306,9 @@ class SyntheticMarket:
                                        model.leave_probability, model.next_cumulative)
             regime = int(path[-1])
             variance, rate = kernels.variance_path(
-                rng.standard_normal((2, BLOCK_MINUTES)), sv_state, model.sv_persistence,
-                model.sv_innovation, model.sv_variance_bias, model.sv_rate_elasticity,
-                model.sv_rate_bias)
+                rng.standard_normal((model.sv_sd.shape[0], BLOCK_MINUTES)), sv_state,
+                model.sv_persistence, model.sv_innovation, model.sv_variance_bias,
+                model.sv_rate_elasticity, model.sv_rate_bias)
             season = kernels.activity_profile(block_start, BLOCK_MINUTES, model.hourly,
                                               model.weekday_factor, model.weekend_factor)
             activity = (season * ((1.0 - model.season_weight) + model.season_weight * season)
@@ -316,7 +319,10 @@ class SyntheticMarket:
                 jump_cum, _unit_exponentials(rng, jump_cum[-1]), block_start, block_start, 0)
             jump_size = kernels.jump_sizes(rng.standard_normal((jump_ts.shape[0], 4)),
                                            path[jump_minute], model.jump_mean,
-                                           model.jump_scale, cfg.jump_clip)
+                                           model.jump_scale, cfg.jump_clip,
+                                           cfg.jump_asymmetry, model.jump_mean_abs)
+            if cfg.jump_minutes > 0.0:
+                jump_ts, jump_size = _spread_jumps(jump_ts, jump_size, cfg.jump_minutes)
 
             trade_cum = kernels.cumulative(model.trade_rate[path] * season * rate)
             ts, minute = kernels.arrival_times(
@@ -329,9 +335,9 @@ class SyntheticMarket:
                 ts, minute, path, activity, z, u_side, jump_ts, jump_size,
                 model.drift, model.vol, model.reversion, model.buy_probability,
                 model.trade_notional, model.half_spread, cfg.spread_move_sensitivity,
-                model.anchor_rate, profile.initial_price, cfg.trade_size_dispersion,
-                profile.tick_mul, profile.tick_div, profile.lot_mul, profile.lot_div,
-                state, last_ts, with_quotes)
+                model.anchor_rate, cfg.overshoot, model.overshoot_rate, profile.initial_price,
+                cfg.trade_size_dispersion, profile.tick_mul, profile.tick_div, profile.lot_mul,
+                profile.lot_div, state, last_ts, with_quotes)
             if n:
                 last_ts = int(ts[-1])
             bid_size = ask_size = None
@@ -395,6 +401,21 @@ def floor_to_grid(ts: int, interval: int) -> int:
     except that whole weeks start on Mondays (as exchanges' weekly candles do)."""
     anchor = _MONDAY_NS if interval % _WEEK_NS == 0 else 0
     return ts - (ts - anchor) % interval
+
+
+JUMP_STEPS = 5
+
+
+def _spread_jumps(ts: np.ndarray, size: np.ndarray, minutes: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each jump as ``JUMP_STEPS`` equal steps over ``minutes`` from its arrival (a large move
+    takes minutes, not one trade), in time order; steps past the block's end land at its end."""
+    step_ns = int(minutes * NS_PER_MINUTE) // JUMP_STEPS
+    offsets = np.arange(JUMP_STEPS, dtype=np.int64) * step_ns
+    spread_ts = (ts[:, None] + offsets[None, :]).ravel()
+    spread_size = np.repeat(size / JUMP_STEPS, JUMP_STEPS)
+    order = np.argsort(spread_ts, kind="stable")
+    return spread_ts[order], spread_size[order]
 
 
 def _unit_exponentials(rng: np.random.Generator, total: float) -> np.ndarray:

@@ -139,6 +139,9 @@ def test_params_file_round_trip(tmp_path: Path) -> None:
     ('{"hourly_activity": "flat"}', "hourly_activity must be a list of numbers"),
     ('{"vol_of_vol_slow": 9}', "vol_of_vol_slow must be <= 3"),
     ('{"seasonal_volatility": 2}', "seasonal_volatility must lie in [0, 1]"),
+    ('{"jump_asymmetry": 1}', "jump_asymmetry must lie in [0, 1)"),
+    ('{"overshoot": -0.1}', "overshoot must be >= 0"),
+    ('{"vol_half_life_medium_hours": 0}', "vol_half_life_medium_hours must be > 0"),
     ('{"description": 5}', "description must be a string"),
 ])
 def test_bad_params_files_name_the_file_and_field(tmp_path: Path, content: str | None,
@@ -160,6 +163,32 @@ def test_stochastic_volatility_is_deterministic_and_matters() -> None:
     calm = SyntheticMarket("ETH/USDT", seed=9, end="2024-01-03",
                            config=config.replace(vol_of_vol_fast=0.0)).trades()
     assert not first["price"].equals(calm["price"])
+
+
+def test_overshoot_makes_hourly_returns_revert() -> None:
+    # The same draws with and without the overshoot: only the reversal differs.
+    def lag_one(overshoot: float) -> float:
+        config = SyntheticConfig().replace(overshoot=overshoot)
+        market = SyntheticMarket("BTC/USDT", seed=5, end="2024-04-01", trades_per_minute=3,
+                                 config=config)
+        return float(measure_facts(market.bars("1h"))["acf_returns"][0])
+
+    assert lag_one(0.4) < lag_one(0.0) - 0.05
+
+
+def test_jump_asymmetry_skews_jumps_down_and_keeps_their_mean() -> None:
+    from engine.synthetic.config import clipped_t3_mean_abs, clipped_t3_second_moment
+    from engine.synthetic.kernels import jump_sizes
+
+    z = np.random.default_rng(0).standard_normal((400_000, 4))
+    regime = np.zeros(len(z), dtype=np.int8)
+    scale, clip, mean_abs = np.array([0.01]), 8.0, clipped_t3_mean_abs(8.0)
+    even = jump_sizes(z, regime, np.zeros(1), scale, clip, 0.0, mean_abs) / 0.01
+    skewed = jump_sizes(z, regime, np.zeros(1), scale, clip, 0.5, mean_abs) / 0.01
+    assert np.mean(np.abs(even)) == pytest.approx(mean_abs, rel=0.01)
+    assert np.mean(even ** 2) == pytest.approx(clipped_t3_second_moment(clip), rel=0.03)
+    assert abs(np.mean(skewed)) < 0.01
+    assert np.mean(skewed ** 3) < -1.0 and abs(np.mean(even ** 3)) < 0.5
 
 
 def test_backtests_take_synthetic_params(tmp_path: Path, capsys: pytest.CaptureFixture[str]
