@@ -135,7 +135,7 @@ def test_hook_only_strategy_runs_in_execution_actor() -> None:
 def test_faulting_batch_path_is_isolated() -> None:
     config = spec(end="2024-01-04", strategies=[
         {"strategy": "tests.kit.strategies:FailingBatch",
-         "params": {"fast": 20, "slow": 100, "fail_row": 70_000, "fail_symbol": "ETH/USDT"}},
+         "params": {"fast": 20, "slow": 100, "fail_row": 40_000, "fail_symbol": "ETH/USDT"}},
         STRATEGIES[1]])
     result = run_graph(config, workers=2)
     (fault,) = result.faults
