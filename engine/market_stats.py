@@ -380,6 +380,10 @@ class MarketStats:
                                side="right")
         code[np.isnan(self._percentile)] = NORMAL
         self._regime = code.astype(np.int8)
+        # lookups read Python lists: an order's check reads one value, and indexing a numpy
+        # array (then converting the scalar) costs several times a list's
+        self._regime_rows = [row.tolist() for row in self._regime]
+        self._regime_at = (regime.first_end, regime.interval, regime.returns.shape[1] - 1)
 
         interval = timeframe_to_ns(config.correlation_interval)
         corr = (regime if interval == regime.interval else _grid(events, interval, history))
@@ -439,9 +443,14 @@ class MarketStats:
     def regime(self, symbol: str, ts: int) -> int:
         """The regime code (index into :data:`REGIMES`) of ``symbol`` as of the last regime
         cell closed at ``ts``; NORMAL before enough history."""
-        s = self._symbol(symbol)
-        c = self._regime_grid.cell(ts)
-        return int(self._regime[s, c]) if c >= 0 else NORMAL
+        s = self._index.get(symbol)
+        if s is None:
+            s = self._symbol(symbol)   # raises, naming it
+        first_end, interval, last = self._regime_at
+        c = (ts - first_end) // interval
+        if c < 0:
+            return NORMAL
+        return self._regime_rows[s][c if c < last else last]
 
     def regime_percentile(self, symbol: str, ts: int) -> float:
         """The percentile rank (0..100) of ``symbol``'s realized volatility among its recent
@@ -475,7 +484,8 @@ class MarketStats:
         """The estimated cost in bps of an order of ``qty`` (> 0 buys, < 0 sells) at
         ``price`` on ``symbol`` at ``ts``: half the spread plus square-root impact; ``inf``
         with no good event yet or zero depth."""
-        e = self._events[self._symbol(symbol)]
+        s = self._index.get(symbol)
+        e = self._events[s if s is not None else self._symbol(symbol)]
         if not 0.0 < price < math.inf:
             raise ValueError(f"cost_bps: price must be a finite number > 0, got {price!r}")
         if not -math.inf < qty < math.inf:
