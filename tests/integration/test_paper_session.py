@@ -93,7 +93,7 @@ def test_a_risk_preset_trades_on_live_market_statistics_seeded_from_rest() -> No
         for k, p in zip(range(800, 0, -1), price):   # one trade in each of 800 past hours
             server.push_trade("BTCUSDT", f"{p:.2f}", "1", time_ms=now - k * hour)
         session = PaperSession(config().replace(risk_preset="medium"), spec_for(server),
-                               duration=4.0)
+                               duration=6.0)   # the history's fetch comes first
         with pushing_market(server, price=wave, every=0.01, delay=0.5, book=False):
             result = asyncio.run(session.run())
     loop = session.loop
