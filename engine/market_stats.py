@@ -308,6 +308,16 @@ def _grid(events: Sequence[SymbolEvents], interval: int,
     return _Grid(first_end, interval, returns)
 
 
+def symbol_index(index: Mapping[str, int], symbol: str) -> int:
+    """``symbol``'s position in ``index`` (symbol -> position, in the statistics' order); an
+    unknown symbol is a ``KeyError`` naming it and the symbols there are."""
+    try:
+        return index[symbol]
+    except KeyError:
+        raise KeyError(f"unknown symbol {symbol!r}: the market stats know "
+                       f"{list(index)}") from None
+
+
 def history_arrays(symbol: str, ts: Any, price: Any) -> tuple[np.ndarray, np.ndarray]:
     """One symbol's history as int64 times and float64 prices: one-dimensional, of one
     length, times non-decreasing (an error naming the symbol otherwise)."""
@@ -432,11 +442,7 @@ class MarketStats:
         return cls(events, config, history)
 
     def _symbol(self, symbol: str) -> int:
-        try:
-            return self._index[symbol]
-        except KeyError:
-            raise KeyError(f"unknown symbol {symbol!r}: the market stats know "
-                           f"{list(self.symbols)}") from None
+        return symbol_index(self._index, symbol)
 
     # --- regime ---------------------------------------------------------------------------
 
@@ -503,4 +509,4 @@ class MarketStats:
 
 
 __all__ = ["CALM", "HIGHLY_VOLATILE", "NORMAL", "REGIMES", "VOLATILE", "MarketStats",
-           "StatsConfig", "SymbolEvents", "history_arrays"]
+           "StatsConfig", "SymbolEvents", "history_arrays", "symbol_index"]

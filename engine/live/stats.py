@@ -38,7 +38,7 @@ import numpy as np
 from engine.data.schema import QUOTE
 from engine.errors import ConfigError, DataError
 from engine.market_stats import (NORMAL, MarketStats, StatsConfig, SymbolEvents,
-                                 history_arrays)
+                                 history_arrays, symbol_index)
 from engine.timeframes import timeframe_to_ns
 
 
@@ -137,11 +137,7 @@ class LiveMarketStats:
     # --- the grid statistics ----------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> int:
-        try:
-            return self._index[symbol]
-        except KeyError:
-            raise KeyError(f"unknown symbol {symbol!r}: the market stats know "
-                           f"{list(self.symbols)}") from None
+        return symbol_index(self._index, symbol)
 
     def _at(self, ts: int) -> MarketStats | None:
         """The statistics over every cell closed at ``ts`` (built again when one closed)."""
