@@ -306,7 +306,8 @@ def _catalog(config: BacktestConfig, start: int | None, end: int | None) -> Load
         for feed in feeds:
             kept = catalog.read_history(config.venue, feed.symbol)
             if kept is not None:
-                before = kept[0] < int(feed.frame["ts"].iloc[0])   # a --start cuts the data
+                # before the first event (a bar's is its close; a --start cuts the data)
+                before = kept[0] < int(feed.event_times()[0])
                 history[feed.symbol] = (kept[0][before], kept[1][before])
     return LoadedData(feeds, f"catalog:{root}", {}, history or None)
 

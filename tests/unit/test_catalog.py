@@ -329,3 +329,25 @@ def test_a_recorded_session_s_market_rule_history_round_trips_beside_the_series(
     path.write_bytes(b"not parquet")
     with pytest.raises(DataError, match=r"prices\.parquet: unreadable market-rule history"):
         store.read_history("SIM", "BTC/USDT")
+
+
+def test_a_bar_series_keeps_the_history_up_to_its_first_close(tmp_path: Path) -> None:
+    # a bar session's history ends at the close before the first bar's close: its last
+    # price may fall on the first bar's open time, and the replay must still read it
+    from engine.config import BacktestConfig
+    from engine.datasource import load_data
+
+    store = ParquetCatalog(tmp_path)
+    hour = NS_PER_HOUR
+    start = parse_time("2024-01-02")
+    bars = pd.DataFrame({"ts": start + hour * np.arange(3), "open": 1.0, "high": 1.0,
+                         "low": 1.0, "close": 1.0, "volume": 1.0})
+    store.write(bars, venue="SIM", symbol="BTC/USDT", kind="bar", timeframe="1h")
+    store.write_history("SIM", "BTC/USDT", start - hour * np.arange(3)[::-1], [1.0, 2.0, 3.0])
+    base = {"data": f"catalog:{tmp_path}", "venue": "SIM", "symbols": ["BTC/USDT"],
+            "timeframe": "1h", "strategy": "sma_cross"}
+    loaded = load_data(BacktestConfig.from_dict({**base, "max_cost_bps": 50.0}))
+    assert loaded.market_history is not None
+    assert loaded.market_history["BTC/USDT"][0].tolist()[-1] == start
+    # without market rules the history is not read
+    assert load_data(BacktestConfig.from_dict(base)).market_history is None
