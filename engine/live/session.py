@@ -302,6 +302,7 @@ class PaperSession:
         from engine.live.stats import fetch_history
 
         self.history_bars = await fetch_history(exchange, loop.stats, int(time.time() * 1000))
+        loop.stats.warm()
 
     async def run(self) -> BacktestResult:
         config = self.config

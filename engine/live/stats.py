@@ -134,6 +134,23 @@ class LiveMarketStats:
         elif price - price == 0.0 and price > 0.0 and volume - volume == 0.0 and volume >= 0.0:
             self._depth[symbol].append(volume)
 
+    def warm(self) -> None:
+        """Compile the statistics' kernels now, over a few made-up prices, leaving this
+        object as it was. A session calls it before its market starts: in a fresh install
+        numba compiles them on first use, several seconds in which the session's first
+        order check would hold up the events behind it."""
+        step = self.step
+        ts = np.arange(1, 9, dtype=np.int64) * step
+        made_up = [SymbolEvents(name, ts, 100.0 * (k + 1) + np.arange(8.0) ** (k + 1),
+                                volume=np.ones(8), ordered=True)
+                   for k, name in enumerate(("a", "b"))]
+        stats = MarketStats(made_up, self.config)
+        at = int(ts[-1])
+        stats.regime("a", at)
+        stats.regime_percentile("a", at)
+        stats.correlated("a", at, 0.5)
+        stats.cost_bps("a", at, 1.0, 100.0)
+
     # --- the grid statistics ----------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> int:

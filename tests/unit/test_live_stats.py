@@ -169,3 +169,28 @@ def test_the_history_a_session_fetches_covers_what_the_rules_need() -> None:
     # the defaults: 24 returns per volatility value ranked among 720, hourly
     assert history_cells(StatsConfig()) == ("1h", 745)
     assert history_cells(CONFIGS[1]) == ("4m", (3 + 8 + 1) * 10 // 4)
+
+
+def test_warming_compiles_the_kernels_and_changes_nothing() -> None:
+    """A session warms its statistics before the market starts, so its first order check
+    does not stop the events for numba's compile; the warm-up leaves no trace."""
+    from engine.indicators.dispersion import _correl, _stddev
+    from engine.market_stats import _grid_prices, _percentile_ranks
+
+    data = market(3, 600)
+    warmed, cold = (LiveMarketStats(KINDS, CONFIGS[0]) for _ in range(2))
+    warmed.warm()
+    for kernel in (_stddev, _correl, _grid_prices, _percentile_ranks):
+        assert kernel.signatures, kernel
+    assert warmed.rebuilds == 0 and warmed.last_ts == cold.last_ts
+    # the same lookups, fed the same events in time order
+    order = sorted((int(t), s, k) for s, e in data.items() for k, t in enumerate(e["ts"]))
+    for t, symbol, k in order:
+        events = data[symbol]
+        kw = {f: float(events[f][k]) for f in ("volume", "bid", "ask", "bid_size", "ask_size")
+              if f in events}
+        for live in (warmed, cold):
+            live.on_event(symbol, t, float(events["price"][k]), **kw)
+        assert warmed.regime(symbol, t) == cold.regime(symbol, t)
+        assert warmed.correlated(symbol, t, 0.3) == cold.correlated(symbol, t, 0.3)
+        assert warmed.cost_bps(symbol, t, 1.0, 100.0) == cold.cost_bps(symbol, t, 1.0, 100.0)
