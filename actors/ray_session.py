@@ -31,6 +31,7 @@ CONNECT_TIMEOUT_S = 3.0
 RAY_CLIENT_PORT = 10001
 _MARKER = "RAYTRADER_LOCAL_RAY"
 _local: list[str] = []   # the marker of the local Ray this process started, while it runs
+_host: list[tuple[threading.Thread, threading.Event]] = []   # the thread that started it
 
 
 def check_reachable(address: str, *, what: str = "address",
@@ -72,9 +73,41 @@ def _bootstrap_address(address: str, what: str) -> str | None:
 def start_local_ray(**init_args: Any) -> Any:
     """``ray.init(**init_args)`` starting a local Ray whose processes ``stop_local_ray`` can
     find; an interrupt or error during the start stops what had started, then re-raises.
-    Returns Ray's context (``dashboard_url`` among others)."""
+    Returns Ray's context (``dashboard_url`` among others).
+
+    Ray starts its GCS and raylet with ``PR_SET_PDEATHSIG``: Linux kills them when the
+    *thread* that started them ends, not the process. Called from a thread that ends before
+    the process does (a server's job pool), the local Ray would die with it, and the next
+    ``ray.shutdown()`` would wait some 15 s on the dead GCS. Off the main thread, a thread of
+    its own (``ray-host``) therefore starts Ray and lives until ``stop_local_ray``."""
     marker = uuid.uuid4().hex
     _local[:] = [marker]
+    if threading.current_thread() is threading.main_thread():
+        return _init_marked(marker, init_args)
+    outcome: dict[str, Any] = {}
+    started, release = threading.Event(), threading.Event()
+
+    def host() -> None:
+        try:
+            outcome["context"] = _init_marked(marker, init_args)
+        except BaseException as exc:   # handed to the caller
+            outcome["error"] = exc
+        finally:
+            started.set()
+        if "error" not in outcome:
+            release.wait()
+
+    thread = threading.Thread(target=host, name="ray-host", daemon=True)
+    thread.start()
+    started.wait()
+    if "error" in outcome:
+        thread.join()
+        raise outcome["error"]
+    _host[:] = [(thread, release)]
+    return outcome["context"]
+
+
+def _init_marked(marker: str, init_args: dict[str, Any]) -> Any:
     os.environ[_MARKER] = marker
     try:
         return ray.init(**init_args)
@@ -97,6 +130,10 @@ def stop_local_ray(grace_s: float = 3.0, timeout_s: float = 10.0) -> None:
     try:
         ray.shutdown()
     finally:
+        for thread, release in _host:   # Ray's processes may end with their thread now
+            release.set()
+            thread.join()
+        _host.clear()
         start = time.monotonic()
         asked: set[int] = set()
         while left := [pid for pid in _marked_processes(marker) if _running(pid)]:
