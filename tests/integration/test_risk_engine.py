@@ -6,8 +6,7 @@ real CDD BTC/USDT 1h file with every rule on, identical for any number of worker
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -186,9 +185,25 @@ def test_risk_conservative_prints_the_risk_section(capsys: pytest.CaptureFixture
         assert text in out
 
 
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One local Ray for this module's graph runs (the command line leaves a Ray it did not
+    start running, so its runs share this one)."""
+    pytest.importorskip("ray")
+    from actors.graph import ensure_ray
+    from actors.ray_session import stop_local_ray
+
+    ensure_ray(num_cpus=2)
+    try:
+        yield
+    finally:
+        stop_local_ray()
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_every_rule_on_gives_identical_results_for_any_worker_count(tmp_path: Path) -> None:
+def test_every_rule_on_gives_identical_results_for_any_worker_count(
+        tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture[str]) -> None:
     need_real_data()
     args = ["--risk", "conservative", "--data", str(BTC_1H), "--start", "2019-01-01",
             "--end", "2021-01-01", "--strategy", "sma_cross", "--strategy", "momentum",
@@ -199,10 +214,8 @@ def test_every_rule_on_gives_identical_results_for_any_worker_count(tmp_path: Pa
     outputs = {}
     for workers in ("0", "1", "2", "4"):
         out = tmp_path / f"w{workers}"
-        proc = subprocess.run([sys.executable, "-m", "engine.cli", "backtest", *args,
-                               "--workers", workers, "--output", str(out)],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr
+        code = main(["backtest", *args, "--workers", workers, "--output", str(out)])
+        assert code == 0, capsys.readouterr().err
         result = json.loads((out / "result.json").read_text())
         result.pop("timing")
         outputs[workers] = (result, (out / "trades.csv").read_text(),
@@ -214,10 +227,9 @@ def test_every_rule_on_gives_identical_results_for_any_worker_count(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_ten_times_the_cash_on_a_ray_graph_equals_one_process() -> None:
+def test_ten_times_the_cash_on_a_ray_graph_equals_one_process(local_ray: None) -> None:
     # the same on a local Ray: actors, object store and all
-    ray = pytest.importorskip("ray")
-    from actors.graph import ensure_ray, run_graph
+    from actors.graph import run_graph
 
     config = BacktestConfig.from_dict({
         "data": "synthetic:trades", "symbols": ["BTC/USDT", "ETH/USDT"],
@@ -226,11 +238,7 @@ def test_ten_times_the_cash_on_a_ray_graph_equals_one_process() -> None:
                         "params": {"capital": 10_000, "every": 2000}}],
         "capital": 10_000, "on_insufficient": "deny"})
     reference = run_config(config)
-    ensure_ray(num_cpus=2)
-    try:
-        result = run_graph(config, workers=2)
-    finally:
-        ray.shutdown()
+    result = run_graph(config, workers=2)
     theirs, ours = result.to_dict(), reference.to_dict()
     theirs.pop("timing"), ours.pop("timing")
     assert theirs == ours
