@@ -82,6 +82,11 @@ def start_local_ray(**init_args: Any) -> Any:
     its own (``ray-host``) therefore starts Ray and lives until ``stop_local_ray``."""
     marker = uuid.uuid4().hex
     _local[:] = [marker]
+    # the host of a Ray that ended with a bare ray.shutdown() (not stop_local_ray) has
+    # nothing left to keep alive
+    for _, release in _host:
+        release.set()
+    _host.clear()
     if threading.current_thread() is threading.main_thread():
         return _init_marked(marker, init_args)
     outcome: dict[str, Any] = {}
