@@ -295,8 +295,8 @@ class PaperSession:
 
     async def _history(self, exchange: Any, loop: LiveLoop) -> None:
         """With the market rules on: each symbol's closed bars before now, through REST, so
-        the regime and correlation know the market from the first event
-        (``engine.live.stats``)."""
+        the regime and correlation know the market from the first event, and their kernels
+        compiled before the market starts (``engine.live.stats``)."""
         if loop.stats is None:
             return
         from engine.live.stats import fetch_history

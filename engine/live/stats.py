@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from functools import partial
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -135,10 +135,11 @@ class LiveMarketStats:
             self._depth[symbol].append(volume)
 
     def warm(self) -> None:
-        """Compile the statistics' kernels now, over a few made-up prices, leaving this
-        object as it was. A session calls it before its market starts: in a fresh install
-        numba compiles them on first use, several seconds in which the session's first
-        order check would hold up the events behind it."""
+        """Compile the kernels behind the regime and correlation now (building
+        ``MarketStats`` over a few made-up prices), leaving this object as it was. A session
+        calls it before its market starts: in a fresh install numba compiles them on first
+        use, several seconds in which the session's first order check would hold up the
+        events behind it. (The cost is read here in Python: its kernel is not needed.)"""
         step = self.step
         ts = np.arange(1, 9, dtype=np.int64) * step
         made_up = [SymbolEvents(name, ts, 100.0 * (k + 1) + np.arange(8.0) ** (k + 1),
@@ -149,7 +150,6 @@ class LiveMarketStats:
         stats.regime("a", at)
         stats.regime_percentile("a", at)
         stats.correlated("a", at, 0.5)
-        stats.cost_bps("a", at, 1.0, 100.0)
 
     # --- the grid statistics ----------------------------------------------------------------
 

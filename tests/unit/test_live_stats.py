@@ -5,6 +5,10 @@ correlation, correlated groups, cost), history included; bad input is refused by
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ from engine.errors import ConfigError, DataError
 from engine.live.stats import LiveMarketStats, history_cells
 from engine.market_stats import MarketStats, StatsConfig, SymbolEvents
 
+ROOT = Path(__file__).resolve().parents[2]
 MINUTE = 60_000_000_000
 KINDS = {"BTC/USDT": "trade", "ETH/USDT": "bar", "SOL/USDT": "quote"}
 
@@ -171,17 +176,35 @@ def test_the_history_a_session_fetches_covers_what_the_rules_need() -> None:
     assert history_cells(CONFIGS[1]) == ("4m", (3 + 8 + 1) * 10 // 4)
 
 
-def test_warming_compiles_the_kernels_and_changes_nothing() -> None:
-    """A session warms its statistics before the market starts, so its first order check
-    does not stop the events for numba's compile; the warm-up leaves no trace."""
-    from engine.indicators.dispersion import _correl, _stddev
-    from engine.market_stats import _grid_prices, _percentile_ranks
+WARM = """
+import sys
+from engine.indicators.dispersion import _correl, _stddev
+from engine.live.stats import LiveMarketStats
+from engine.market_stats import _grid_prices, _percentile_ranks
+kernels = (_stddev, _correl, _grid_prices, _percentile_ranks)
+if sys.argv[1] == "warm":
+    LiveMarketStats({"BTC/USDT": "trade"}).warm()
+print(" ".join(str(len(k.signatures)) for k in kernels))
+"""
 
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_warming_readies_the_kernels_a_fresh_process_lacks(warm: bool) -> None:
+    """A session warms its statistics before the market starts, so its first order check
+    does not stop the events for numba's compile (or its cache load): in a fresh process the
+    kernels behind the regime and correlation are ready after ``warm()``, and not before."""
+    done = subprocess.run([sys.executable, "-c", WARM, "warm" if warm else "cold"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    ready = [int(n) > 0 for n in done.stdout.split()]
+    assert ready == [warm] * 4, done.stdout
+
+
+def test_warming_changes_nothing() -> None:
     data = market(3, 600)
     warmed, cold = (LiveMarketStats(KINDS, CONFIGS[0]) for _ in range(2))
     warmed.warm()
-    for kernel in (_stddev, _correl, _grid_prices, _percentile_ranks):
-        assert kernel.signatures, kernel
     assert warmed.rebuilds == 0 and warmed.last_ts == cold.last_ts
     # the same lookups, fed the same events in time order
     order = sorted((int(t), s, k) for s, e in data.items() for k, t in enumerate(e["ts"]))
