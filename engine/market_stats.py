@@ -491,12 +491,20 @@ class MarketStats:
         ``price`` on ``symbol`` at ``ts``: half the spread plus square-root impact; ``inf``
         with no good event yet or zero depth."""
         s = self._index.get(symbol)
-        e = self._events[s if s is not None else self._symbol(symbol)]
+        if s is None:
+            s = self._symbol(symbol)   # raises, naming it
         if not 0.0 < price < math.inf:
             raise ValueError(f"cost_bps: price must be a finite number > 0, got {price!r}")
         if not -math.inf < qty < math.inf:
             raise ValueError(f"cost_bps: qty must be a finite number, got {qty!r}")
-        if e.is_quotes:
+        return self.order_cost_bps(s, ts, qty, price)
+
+    def order_cost_bps(self, s: int, ts: int, qty: float, price: float) -> float:
+        """:meth:`cost_bps` of the symbol at index ``s`` (:meth:`index`), for a ``qty`` and
+        ``price`` the caller has checked (an order's check: one per entry, so it goes straight
+        to the kernel)."""
+        e = self._events[s]
+        if e.volume is None:   # quotes
             depth, n, spread = _quote_depth_at(e.ts, e.bid, e.ask, e.bid_size, e.ask_size, ts,
                                                self._cost_window, qty >= 0.0)
             half = 1e4 * spread / price
@@ -506,6 +514,12 @@ class MarketStats:
         if n == 0 or not depth > 0.0:
             return math.inf
         return half + self._impact_k * math.sqrt(abs(qty) / depth)
+
+    def index(self, symbol: str) -> int:
+        """The position of ``symbol`` in :attr:`symbols` (a ``KeyError`` naming it when the
+        statistics do not cover it)."""
+        s = self._index.get(symbol)
+        return s if s is not None else self._symbol(symbol)
 
 
 __all__ = ["CALM", "HIGHLY_VOLATILE", "NORMAL", "REGIMES", "VOLATILE", "MarketStats",

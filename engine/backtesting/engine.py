@@ -70,12 +70,14 @@ class LazyMarketView:
     def cost_bps(self) -> float:
         if self._cost is None:
             cmd = self._cmd
-            price = (self._engine.portfolio.last_price.get(cmd.symbol) or cmd.limit_price
+            engine = self._engine
+            price = (engine.portfolio.last_price.get(cmd.symbol) or cmd.limit_price
                      or cmd.stop_price or 0.0)
-            qty = cmd.quantity
+            qty = cmd.quantity   # a finite number > 0: the check looks at no other order
             if type(price) is float and 0.0 < price < math.inf:
-                self._cost = self._engine.market.cost_bps(
-                    cmd.symbol, cmd.ts_event, qty if cmd.side == BUY else -qty, price)
+                market = engine.market
+                self._cost = market.order_cost_bps(market.index(cmd.symbol), cmd.ts_event,
+                                                   qty if cmd.side == BUY else -qty, price)
             else:
                 self._cost = math.inf   # no price to weigh the cost against
         return self._cost

@@ -206,6 +206,14 @@ class LiveMarketStats:
 
     # --- cost -------------------------------------------------------------------------------
 
+    def index(self, symbol: str) -> int:
+        """The position of ``symbol`` in :attr:`symbols` (``MarketStats.index``)."""
+        return self._symbol(symbol)
+
+    def order_cost_bps(self, s: int, ts: int, qty: float, price: float) -> float:
+        """:meth:`cost_bps` of the symbol at index ``s`` (``MarketStats.order_cost_bps``)."""
+        return self.cost_bps(self.symbols[s], ts, qty, price)
+
     def cost_bps(self, symbol: str, ts: int, qty: float, price: float) -> float:
         """Half the spread plus square-root impact of ``qty`` at ``price``, in bps, from the
         session's last ``cost_window`` good events of ``symbol``; ``inf`` with none yet."""
