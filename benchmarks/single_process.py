@@ -31,6 +31,7 @@ import pandas as pd
 
 from engine.backtesting import BacktestEngine, Feed
 from engine.risk import RiskLimits
+from engine.risk import compiled as risk_compiled
 from engine.synthetic import synthetic_bars
 from engine.timeframes import timeframe_to_ns
 from engine.venue import VenueConfig
@@ -102,7 +103,8 @@ def main() -> None:
     bars = synthetic_bars("BTC/USDT", seed=42, start="2022-01-01", n_bars=args.bars,
                           timeframe="1m")
     gen_s = time.perf_counter() - t0
-    print(f"generated {len(bars):,} one-minute bars in {gen_s:.2f} s")
+    print(f"generated {len(bars):,} one-minute bars in {gen_s:.2f} s; the risk engine runs "
+          f"{'compiled' if risk_compiled() else 'interpreted (not built: see setup.py)'}")
     # warm-up, untimed: the first run in a process loads the compiled kernels from numba's
     # cache (the market statistics' too, with the rules on), which no later run pays again
     for limits in (RiskLimits(), EVERY_RULE):

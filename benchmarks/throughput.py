@@ -117,6 +117,11 @@ def _used() -> int:
     return info["MemTotal"] - info["MemAvailable"]
 
 
+def _risk_build() -> str:
+    from engine.risk import compiled
+    return "compiled" if compiled() else "interpreted (not built: see setup.py)"
+
+
 def host_speed() -> float:
     """Millions of iterations per second of a fixed pure-Python loop: this machine's speed
     at the moment (shared hosts swing by 2x within minutes), to read the figures against."""
@@ -210,7 +215,7 @@ def main() -> None:
     print(f"\nworkload: {len(symbols)} symbols x {args.events:,} trades = "
           f"{len(symbols) * args.events:,} unique events; {n_pairs} pairs (sma_cross 500/2000, "
           f"momentum 2000/1%); fees, slippage, volume cap, spot account; "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; the risk engine {_risk_build()}")
     print(f"{'configuration':<38}{'seconds':>9}{'unique ev/s':>14}{'deliveries/s':>15}"
           f"{'fills':>9}{'denied':>8}{'reduced':>8}{'peak MiB':>10}{'host':>7}")
     best = best_cold = 0.0

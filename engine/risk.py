@@ -15,6 +15,12 @@ live order. Every rule, its formula and its reason code are in ``docs/risk.md``.
 
 Equity-driven rules (drawdown, daily loss) read the equity at each order decision: that is when
 they act, since what they do is refuse orders.
+
+This module is compiled with mypyc at install where the machine has a C compiler (setup.py),
+which makes the check several times faster; it runs interpreted otherwise, deciding alike.
+Compiled code checks each value against its annotation as it reads it, so what enters from
+outside (orders, fills, numpy values) is read as ``Any`` or converted where it may be of
+another type, and the limits live apart in ``engine.risk_limits`` (interpreted).
 """
 
 from __future__ import annotations
@@ -746,6 +752,11 @@ def _iso(ts: int) -> str:
     return format_ns(ts)
 
 
+def compiled() -> bool:
+    """Whether this module runs compiled (mypyc) rather than from its source."""
+    return not __file__.endswith(".py")
+
+
 __all__ = ["ACCOUNTS", "ACTIVE", "HALTED", "PORTFOLIO", "PRESETS", "PRESET_SIZING",
            "REASON_CODES", "REDUCING", "REGIMES", "STATES", "STRATEGY_FIELDS", "MarketView",
-           "RiskEngine", "RiskLimits", "risk_report"]
+           "RiskEngine", "RiskLimits", "compiled", "risk_report"]
