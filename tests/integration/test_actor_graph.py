@@ -18,18 +18,12 @@ from engine.config import BacktestConfig  # noqa: E402
 from engine.errors import NoDataError  # noqa: E402
 from engine.run import run_config  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# a local Ray, shared with the next module's (see conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 STRATEGIES = [{"strategy": "sma_cross", "params": {"fast": 20, "slow": 100}},
               {"strategy": "momentum", "params": {"lookback": 50, "threshold": 0.002}}]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Any:
-    ensure_ray(num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 def spec(**changes: Any) -> BacktestConfig:

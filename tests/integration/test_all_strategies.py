@@ -12,12 +12,13 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from actors.graph import ensure_ray, run_graph  # noqa: E402
+from actors.graph import run_graph  # noqa: E402
 from engine.config import BacktestConfig  # noqa: E402
 from engine.run import run_config  # noqa: E402
 from engine.strategy import BUILTIN_STRATEGIES  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# a local Ray, shared with the previous module's (see conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 BTC_1H = REAL / "binance_spot_1h_cdd" / "Binance_BTCUSDT_1h.csv"
@@ -34,13 +35,6 @@ ON_QUOTES = ["liquidity_events", "sma_cross"]
 def needs(path: Path) -> None:
     if not path.exists():
         pytest.skip(f"real data not available: {path} is absent")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Any:
-    ensure_ray(num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 def entries(names: list[str]) -> list[dict]:

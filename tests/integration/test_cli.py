@@ -198,14 +198,16 @@ GRAPH_ARGS = ["--data", "synthetic:trades", "--symbols", "BTC/USDT,ETH/USDT", "-
 
 
 @pytest.mark.slow
-def test_workers_flag_runs_the_actor_graph_with_the_same_result(tmp_path: Path) -> None:
+def test_workers_flag_runs_the_actor_graph_with_the_same_result(tmp_path: Path,
+                                                                capsys) -> None:
+    # in this process (test_console_script_runs_as_a_subprocess runs the real command): with
+    # --workers 2 the command line starts a local Ray here and stops it when the run ends
     outputs = {}
     for workers in ("0", "2"):
         out = tmp_path / f"w{workers}"
-        proc = subprocess.run([sys.executable, "-m", "engine.cli", "backtest", *GRAPH_ARGS,
-                               "--workers", workers, "--output", str(out)],
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        code, _, err = run_cli(capsys, "backtest", *GRAPH_ARGS, "--workers", workers,
+                               "--output", str(out))
+        assert code == 0, err
         result = json.loads((out / "result.json").read_text())
         result.pop("timing")
         outputs[workers] = (result, (out / "trades.csv").read_text())

@@ -1,7 +1,8 @@
-"""Research jobs on Ray: the same sweep gives byte-identical ranked tables in one process, on
-one and two worker actors, and on a two-node ``ray.cluster_utils.Cluster``; the same holds for
-a Bayesian search and a walk-forward. The command line runs a sweep with ``--workers 2``, and
-Ctrl-C stops it cleanly without writing a result."""
+"""Research jobs on Ray: the same sweep gives byte-identical ranked tables in one process and
+on one and two worker actors (on a two-node ``ray.cluster_utils.Cluster`` too: that test is in
+test_cluster.py, on its cluster); the same holds for a Bayesian search and a walk-forward. The
+command line runs a sweep with ``--workers 2``, and Ctrl-C stops it cleanly without writing a
+result."""
 
 from __future__ import annotations
 
@@ -11,60 +12,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
 from actors.research import RayEvaluator  # noqa: E402
+from engine.cli import main  # noqa: E402
 from engine.config import BacktestConfig  # noqa: E402
 from engine.research.evaluate import job_frames  # noqa: E402
 from engine.research.search import build_spec  # noqa: E402
-from engine.research.sweep import run_sweep, write_table  # noqa: E402
-from engine.research.walkforward import walk_forward  # noqa: E402
-from tests.kit.cluster import two_node_cluster  # noqa: E402
+from engine.research.sweep import run_sweep  # noqa: E402
+from tests.kit.research_jobs import CONFIG, job_tables, local_tables  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-CONFIG = BacktestConfig.from_dict({
-    "symbols": ["BTC/USDT", "ETH/USDT"], "start": "2024-01-01", "end": "2024-03-01",
-    "fee_bps": 10, "strategies": [{"strategy": "sma_cross", "params": {}},
-                                  {"strategy": "momentum", "params": {}}]})
-RANGES = ["sma_cross.fast=5:30:5", "sma_cross.slow=20:60:10", "momentum.lookback=12:60:12"]
-
-
-def table_bytes(result: Any, folder: Path) -> bytes:
-    path = folder / f"{id(result)}.csv"
-    write_table(result.table, path)
-    return path.read_bytes()
-
-
-def ray_paths(tmp_path: Path, evaluators: dict[str, Any]) -> dict[str, dict[str, bytes]]:
-    """Each job's table for each evaluator."""
-    frames = job_frames(CONFIG)
-    grid = build_spec(CONFIG, RANGES)
-    bayes = build_spec(CONFIG, RANGES, search="bayes", trials=12, seed=5)
-    out: dict[str, dict[str, bytes]] = {"grid": {}, "bayes": {}, "walkforward": {}}
-    for name, make in evaluators.items():
-        evaluator = make(frames)
-        try:
-            out["grid"][name] = table_bytes(run_sweep(grid, frames=frames, evaluator=evaluator),
-                                            tmp_path)
-            out["bayes"][name] = table_bytes(run_sweep(bayes, frames=frames,
-                                                       evaluator=evaluator), tmp_path)
-            out["walkforward"][name] = table_bytes(walk_forward(
-                grid, train="30d", test="10d", frames=frames, evaluator=evaluator), tmp_path)
-        finally:
-            if hasattr(evaluator, "close"):
-                evaluator.close()
-    return out
-
 
 def fresh_ray() -> None:
-    """A Ray session of this test's own (two CPUs), whose workers import from this tree."""
+    """A Ray session of this module's own (two CPUs), whose workers import from this tree."""
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
@@ -72,34 +40,17 @@ def fresh_ray() -> None:
                  dict.fromkeys([os.getcwd(), *[p for p in sys.path if p]]))}})
 
 
-def test_one_process_one_and_two_workers_give_identical_tables(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One such session for the module's tests on a local Ray (none needs a fresh one: each
+    stops the worker actors it started), made at the first of them and shut down after the
+    module. The Ctrl-C tests, whose command lines start Ray of their own, come first in the
+    file, so they run with no other Ray on the machine, as before."""
     fresh_ray()
     try:
-        tables = ray_paths(tmp_path, {
-            "local": lambda frames: None,
-            "1 worker": lambda frames: RayEvaluator(CONFIG, frames, 1),
-            "2 workers": lambda frames: RayEvaluator(CONFIG, frames, 2)})
+        yield
     finally:
         ray.shutdown()
-    for job, by_path in tables.items():
-        reference = by_path["local"]
-        assert reference.count(b"\n") > 10, job
-        for name, got in by_path.items():
-            assert got == reference, (job, name)
-
-
-def test_a_two_node_cluster_gives_the_same_tables(tmp_path: Path) -> None:
-    with two_node_cluster():
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-        probe = RayEvaluator(CONFIG, job_frames(CONFIG), 2, spread=True)
-        nodes = set(ray.get([w.node_id.remote() for w in probe.workers]))
-        probe.close()
-        assert len(nodes) == 2
-        tables = ray_paths(tmp_path, {
-            "local": lambda frames: None,
-            "cluster": lambda frames: RayEvaluator(CONFIG, frames, 2, spread=True)})
-    for job, by_path in tables.items():
-        assert by_path["cluster"] == by_path["local"], job
 
 
 def research_runner_installed() -> bool:
@@ -115,17 +66,6 @@ needs_runner = pytest.mark.skipif(
 SWEEP = [sys.executable, "-m", "engine.cli", "sweep", "--strategy", "sma_cross",
          "--range", "sma_cross.fast=5:30:5", "--range", "sma_cross.slow=40:80:20",
          "--start", "2024-01-01", "--end", "2024-03-01", "--quiet"]
-
-
-@needs_runner
-def test_the_command_line_sweeps_on_two_workers_like_in_process(tmp_path: Path) -> None:
-    for workers in ("0", "2"):
-        proc = subprocess.run([*SWEEP, "--workers", workers, "--output",
-                               str(tmp_path / workers)], capture_output=True, text=True,
-                              timeout=300)
-        assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "0" / "results.csv").read_bytes() == \
-        (tmp_path / "2" / "results.csv").read_bytes()
 
 
 def runs_done(log: Path) -> int:
@@ -162,28 +102,48 @@ def test_ctrl_c_stops_a_sweep_without_writing_results(tmp_path: Path, workers: s
     assert not out.exists()
 
 
-def test_a_worker_that_dies_fails_the_job_and_stops_the_others() -> None:
+def test_one_process_one_and_two_workers_give_identical_tables(tmp_path: Path,
+                                                               local_ray: None) -> None:
+    tables = job_tables(tmp_path, {
+        "1 worker": lambda frames: RayEvaluator(CONFIG, frames, 1),
+        "2 workers": lambda frames: RayEvaluator(CONFIG, frames, 2)})
+    for job, by_path in tables.items():
+        reference = local_tables()[job]   # in this process
+        assert reference.count(b"\n") > 10, job
+        for name, got in by_path.items():
+            assert got == reference, (job, name)
+
+
+@needs_runner
+def test_the_command_line_sweeps_on_two_workers_like_in_process(
+        tmp_path: Path, local_ray: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # in this process, --workers 2 on the module's Ray (the command line leaves a Ray it did
+    # not start running); the Ctrl-C tests above run both as real subprocesses
+    for workers in ("0", "2"):
+        code = main([*SWEEP[3:], "--workers", workers, "--output", str(tmp_path / workers)])
+        assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "0" / "results.csv").read_bytes() == \
+        (tmp_path / "2" / "results.csv").read_bytes()
+
+
+def test_a_worker_that_dies_fails_the_job_and_stops_the_others(local_ray: None) -> None:
     from actors.coordinator.core import GraphError
 
-    fresh_ray()
-    try:
-        ref = "tests.kit.strategies:SlowBatch"
-        config = BacktestConfig.from_dict({"strategy": ref, "start": "2024-01-01",
-                                           "end": "2024-01-10", "params": {"delay_s": 0.3}})
-        spec = build_spec(config, [f"{ref}.fast=2:20:1"])
-        frames = job_frames(config)
-        evaluator = RayEvaluator(config, frames, 2)
-        victim = evaluator.workers[0]
-        started: list[int] = []
+    ref = "tests.kit.strategies:SlowBatch"
+    config = BacktestConfig.from_dict({"strategy": ref, "start": "2024-01-01",
+                                       "end": "2024-01-10", "params": {"delay_s": 0.3}})
+    spec = build_spec(config, [f"{ref}.fast=2:20:1"])
+    frames = job_frames(config)
+    evaluator = RayEvaluator(config, frames, 2)
+    victim = evaluator.workers[0]
+    started: list[int] = []
 
-        def kill_once_running(done: int, total: int) -> None:
-            started.append(done)
-            if len(started) == 1:
-                ray.kill(victim)
+    def kill_once_running(done: int, total: int) -> None:
+        started.append(done)
+        if len(started) == 1:
+            ray.kill(victim)
 
-        with pytest.raises(GraphError, match="a research worker failed"):
-            run_sweep(spec, frames=frames, evaluator=evaluator, progress=kill_once_running)
-        assert evaluator.workers == []      # the survivors were stopped too
-        assert started and started[-1] < 19
-    finally:
-        ray.shutdown()
+    with pytest.raises(GraphError, match="a research worker failed"):
+        run_sweep(spec, frames=frames, evaluator=evaluator, progress=kill_once_running)
+    assert evaluator.workers == []      # the survivors were stopped too
+    assert started and started[-1] < 19
