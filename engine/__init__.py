@@ -16,16 +16,20 @@ from typing import Any
 def _interpreted_risk_if_stale() -> None:
     """``engine/risk.py`` may be compiled in place (setup.py): Python then imports the built
     extension beside it, not the source. After an edit, or a pull, the extension would run
-    code older than the file; so when the source is newer than what was built from it (or
-    ``RAYTRADER_PURE_PYTHON`` is set) the source is imported instead, with a warning to
-    rebuild (``pip install -e .``, or ``make``)."""
+    code older than the file; so in a checkout, when the source is newer than what was built
+    from it, the source is imported instead, with a warning to rebuild (``pip install -e .``,
+    or ``make``). ``RAYTRADER_PURE_PYTHON`` set imports the source anywhere."""
     here = Path(__file__).parent
     if "engine.risk" in sys.modules or not any(here.glob("risk.cpython-*")):
         return   # imported already, or not compiled
     source = here / "risk.py"
-    # the compiled code itself (the other file is a small loader the build keeps as it is)
-    native = [p.stat().st_mtime for p in here.glob("risk__mypyc.cpython-*")]
-    stale = not native or max(native) < source.stat().st_mtime
+    stale = False
+    if not {"site-packages", "dist-packages"} & set(here.parts):
+        # a checkout built in place, where the source is edited (an installed package is
+        # written whole by its installer, in no set order of times); the compiled code
+        # itself is the second file (the first is a small loader the build keeps as it is)
+        native = [p.stat().st_mtime for p in here.glob("risk__mypyc.cpython-*")]
+        stale = not native or max(native) < source.stat().st_mtime
     if not (stale or os.environ.get("RAYTRADER_PURE_PYTHON")):
         return
     if stale:

@@ -60,6 +60,22 @@ def test_a_source_newer_than_its_build_runs_interpreted_and_says_so(engine_copy:
 
 
 @needs_build
+def test_an_installed_package_runs_its_build_whatever_the_file_times(tmp_path: Path) -> None:
+    """An installer writes the package whole, files in no set order of times: only a checkout
+    built in place (where the source is edited) is checked for a stale build."""
+    site = tmp_path / "lib" / "site-packages"
+    shutil.copytree(ENGINE, site / "engine",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    source = site / "engine" / "risk.py"
+    later = max(p.stat().st_mtime for p in (site / "engine").glob("risk*.cpython-*"))
+    os.utime(source, (later + 10, later + 10))
+    proc = _python(WHICH, site)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(".so")
+    assert "newer than its compiled build" not in proc.stderr
+
+
+@needs_build
 def test_pure_python_is_chosen_at_run_time_too(engine_copy: Path) -> None:
     proc = _python(WHICH, engine_copy, RAYTRADER_PURE_PYTHON="1")
     assert proc.returncode == 0, proc.stderr
