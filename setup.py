@@ -1,8 +1,10 @@
 """The build: raytrader is pure Python, except that ``engine/risk.py`` (the risk engine, which
-decides every order before it reaches a venue) is compiled with mypyc where the machine has a
-C compiler. Compiled, the rules' check runs about 2.5 times as fast; the source is the same
-file, and without a compiler (or with ``RAYTRADER_PURE_PYTHON=1`` set at install time) the package
-installs and runs interpreted, deciding exactly alike.
+decides every order before it reaches a venue) is compiled with mypyc when mypyc is importable
+and the machine has a C compiler. ``make`` does it after installing, as a step of its own
+(``python setup.py build_ext --inplace`` with the environment's mypy); a plain ``pip install``
+builds in an isolated environment without mypyc, so it installs interpreted. Compiled, the
+rules' check runs about 2.5 times as fast; interpreted (also with ``RAYTRADER_PURE_PYTHON=1``
+set), it decides exactly alike.
 
 The metadata lives in ``pyproject.toml``; this file only adds the optional extension.
 """
@@ -44,7 +46,7 @@ def _extensions() -> list:
         _note("RAYTRADER_PURE_PYTHON is set: nothing is compiled")
         return []
     try:
-        from mypyc.build import mypycify
+        from mypyc.build import mypycify   # absent in pip's isolated build: interpreted
         # (the build environment has no numpy or pandas: their types are Any there, so an
         # ignore that the project's own type check needs is unused here)
         return mypycify(["--no-warn-unused-ignores", *COMPILED], opt_level="3")

@@ -16,7 +16,7 @@ live order. Every rule, its formula and its reason code are in ``docs/risk.md``.
 Equity-driven rules (drawdown, daily loss) read the equity at each order decision: that is when
 they act, since what they do is refuse orders.
 
-This module is compiled with mypyc at install where the machine has a C compiler (setup.py);
+This module is compiled with mypyc by ``make`` where the machine has a C compiler (setup.py);
 compiled, the check runs about 2.5 times as fast; interpreted otherwise, it decides alike.
 Compiled code checks each value against its annotation as it reads it, so what enters from
 outside (orders, fills, numpy values) is read as ``Any`` or converted where it may be of

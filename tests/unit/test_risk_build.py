@@ -1,6 +1,6 @@
-"""The compiled risk engine (setup.py compiles engine/risk.py with mypyc where a C compiler is
-found): it decides exactly as its source does, and an installed build older than its source
-never runs (the source does, with a warning to build again)."""
+"""The compiled risk engine (``make`` compiles engine/risk.py with mypyc through setup.py
+where a C compiler is found): it decides exactly as its source does, and a build older than
+its source never runs (the source does, with a warning to build again)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ ENGINE = Path(engine.risk.__file__).resolve().parent
 BUILT = sorted(ENGINE.glob("risk.cpython-*")) + sorted(ENGINE.glob("risk__mypyc.cpython-*"))
 needs_build = pytest.mark.skipif(
     not engine.risk.compiled(),
-    reason="engine/risk.py is not compiled in this install (no C compiler when it was "
-           "installed, RAYTRADER_PURE_PYTHON set, or the source is newer than its build)")
+    reason="engine/risk.py is not compiled here (not built by make's compile step, no C "
+           "compiler, RAYTRADER_PURE_PYTHON set, or the source is newer than its build)")
 
 WHICH = "import engine.risk as r; print(r.__file__)"
 
@@ -32,12 +32,24 @@ def _python(code: str, path: Path, **env: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=120)
 
 
+def _copy_engine(root: Path) -> Path:
+    """A copy of the engine package with its compiled build under ``root``, to age and touch."""
+    shutil.copytree(ENGINE, root / "engine",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    return root
+
+
+def _edit_after_build(root: Path) -> Path:
+    """Give the copy's ``risk.py`` a time after its build's, as an edit would."""
+    source = root / "engine" / "risk.py"
+    later = max(p.stat().st_mtime for p in (root / "engine").glob("risk*.cpython-*"))
+    os.utime(source, (later + 10, later + 10))
+    return source
+
+
 @pytest.fixture
 def engine_copy(tmp_path: Path) -> Path:
-    """A copy of the engine package with its compiled build, to age and touch."""
-    shutil.copytree(ENGINE, tmp_path / "engine",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-    return tmp_path
+    return _copy_engine(tmp_path)
 
 
 @needs_build
@@ -50,9 +62,7 @@ def test_a_fresh_build_runs_compiled(engine_copy: Path) -> None:
 
 @needs_build
 def test_a_source_newer_than_its_build_runs_interpreted_and_says_so(engine_copy: Path) -> None:
-    source = engine_copy / "engine" / "risk.py"
-    later = max(p.stat().st_mtime for p in (engine_copy / "engine").glob("risk*.cpython-*"))
-    os.utime(source, (later + 10, later + 10))   # edited after the build
+    source = _edit_after_build(engine_copy)
     proc = _python(WHICH, engine_copy)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(source)
@@ -63,12 +73,8 @@ def test_a_source_newer_than_its_build_runs_interpreted_and_says_so(engine_copy:
 def test_an_installed_package_runs_its_build_whatever_the_file_times(tmp_path: Path) -> None:
     """An installer writes the package whole, files in no set order of times: only a checkout
     built in place (where the source is edited) is checked for a stale build."""
-    site = tmp_path / "lib" / "site-packages"
-    shutil.copytree(ENGINE, site / "engine",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-    source = site / "engine" / "risk.py"
-    later = max(p.stat().st_mtime for p in (site / "engine").glob("risk*.cpython-*"))
-    os.utime(source, (later + 10, later + 10))
+    site = _copy_engine(tmp_path / "lib" / "site-packages")
+    _edit_after_build(site)
     proc = _python(WHICH, site)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(".so")
